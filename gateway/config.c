@@ -1,0 +1,567 @@
+/*
+ * Config loading: YAML tree -> validated, merged, typed gw_config_t. Ferron 1.x semantics (spec
+ * §1): global, each host, each location are validated separately; scope and type errors are fatal,
+ * unknown properties only warn; merging concatenates lists, key-merges maps, overrides scalars.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config_props.h"
+#include "modules.h"
+#include "uri.h"
+
+typedef struct loader {
+    gw_config_t *cfg;
+    gw_arena_t *arena;
+    char *err;
+    size_t errlen, errused;
+    int nerrors;
+    gw_config_warn_fn warn;
+    void *warn_ctx;
+    const gw_node_t *modules; /* loadModules list, or NULL */
+} loader_t;
+
+typedef struct config_mem {
+    gw_chunk_pool_t pool;
+    gw_arena_t arena;
+} config_mem_t;
+
+static void add_error(loader_t *ld, const gw_node_t *at, const char *prop, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void add_error(loader_t *ld, const gw_node_t *at, const char *prop, const char *fmt, ...)
+{
+    ld->nerrors++;
+    if (ld->errused + 1 >= ld->errlen) return;
+    char *p = ld->err + ld->errused;
+    size_t room = ld->errlen - ld->errused;
+    int n = at ? snprintf(p, room, "%s:%d:%d: %s: ", at->file, at->line, at->column, prop)
+               : snprintf(p, room, "%s: %s: ", ld->cfg->file, prop);
+    if (n > 0 && (size_t)n < room) {
+        va_list ap;
+        va_start(ap, fmt);
+        int m = vsnprintf(p + n, room - (size_t)n, fmt, ap);
+        va_end(ap);
+        if (m > 0) n += m;
+    }
+    ld->errused += (size_t)n < room ? (size_t)n : room - 1;
+    if (ld->errused + 1 < ld->errlen) ld->err[ld->errused++] = '\n';
+    ld->err[ld->errused] = '\0';
+}
+
+static void add_warning(loader_t *ld, const gw_node_t *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void add_warning(loader_t *ld, const gw_node_t *at, const char *fmt, ...)
+{
+    if (!ld->warn) return;
+    char msg[512];
+    int n = snprintf(msg, sizeof(msg), "%s:%d:%d: ", at->file, at->line, at->column);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    ld->warn(ld->warn_ctx, msg);
+}
+
+/* ---- validation of one level (global, host, location, errorConfig entry) ---- */
+
+static bool module_loaded(const loader_t *ld, const char *module)
+{
+    if (!ld->modules) return false;
+    for (size_t i = 0; i < ld->modules->seq.count; i++) {
+        const char *m = gw_node_as_string(ld->modules->seq.items[i]);
+        if (m && strcmp(m, module) == 0) return true;
+    }
+    return false;
+}
+
+static const char *scope_name(unsigned scope)
+{
+    switch (scope) {
+    case GW_SCOPE_GLOBAL: return "global";
+    case GW_SCOPE_HOST: return "a host";
+    case GW_SCOPE_LOCATION: return "a location";
+    default: return "errorConfig";
+    }
+}
+
+static void check_property(loader_t *ld, const gw_map_entry_t *e, unsigned scope)
+{
+    const char *name = e->key->scalar.text;
+    const gw_prop_def_t *def = gw_prop_find(name);
+    if (!def) {
+        const char *s = gw_prop_suggest(name);
+        if (s)
+            add_warning(ld, e->key, "unused configuration property '%s' (did you mean '%s'?)", name, s);
+        else
+            add_warning(ld, e->key, "unused configuration property '%s'", name);
+        return;
+    }
+    if (!(def->scopes & scope)) {
+        add_error(ld, e->key, name, "not allowed in %s", scope_name(scope));
+        return;
+    }
+    char why[160];
+    if (!gw_prop_check(def, e->value, why, sizeof(why))) {
+        add_error(ld, e->value, name, "%s", why);
+        return;
+    }
+    if (def->module && !module_loaded(ld, def->module))
+        add_warning(ld, e->key, "property '%s' is unused: module '%s' is not in loadModules", name, def->module);
+    else if (!def->implemented)
+        add_warning(ld, e->key, "property '%s' is not supported by this build yet and is ignored", name);
+}
+
+static void validate_level(loader_t *ld, const gw_node_t *map, unsigned scope)
+{
+    for (size_t i = 0; i < map->map.count; i++) check_property(ld, &map->map.entries[i], scope);
+}
+
+/* ---- merging (global -> host -> location) ---- */
+
+static gw_node_t *node_copy(loader_t *ld, const gw_node_t *like)
+{
+    gw_node_t *n = gw_arena_alloc(ld->arena, sizeof(*n));
+    if (n) *n = *like;
+    return n;
+}
+
+static const gw_node_t *merge_seq(loader_t *ld, const gw_node_t *a, const gw_node_t *b)
+{
+    gw_node_t *n = node_copy(ld, b);
+    size_t count = a->seq.count + b->seq.count;
+    gw_node_t **items = gw_arena_alloc(ld->arena, (count ? count : 1) * sizeof(*items));
+    if (!n || !items) return b;
+    for (size_t i = 0; i < a->seq.count; i++) items[i] = a->seq.items[i];
+    for (size_t i = 0; i < b->seq.count; i++) items[a->seq.count + i] = b->seq.items[i];
+    n->seq.items = items;
+    n->seq.count = count;
+    return n;
+}
+
+static const gw_node_t *merge_map(loader_t *ld, const gw_node_t *a, const gw_node_t *b)
+{
+    gw_node_t *n = node_copy(ld, b);
+    size_t cap = a->map.count + b->map.count;
+    gw_map_entry_t *es = gw_arena_alloc(ld->arena, (cap ? cap : 1) * sizeof(*es));
+    if (!n || !es) return b;
+    size_t count = 0;
+    for (size_t i = 0; i < a->map.count; i++)
+        if (!gw_yaml_map_get(b, a->map.entries[i].key->scalar.text)) es[count++] = a->map.entries[i];
+    for (size_t i = 0; i < b->map.count; i++) es[count++] = b->map.entries[i];
+    n->map.entries = es;
+    n->map.count = count;
+    return n;
+}
+
+static const gw_node_t *merge_values(loader_t *ld, const gw_node_t *a, const gw_node_t *b)
+{
+    if (a->kind == GW_NODE_SEQ && b->kind == GW_NODE_SEQ) return merge_seq(ld, a, b);
+    if (a->kind == GW_NODE_MAP && b->kind == GW_NODE_MAP) return merge_map(ld, a, b);
+    return b;
+}
+
+/* Level keys that describe structure rather than behaviour are not merged into routes. */
+static bool structural_key(const char *k)
+{
+    return !strcmp(k, "domain") || !strcmp(k, "ip") || !strcmp(k, "locations") || !strcmp(k, "errorConfig") ||
+           !strcmp(k, "path") || !strcmp(k, "scode");
+}
+
+static gw_props_t merge_props(loader_t *ld, const gw_props_t *base, const gw_node_t *level)
+{
+    size_t cap = base->count + (level ? level->map.count : 0);
+    gw_props_t out = {gw_arena_alloc(ld->arena, (cap ? cap : 1) * sizeof(gw_prop_t)), 0};
+    if (!out.items) return *base;
+    for (size_t i = 0; i < base->count; i++) out.items[out.count++] = base->items[i];
+    for (size_t i = 0; level && i < level->map.count; i++) {
+        const gw_map_entry_t *e = &level->map.entries[i];
+        const char *k = e->key->scalar.text;
+        if (structural_key(k) || !gw_prop_find(k)) continue;
+        size_t j = 0;
+        while (j < out.count && strcmp(out.items[j].name, k) != 0) j++;
+        if (j < out.count)
+            out.items[j].value = merge_values(ld, out.items[j].value, e->value);
+        else
+            out.items[out.count++] = (gw_prop_t){k, e->value};
+    }
+    return out;
+}
+
+const gw_node_t *gw_route_prop(const gw_route_t *route, const char *name)
+{
+    for (size_t i = 0; i < route->props.count; i++)
+        if (strcmp(route->props.items[i].name, name) == 0) return route->props.items[i].value;
+    return NULL;
+}
+
+/* ---- typed route ---- */
+
+static bool prop_bool(const gw_route_t *r, const char *name, bool def)
+{
+    bool v;
+    return gw_node_as_bool(gw_route_prop(r, name), &v) ? v : def;
+}
+
+static int64_t prop_int(const gw_props_t *p, const char *name, int64_t def)
+{
+    gw_route_t r = {.props = *p};
+    int64_t v;
+    return gw_node_as_int(gw_route_prop(&r, name), &v) ? v : def;
+}
+
+static void open_root(loader_t *ld, gw_route_t *r)
+{
+    const gw_node_t *n = gw_route_prop(r, "wwwroot");
+    r->wwwroot = gw_node_as_string(n);
+    r->root_fd = -1;
+    if (!r->wwwroot) return;
+    r->root_fd = open(r->wwwroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (r->root_fd < 0)
+        add_warning(ld, n, "wwwroot '%s' cannot be opened (%s): static files answer 404", r->wwwroot,
+                    strerror(errno));
+}
+
+static void build_route(loader_t *ld, gw_route_t *r, gw_props_t props)
+{
+    r->props = props;
+    open_root(ld, r);
+    r->enable_etag = prop_bool(r, "enableETag", true);
+    r->allow_double_slashes = prop_bool(r, "allowDoubleSlashes", false);
+    r->server_admin = gw_node_as_string(gw_route_prop(r, "serverAdministratorEmail"));
+    r->max_body_bytes = (uint64_t)prop_int(&props, "maxRequestBodyBytes", 10485760);
+    gw_modules_build_chain(r, ld->arena);
+}
+
+static void close_route(gw_route_t *r)
+{
+    if (r->root_fd >= 0) close(r->root_fd);
+    r->root_fd = -1;
+}
+
+/* ---- hosts and locations ---- */
+
+static bool parse_ip(const char *s, struct in6_addr *out)
+{
+    struct in_addr v4;
+    if (inet_pton(AF_INET, s, &v4) == 1) {
+        memset(out, 0, sizeof(*out));
+        out->s6_addr[10] = out->s6_addr[11] = 0xff;
+        memcpy(&out->s6_addr[12], &v4, 4);
+        return true;
+    }
+    return inet_pton(AF_INET6, s, out) == 1;
+}
+
+static void host_domain(loader_t *ld, gw_host_t *h, const gw_node_t *hn)
+{
+    const gw_node_t *d = gw_yaml_map_get(hn, "domain");
+    const char *s = gw_node_as_string(d);
+    if (!s || strcmp(s, "*") == 0) return;
+    if (s[0] == '*' && s[1] == '.') {
+        h->wildcard = true;
+        s += 2;
+    }
+    char *low = gw_arena_strndup(ld->arena, s, strlen(s));
+    for (char *p = low; p && *p; p++) *p = (char)tolower((unsigned char)*p);
+    h->domain = low;
+}
+
+static bool host_ip(loader_t *ld, gw_host_t *h, const gw_node_t *hn)
+{
+    const gw_node_t *ipn = gw_yaml_map_get(hn, "ip");
+    const char *s = gw_node_as_string(ipn);
+    if (!s) return true;
+    h->has_ip = true;
+    if (parse_ip(s, &h->ip)) return true;
+    add_error(ld, ipn, "ip", "'%s' is not an IP address", s);
+    return false;
+}
+
+static void build_location(loader_t *ld, gw_location_t *loc, const gw_props_t *host_props, const gw_node_t *ln)
+{
+    const gw_node_t *pn = gw_yaml_map_get(ln, "path");
+    const char *p = gw_node_as_string(pn);
+    if (!p) {
+        add_error(ld, ln, "locations", "a location needs a 'path'");
+        p = "/";
+    }
+    size_t len = strlen(p);
+    char *norm = gw_arena_alloc(ld->arena, len * 3 + 3);
+    long n = norm ? gw_uri_normalize(p, len, norm, len * 3 + 3, false) : -1;
+    if (n < 0) {
+        add_error(ld, pn, "path", "'%s' is not a valid path", p);
+        n = 0;
+    }
+    while (n > 0 && norm[n - 1] == '/') n--; /* trailing slashes are ignored when matching */
+    norm[n] = '\0';
+    loc->path = norm;
+    loc->path_len = (size_t)n;
+    build_route(ld, &loc->route, merge_props(ld, host_props, ln));
+}
+
+static void check_location(loader_t *ld, const gw_node_t *ln)
+{
+    if (gw_yaml_map_get(ln, "locations")) add_error(ld, ln, "locations", "nested locations are not allowed");
+    validate_level(ld, ln, GW_SCOPE_LOCATION);
+}
+
+static void build_host(loader_t *ld, gw_host_t *h, const gw_node_t *hn)
+{
+    validate_level(ld, hn, GW_SCOPE_HOST);
+    if (!gw_yaml_map_get(hn, "domain") && !gw_yaml_map_get(hn, "ip"))
+        add_error(ld, hn, "hosts", "a host needs a 'domain' or an 'ip'");
+    host_domain(ld, h, hn);
+    host_ip(ld, h, hn);
+    gw_props_t props = merge_props(ld, &ld->cfg->global_route.props, hn);
+    build_route(ld, &h->route, props);
+    const gw_node_t *locs = gw_yaml_map_get(hn, "locations");
+    if (!locs || locs->kind != GW_NODE_SEQ) return;
+    h->locations = gw_arena_alloc(ld->arena, (locs->seq.count + 1) * sizeof(gw_location_t));
+    for (size_t i = 0; h->locations && i < locs->seq.count; i++) {
+        if (locs->seq.items[i]->kind != GW_NODE_MAP) continue;
+        check_location(ld, locs->seq.items[i]);
+        build_location(ld, &h->locations[h->num_locations++], &props, locs->seq.items[i]);
+    }
+    const gw_node_t *ec = gw_yaml_map_get(hn, "errorConfig");
+    for (size_t i = 0; ec && ec->kind == GW_NODE_SEQ && i < ec->seq.count; i++)
+        if (ec->seq.items[i]->kind == GW_NODE_MAP) validate_level(ld, ec->seq.items[i], GW_SCOPE_ERRORCONFIG);
+}
+
+static void build_hosts(loader_t *ld, const gw_node_t *hosts)
+{
+    if (hosts->kind != GW_NODE_SEQ) {
+        add_error(ld, hosts, "hosts", "expected a list of hosts");
+        return;
+    }
+    ld->cfg->hosts = gw_arena_alloc(ld->arena, (hosts->seq.count + 1) * sizeof(gw_host_t));
+    for (size_t i = 0; ld->cfg->hosts && i < hosts->seq.count; i++) {
+        const gw_node_t *hn = hosts->seq.items[i];
+        if (hn->kind != GW_NODE_MAP) {
+            add_error(ld, hn, "hosts", "each host must be a map");
+            continue;
+        }
+        gw_host_t *h = &ld->cfg->hosts[ld->cfg->num_hosts++];
+        memset(h, 0, sizeof(*h));
+        build_host(ld, h, hn);
+    }
+}
+
+/* ---- global settings ---- */
+
+static bool parse_listen(const char *s, gw_listen_t *out)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon) return false;
+    char host[64];
+    size_t hl = (size_t)(colon - s);
+    if (hl >= sizeof(host)) return false;
+    memcpy(host, s, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || colon[1] == '\0') return false;
+    char *h = host;
+    if (h[0] == '[') {
+        if (hl < 2 || h[hl - 1] != ']') return false;
+        h[hl - 1] = '\0';
+        h++;
+    }
+    if (!parse_ip(h, &out->addr.sin6_addr)) return false;
+    out->addr.sin6_family = AF_INET6;
+    out->addr.sin6_port = htons((uint16_t)port);
+    return true;
+}
+
+static void add_listen(loader_t *ld, const gw_node_t *n, bool tls, const char *name, long def_port)
+{
+    gw_listen_t *l = &ld->cfg->listens[ld->cfg->num_listens];
+    memset(l, 0, sizeof(*l));
+    l->tls = tls;
+    int64_t port = def_port;
+    const char *s = gw_node_as_string(n);
+    if (n && !gw_node_as_int(n, &port)) {
+        if (!s || !parse_listen(s, l)) {
+            add_error(ld, n, name, "expected a port or \"address:port\"");
+            return;
+        }
+        snprintf(l->text, sizeof(l->text), "%s", s);
+    } else {
+        l->addr.sin6_family = AF_INET6;
+        l->addr.sin6_addr = in6addr_any;
+        l->addr.sin6_port = htons((uint16_t)port);
+        snprintf(l->text, sizeof(l->text), "[::]:%lld", (long long)port);
+    }
+    ld->cfg->num_listens++;
+}
+
+static uint32_t global_u32(const gw_node_t *g, const char *name, uint32_t def)
+{
+    int64_t v;
+    return gw_node_as_int(gw_yaml_map_get(g, name), &v) ? (uint32_t)v : def;
+}
+
+static void build_limits(const gw_node_t *g, gw_limits_t *l)
+{
+    l->max_head_bytes = global_u32(g, "maxRequestHeaderBytes", 16384);
+    l->max_headers = global_u32(g, "maxRequestHeaders", 100);
+    l->max_target_bytes = global_u32(g, "maxRequestTargetBytes", 8192);
+    l->header_timeout_ms = global_u32(g, "headerReadTimeout", 30000);
+    l->keepalive_timeout_ms = global_u32(g, "keepaliveTimeout", 60000);
+    l->send_timeout_ms = global_u32(g, "sendTimeout", 60000);
+    l->max_connections = global_u32(g, "maxConnections", 16384);
+    l->graceful_timeout_ms = global_u32(g, "gracefulShutdownTimeout", 30000);
+    const gw_node_t *t = gw_yaml_map_get(g, "timeout");
+    l->request_timeout_ms = t && gw_yaml_is_null(t) ? 0 : global_u32(g, "timeout", 300000);
+}
+
+static char *global_string(loader_t *ld, const gw_node_t *g, const char *name)
+{
+    const char *s = gw_node_as_string(gw_yaml_map_get(g, name));
+    return s ? gw_arena_strndup(ld->arena, s, strlen(s)) : NULL;
+}
+
+static void check_modules(loader_t *ld, const gw_node_t *mods)
+{
+    for (size_t i = 0; mods && mods->kind == GW_NODE_SEQ && i < mods->seq.count; i++) {
+        const gw_node_t *n = mods->seq.items[i];
+        const char *name = gw_node_as_string(n);
+        gw_module_status_t st = name ? gw_module_status(name) : GW_MODULE_UNKNOWN;
+        if (st == GW_MODULE_UNKNOWN)
+            add_error(ld, n, "loadModules", "unknown module '%s'", name ? name : "");
+        else if (st == GW_MODULE_NOT_BUILT)
+            add_warning(ld, n, "module '%s' is not in this build yet: requests it would answer fall through", name);
+    }
+}
+
+static void build_global(loader_t *ld, const gw_node_t *g)
+{
+    gw_config_t *cfg = ld->cfg;
+    validate_level(ld, g, GW_SCOPE_GLOBAL);
+    if (gw_yaml_map_get(g, "locations")) add_error(ld, gw_yaml_map_get(g, "locations"), "locations", "not allowed in global");
+    ld->modules = gw_yaml_map_get(g, "loadModules");
+    check_modules(ld, ld->modules);
+    cfg->listens = gw_arena_alloc(ld->arena, 2 * sizeof(gw_listen_t));
+    add_listen(ld, gw_yaml_map_get(g, "port"), false, "port", 80);
+    int64_t w = 0;
+    gw_node_as_int(gw_yaml_map_get(g, "workers"), &w);
+    cfg->workers = (unsigned)w;
+    build_limits(g, &cfg->limits);
+    cfg->log_file = global_string(ld, g, "logFilePath");
+    cfg->error_log_file = global_string(ld, g, "errorLogFilePath");
+    build_route(ld, &cfg->global_route, merge_props(ld, &(gw_props_t){0}, g));
+}
+
+static void check_top_level(loader_t *ld, const gw_node_t *root)
+{
+    for (size_t i = 0; i < root->map.count; i++) {
+        const gw_map_entry_t *e = &root->map.entries[i];
+        const char *k = e->key->scalar.text;
+        if (!strcmp(k, "include"))
+            add_error(ld, e->key, "include", "not supported by this build yet; merge the files into one");
+        else if (strcmp(k, "global") != 0 && strcmp(k, "hosts") != 0)
+            add_warning(ld, e->key, "unused top-level key '%s' (expected global, hosts)", k);
+    }
+}
+
+static void build_config(loader_t *ld)
+{
+    const gw_node_t *root = ld->cfg->doc.root;
+    static const gw_node_t empty_map = {.kind = GW_NODE_MAP};
+    if (root && root->kind != GW_NODE_MAP) {
+        add_error(ld, root, "config", "the file must be a map with 'global' and 'hosts'");
+        return;
+    }
+    if (root) check_top_level(ld, root);
+    const gw_node_t *g = root ? gw_yaml_map_get(root, "global") : NULL;
+    if (g && g->kind != GW_NODE_MAP) {
+        add_error(ld, g, "global", "expected a map");
+        g = NULL;
+    }
+    build_global(ld, g ? g : &empty_map);
+    const gw_node_t *hosts = root ? gw_yaml_map_get(root, "hosts") : NULL;
+    if (hosts && !gw_yaml_is_null(hosts)) build_hosts(ld, hosts);
+}
+
+/* ---- public ---- */
+
+static gw_config_t *config_new(const char *name)
+{
+    config_mem_t *mem = calloc(1, sizeof(*mem));
+    if (!mem) return NULL;
+    gw_chunk_pool_init(&mem->pool, 8192, 0);
+    gw_arena_init(&mem->arena, &mem->pool);
+    gw_config_t *cfg = gw_arena_alloc(&mem->arena, sizeof(*cfg));
+    if (!cfg) {
+        free(mem);
+        return NULL;
+    }
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->arena = mem;
+    cfg->file = gw_arena_strndup(&mem->arena, name, strlen(name));
+    return cfg;
+}
+
+static gw_config_t *finish_load(gw_config_t *cfg, bool parsed, char *err, size_t errlen, gw_config_warn_fn warn,
+                                void *warn_ctx)
+{
+    if (!parsed) {
+        gw_config_free(cfg);
+        return NULL;
+    }
+    loader_t ld = {cfg, &((config_mem_t *)cfg->arena)->arena, err, errlen, 0, 0, warn, warn_ctx, NULL};
+    if (errlen) err[0] = '\0';
+    build_config(&ld);
+    if (ld.nerrors) {
+        gw_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+gw_config_t *gw_config_load(const char *path, char *err, size_t errlen, gw_config_warn_fn warn, void *warn_ctx)
+{
+    gw_config_t *cfg = config_new(path);
+    if (!cfg) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    bool ok = gw_yaml_load(path, &cfg->doc, err, errlen);
+    return finish_load(cfg, ok, err, errlen, warn, warn_ctx);
+}
+
+gw_config_t *gw_config_load_string(const char *name, const char *yaml, char *err, size_t errlen,
+                                   gw_config_warn_fn warn, void *warn_ctx)
+{
+    gw_config_t *cfg = config_new(name);
+    if (!cfg) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        return NULL;
+    }
+    bool ok = gw_yaml_load_string(name, yaml, strlen(yaml), &cfg->doc, err, errlen);
+    return finish_load(cfg, ok, err, errlen, warn, warn_ctx);
+}
+
+void gw_config_free(gw_config_t *cfg)
+{
+    if (!cfg) return;
+    close_route(&cfg->global_route);
+    for (size_t i = 0; i < cfg->num_hosts; i++) {
+        close_route(&cfg->hosts[i].route);
+        for (size_t j = 0; j < cfg->hosts[i].num_locations; j++) close_route(&cfg->hosts[i].locations[j].route);
+    }
+    gw_yaml_free(&cfg->doc);
+    config_mem_t *mem = cfg->arena;
+    gw_arena_reset(&mem->arena);
+    gw_chunk_pool_clear(&mem->pool);
+    free(mem);
+}

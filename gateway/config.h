@@ -1,0 +1,119 @@
+/*
+ * The typed configuration: built once from the YAML tree, validated against the property registry
+ * (config_props.c), with Ferron 1.x's global -> host -> location merge done at load time so that a
+ * request only pays for a host lookup and a prefix match. A loaded config is immutable.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "handler.h"
+#include "yaml_tree.h"
+
+/** One merged property: name -> value node (from the file or made by merging). */
+typedef struct gw_prop {
+    const char *name;
+    const gw_node_t *value;
+} gw_prop_t;
+
+/** The properties in effect for a route, after merging. */
+typedef struct gw_props {
+    gw_prop_t *items;
+    size_t count;
+} gw_props_t;
+
+/** A listening address from `port` / `sport`. */
+typedef struct gw_listen {
+    struct sockaddr_in6 addr; /**< IPv4 stored v4-mapped; [::] means dual stack */
+    bool tls;
+    char text[64]; /**< as shown in logs */
+} gw_listen_t;
+
+/** Limits on what a client may send; each is a global property. */
+typedef struct gw_limits {
+    uint32_t max_head_bytes;     /**< maxRequestHeaderBytes */
+    uint32_t max_headers;        /**< maxRequestHeaders */
+    uint32_t max_target_bytes;   /**< maxRequestTargetBytes */
+    uint32_t header_timeout_ms;  /**< headerReadTimeout */
+    uint32_t keepalive_timeout_ms; /**< keepaliveTimeout */
+    uint32_t send_timeout_ms;    /**< sendTimeout: a client that stops reading */
+    uint32_t request_timeout_ms; /**< timeout (Ferron): whole request, 0 = none */
+    uint32_t max_connections;    /**< maxConnections, whole process */
+    uint32_t graceful_timeout_ms; /**< gracefulShutdownTimeout */
+} gw_limits_t;
+
+/** Everything a request needs once its host and location are known. */
+typedef struct gw_route {
+    gw_props_t props;         /**< merged properties, for modules that read their own */
+    const char *wwwroot;      /**< NULL: no static files */
+    int root_fd;              /**< O_PATH directory fd of wwwroot, -1 when none or missing */
+    bool enable_etag;
+    bool allow_double_slashes;
+    const char *server_admin;
+    uint64_t max_body_bytes;  /**< maxRequestBodyBytes */
+    const gw_handler_t *const *handlers;
+    size_t num_handlers;
+} gw_route_t;
+
+typedef struct gw_location {
+    const char *path; /**< normalised, without trailing slash ("" for "/") */
+    size_t path_len;
+    gw_route_t route;
+} gw_location_t;
+
+typedef struct gw_host {
+    const char *domain; /**< lower-cased; NULL = any */
+    bool wildcard;      /**< "*.example.com": domain holds "example.com" */
+    bool has_ip;
+    struct in6_addr ip; /**< local address to match, v4-mapped for IPv4 */
+    gw_route_t route;
+    gw_location_t *locations;
+    size_t num_locations;
+} gw_host_t;
+
+typedef struct gw_config {
+    char *file;
+    gw_listen_t *listens;
+    size_t num_listens;
+    unsigned workers;
+    gw_limits_t limits;
+    char *log_file;
+    char *error_log_file;
+    gw_route_t global_route; /**< for requests no host matches */
+    gw_host_t *hosts;
+    size_t num_hosts;
+    gw_yaml_doc_t doc;
+    void *arena; /**< private: everything above lives here */
+} gw_config_t;
+
+/** Receives warnings (unused properties, features not built in) while loading. */
+typedef void (*gw_config_warn_fn)(void *ctx, const char *msg);
+
+/**
+ * Loads and validates `path`. On failure returns NULL and writes every error found, one per line,
+ * each as "file:line:column: property: what is wrong", to err. Warnings go to `warn` (may be NULL).
+ */
+gw_config_t *gw_config_load(const char *path, char *err, size_t errlen, gw_config_warn_fn warn, void *warn_ctx);
+
+/** Same from memory (tests); `name` is used in messages. */
+gw_config_t *gw_config_load_string(const char *name, const char *yaml, char *err, size_t errlen,
+                                   gw_config_warn_fn warn, void *warn_ctx);
+
+/** Frees a config and closes the directory fds it opened. */
+void gw_config_free(gw_config_t *cfg);
+
+/**
+ * Picks the route for a request: the first host whose domain matches `host` (lower-case; a port
+ * is ignored, unlike Ferron 1.x) and whose ip matches `local`, then the first of its locations
+ * matching `path` on a segment boundary. Never NULL.
+ */
+const gw_route_t *gw_config_route(const gw_config_t *cfg, gw_slice_t host, const struct in6_addr *local,
+                                  gw_slice_t path);
+
+/** The merged value node of property `name` on a route, or NULL. */
+const gw_node_t *gw_route_prop(const gw_route_t *route, const char *name);
+
+#endif

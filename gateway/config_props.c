@@ -1,0 +1,289 @@
+/* The property registry and type checks. See config_props.h. */
+#include "config_props.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define G GW_SCOPE_GLOBAL
+#define A GW_SCOPE_ANY
+#define H GW_SCOPE_HOST
+#define L GW_SCOPE_LOCATION
+#define E GW_SCOPE_ERRORCONFIG
+#define NOLIM 0, 0
+#define I32 0, 2147483647
+
+const gw_prop_def_t gw_props_registry[] = {
+    /* listening, TLS, protocols */
+    {"port", G, GW_PT_PORT, 0, 65535, "80", NULL, true, "HTTP listener: port on [::], or \"address:port\""},
+    {"sport", G, GW_PT_PORT, 0, 65535, "443", NULL, false, "HTTPS listener (with secure)"},
+    {"secure", G, GW_PT_BOOL, NOLIM, "false", NULL, false, "enable the HTTPS listener"},
+    {"disableNonEncryptedServer", G, GW_PT_BOOL, NOLIM, "false", NULL, false, "no HTTP listener when secure"},
+    {"cert", G, GW_PT_STRING, NOLIM, NULL, NULL, false, "default certificate (PEM)"},
+    {"key", G, GW_PT_STRING, NOLIM, NULL, NULL, false, "default private key (PEM)"},
+    {"sni", G, GW_PT_MAP, NOLIM, NULL, NULL, false, "per-SNI certificates: host -> {cert, key}"},
+    {"enableHTTP2", G, GW_PT_BOOL, NOLIM, "true", NULL, false, "offer h2"},
+    {"http2Settings", G, GW_PT_MAP, NOLIM, NULL, NULL, false, "HTTP/2 settings"},
+    {"enableHTTP3", G, GW_PT_BOOL, NOLIM, "false", NULL, false, "HTTP/3 (not supported)"},
+    {"tlsMinVersion", G, GW_PT_STRING, NOLIM, "TLSv1.2", NULL, false, "lowest TLS version"},
+    {"tlsMaxVersion", G, GW_PT_STRING, NOLIM, "TLSv1.3", NULL, false, "highest TLS version"},
+    {"cipherSuite", G, GW_PT_STRING_LIST, NOLIM, NULL, NULL, false, "TLS cipher suites"},
+    {"ecdhCurve", G, GW_PT_STRING_LIST, NOLIM, NULL, NULL, false, "key exchange groups"},
+    {"useClientCertificate", G, GW_PT_BOOL, NOLIM, "false", NULL, false, "require client certificates"},
+    {"enableOCSPStapling", G, GW_PT_BOOL, NOLIM, "true", NULL, false, "staple OCSP responses"},
+    {"enableAutomaticTLS", G, GW_PT_BOOL, NOLIM, "false", NULL, false, "ACME certificates"},
+    {"useAutomaticTLSHTTPChallenge", G, GW_PT_BOOL, NOLIM, "false", NULL, false, "ACME HTTP-01"},
+    {"automaticTLSContactEmail", G, GW_PT_STRING, NOLIM, NULL, NULL, false, "ACME account e-mail"},
+    {"automaticTLSContactCacheDirectory", G, GW_PT_STRING, NOLIM, NULL, NULL, false, "ACME cache directory"},
+    {"automaticTLSLetsEncryptProduction", G, GW_PT_BOOL, NOLIM, "true", NULL, false, "ACME production CA"},
+    /* process, logs, modules */
+    {"loadModules", G, GW_PT_STRING_LIST, NOLIM, NULL, NULL, true, "modules to load, in handler order"},
+    {"logFilePath", G, GW_PT_STRING, NOLIM, NULL, NULL, true, "access log (Combined Log Format)"},
+    {"errorLogFilePath", G, GW_PT_STRING, NOLIM, NULL, NULL, true, "error log (default: standard error)"},
+    {"timeout", G, GW_PT_INT_OR_NULL, 0, 2147483647, "300000", NULL, true, "ms to handle a whole request; null: none"},
+    {"environmentVariables", G, GW_PT_STRING_MAP, NOLIM, NULL, NULL, false, "extra environment variables"},
+    {"blocklist", G, GW_PT_STRING_LIST, NOLIM, NULL, NULL, false, "client IPs/CIDRs refused with 403"},
+    {"loadBalancerHealthCheckWindow", G, GW_PT_INT, I32, "5000", "rproxy", false, "ms failures are counted"},
+    {"maximumCacheEntries", G, GW_PT_INT_OR_NULL, I32, NULL, "cache", false, "cache entry limit"},
+    {"wsgiClearModuleImportPath", G, GW_PT_BOOL, NOLIM, "false", "wsgi", false, "wsgi (not supported)"},
+    {"asgiClearModuleImportPath", G, GW_PT_BOOL, NOLIM, "false", "asgi", false, "asgi (not supported)"},
+    /* our own global properties */
+    {"workers", G, GW_PT_INT, 0, 256, "0", NULL, true, "worker threads; 0: one per core"},
+    {"maxConnections", G, GW_PT_INT, 1, 1000000, "16384", NULL, true, "client connections, whole process"},
+    {"maxRequestHeaderBytes", G, GW_PT_INT, 1024, 1048576, "16384", NULL, true, "request line + headers"},
+    {"maxRequestHeaders", G, GW_PT_INT, 1, 1000, "100", NULL, true, "request header fields"},
+    {"maxRequestTargetBytes", G, GW_PT_INT, 16, 1048576, "8192", NULL, true, "request target length (414)"},
+    {"headerReadTimeout", G, GW_PT_INT, 100, 3600000, "30000", NULL, true, "ms to receive a request head"},
+    {"keepaliveTimeout", G, GW_PT_INT, 0, 3600000, "60000", NULL, true, "ms an idle connection is kept"},
+    {"sendTimeout", G, GW_PT_INT, 100, 3600000, "60000", NULL, true, "ms a client may stop reading"},
+    {"gracefulShutdownTimeout", G, GW_PT_INT, 0, 3600000, "30000", NULL, true, "ms to drain on SIGTERM"},
+    {"maxRequestBodyBytes", A, GW_PT_INT, 0, INT64_MAX, "10485760", NULL, true, "request body size (413)"},
+    /* host scope */
+    {"domain", H, GW_PT_STRING, NOLIM, NULL, NULL, true, "host name to match (\"*.example.com\" ok)"},
+    {"ip", H, GW_PT_STRING, NOLIM, NULL, NULL, true, "local address to match"},
+    {"locations", H, GW_PT_MAP_LIST, NOLIM, NULL, NULL, true, "path-prefixed overrides"},
+    {"errorConfig", H, GW_PT_MAP_LIST, NOLIM, NULL, NULL, false, "overrides when a handler fails"},
+    {"path", L, GW_PT_STRING, NOLIM, NULL, NULL, true, "location path prefix"},
+    {"scode", E, GW_PT_INT, 100, 999, NULL, NULL, false, "status code of an errorConfig entry"},
+    {"serverAdministratorEmail", A, GW_PT_STRING, NOLIM, NULL, NULL, true, "shown on 500 pages"},
+    {"customHeaders", A, GW_PT_STRING_MAP, NOLIM, NULL, NULL, false, "headers added to responses"},
+    {"disableToHTTPSRedirect", A, GW_PT_BOOL, NOLIM, "false", NULL, false, "no redirect to HTTPS"},
+    {"wwwredirect", A, GW_PT_BOOL, NOLIM, "false", NULL, false, "redirect to www."},
+    {"enableIPSpoofing", A, GW_PT_BOOL, NOLIM, "false", NULL, false, "trust X-Forwarded-For"},
+    {"allowDoubleSlashes", A, GW_PT_BOOL, NOLIM, "false", NULL, true, "keep // in paths"},
+    {"rewriteMap", A, GW_PT_MAP_LIST, NOLIM, NULL, NULL, false, "regex URL rewrites"},
+    {"enableRewriteLogging", A, GW_PT_BOOL, NOLIM, "false", NULL, false, "log rewrites"},
+    {"disableTrailingSlashRedirects", A, GW_PT_BOOL, NOLIM, "false", NULL, true, "no / redirect for dirs"},
+    {"users", A, GW_PT_MAP_LIST, NOLIM, NULL, NULL, false, "basic-auth users {name, pass}"},
+    {"nonStandardCodes", A, GW_PT_MAP_LIST, NOLIM, NULL, NULL, false, "per-path status rules"},
+    {"errorPages", A, GW_PT_MAP_LIST, NOLIM, NULL, NULL, false, "custom error pages {scode, path}"},
+    {"wwwroot", A, GW_PT_STRING, NOLIM, NULL, NULL, true, "static file root"},
+    {"enableETag", A, GW_PT_BOOL, NOLIM, "true", NULL, true, "strong ETags"},
+    {"enableCompression", A, GW_PT_BOOL, NOLIM, "true", NULL, false, "gzip/brotli"},
+    {"enableDirectoryListing", A, GW_PT_BOOL, NOLIM, "false", NULL, false, "generated index pages"},
+    {"proxyTo", A, GW_PT_STRING_OR_LIST, NOLIM, NULL, "rproxy", false, "backend URL(s)"},
+    {"secureProxyTo", A, GW_PT_STRING_OR_LIST, NOLIM, NULL, "rproxy", false, "backends for TLS clients"},
+    {"enableLoadBalancerHealthCheck", A, GW_PT_BOOL, NOLIM, "false", "rproxy", false, "passive health"},
+    {"loadBalancerHealthCheckMaximumFails", A, GW_PT_INT, I32, "3", "rproxy", false, "fails before skip"},
+    {"disableProxyCertificateVerification", A, GW_PT_BOOL, NOLIM, "false", "rproxy", false, "trust any cert"},
+    {"proxyInterceptErrors", A, GW_PT_BOOL, NOLIM, "false", "rproxy", false, "own error pages for >=400"},
+    {"disableProxyXForwarded", A, GW_PT_BOOL, NOLIM, "false", "rproxy", false, "no X-Forwarded-*"},
+    {"cacheVaryHeaders", A, GW_PT_STRING_LIST, NOLIM, NULL, "cache", false, "extra cache key headers"},
+    {"cacheIgnoreHeaders", A, GW_PT_STRING_LIST, NOLIM, NULL, "cache", false, "headers not stored"},
+    {"maximumCacheResponseSize", A, GW_PT_INT_OR_NULL, I32, NULL, "cache", false, "largest cached body"},
+    {"cgiScriptExtensions", A, GW_PT_STRING_LIST, NOLIM, NULL, "cgi", false, "extensions run as CGI"},
+    {"cgiScriptInterpreters", A, GW_PT_MAP, NOLIM, NULL, "cgi", false, "extension -> interpreter argv"},
+    {"scgiTo", A, GW_PT_STRING, NOLIM, "tcp://localhost:4000/", "scgi", false, "SCGI backend"},
+    {"scgiPath", A, GW_PT_STRING, NOLIM, NULL, "scgi", false, "URL prefix for SCGI"},
+    {"fcgiScriptExtensions", A, GW_PT_STRING_LIST, NOLIM, NULL, "fcgi", false, "extensions via FastCGI"},
+    {"fcgiTo", A, GW_PT_STRING, NOLIM, "tcp://localhost:4000/", "fcgi", false, "FastCGI backend"},
+    {"fcgiPath", A, GW_PT_STRING, NOLIM, NULL, "fcgi", false, "URL prefix for FastCGI"},
+    {"authTo", A, GW_PT_STRING, NOLIM, NULL, "fauth", false, "forward-auth server URL"},
+    {"forwardedAuthCopyHeaders", A, GW_PT_STRING_LIST, NOLIM, NULL, "fauth", false, "headers copied on 2xx"},
+    {"wsgiApplicationPath", A, GW_PT_STRING, NOLIM, NULL, "wsgi", false, "wsgi (not supported)"},
+    {"wsgiPath", A, GW_PT_STRING, NOLIM, NULL, "wsgi", false, "wsgi (not supported)"},
+    {"wsgidApplicationPath", A, GW_PT_STRING, NOLIM, NULL, "wsgid", false, "wsgid (not supported)"},
+    {"wsgidPath", A, GW_PT_STRING, NOLIM, NULL, "wsgid", false, "wsgid (not supported)"},
+    {"asgiApplicationPath", A, GW_PT_STRING, NOLIM, NULL, "asgi", false, "asgi (not supported)"},
+    {"asgiPath", A, GW_PT_STRING, NOLIM, NULL, "asgi", false, "asgi (not supported)"},
+};
+const size_t gw_prop_count = sizeof(gw_props_registry) / sizeof(gw_props_registry[0]);
+
+const gw_prop_def_t *gw_prop_find(const char *name)
+{
+    for (size_t i = 0; i < gw_prop_count; i++)
+        if (strcmp(gw_props_registry[i].name, name) == 0) return &gw_props_registry[i];
+    return NULL;
+}
+
+/* Case-insensitive Levenshtein distance of two short names (longer ones are never close). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return 64;
+    size_t row[64];
+    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = (a[i - 1] | 0x20) == (b[j - 1] | 0x20) ? 0 : 1;
+            size_t best = diag + cost;
+            if (row[j] + 1 < best) best = row[j] + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *gw_prop_suggest(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = 4;
+    for (size_t i = 0; i < gw_prop_count; i++) {
+        size_t d = edit_distance(name, gw_props_registry[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = gw_props_registry[i].name;
+        }
+    }
+    return best;
+}
+
+bool gw_node_as_bool(const gw_node_t *n, bool *out)
+{
+    if (!n || n->kind != GW_NODE_SCALAR || n->scalar.quoted) return false;
+    if (strcasecmp(n->scalar.text, "true") == 0) {
+        *out = true;
+        return true;
+    }
+    if (strcasecmp(n->scalar.text, "false") == 0) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+bool gw_node_as_int(const gw_node_t *n, int64_t *out)
+{
+    if (!n || n->kind != GW_NODE_SCALAR || n->scalar.quoted || n->scalar.len == 0) return false;
+    const char *s = n->scalar.text;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || (*s != '-' && (*s < '0' || *s > '9'))) return false;
+    *out = v;
+    return true;
+}
+
+const char *gw_node_as_string(const gw_node_t *n)
+{
+    if (!n || n->kind != GW_NODE_SCALAR || gw_yaml_is_null(n)) return NULL;
+    return n->scalar.text;
+}
+
+static bool check_int(const gw_prop_def_t *def, const gw_node_t *v, char *why, size_t len)
+{
+    int64_t x;
+    if (!gw_node_as_int(v, &x)) {
+        snprintf(why, len, "expected an integer");
+        return false;
+    }
+    if ((def->min || def->max) && (x < def->min || x > def->max)) {
+        snprintf(why, len, "%lld is out of range (%lld to %lld)", (long long)x, (long long)def->min,
+                 (long long)def->max);
+        return false;
+    }
+    return true;
+}
+
+static bool all_items(const gw_node_t *v, gw_node_kind_t kind)
+{
+    for (size_t i = 0; i < v->seq.count; i++)
+        if (v->seq.items[i]->kind != kind) return false;
+    return true;
+}
+
+static bool check_list(const gw_prop_def_t *def, const gw_node_t *v, char *why, size_t len)
+{
+    if (v->kind != GW_NODE_SEQ) {
+        snprintf(why, len, "expected a list");
+        return false;
+    }
+    if (def->type == GW_PT_STRING_LIST && !all_items(v, GW_NODE_SCALAR)) {
+        snprintf(why, len, "expected a list of strings");
+        return false;
+    }
+    if (def->type == GW_PT_MAP_LIST && !all_items(v, GW_NODE_MAP)) {
+        snprintf(why, len, "expected a list of maps");
+        return false;
+    }
+    return true;
+}
+
+static bool check_map(const gw_prop_def_t *def, const gw_node_t *v, char *why, size_t len)
+{
+    if (v->kind != GW_NODE_MAP) {
+        snprintf(why, len, "expected a map");
+        return false;
+    }
+    if (def->type == GW_PT_STRING_MAP)
+        for (size_t i = 0; i < v->map.count; i++)
+            if (v->map.entries[i].value->kind != GW_NODE_SCALAR) {
+                snprintf(why, len, "expected a map of strings");
+                return false;
+            }
+    return true;
+}
+
+static bool check_scalar(const gw_prop_def_t *def, const gw_node_t *v, char *why, size_t len)
+{
+    bool b;
+    switch (def->type) {
+    case GW_PT_BOOL:
+        if (gw_node_as_bool(v, &b)) return true;
+        snprintf(why, len, "expected a boolean (true or false)");
+        return false;
+    case GW_PT_INT:
+        return check_int(def, v, why, len);
+    case GW_PT_INT_OR_NULL:
+        return gw_yaml_is_null(v) || check_int(def, v, why, len);
+    case GW_PT_PORT: /* a number, or an "address:port" string checked when listeners are built */
+        return !gw_node_as_int(v, &(int64_t){0}) || check_int(def, v, why, len);
+    case GW_PT_STRING:
+    case GW_PT_STRING_OR_LIST:
+        if (v->kind == GW_NODE_SCALAR) return true;
+        snprintf(why, len, "expected a string");
+        return false;
+    default:
+        return true;
+    }
+}
+
+bool gw_prop_check(const gw_prop_def_t *def, const gw_node_t *v, char *why, size_t whylen)
+{
+    switch (def->type) {
+    case GW_PT_STRING_LIST:
+    case GW_PT_MAP_LIST:
+    case GW_PT_LIST:
+        return check_list(def, v, why, whylen);
+    case GW_PT_STRING_MAP:
+    case GW_PT_MAP:
+        return check_map(def, v, why, whylen);
+    case GW_PT_STRING_OR_LIST:
+        if (v->kind == GW_NODE_SEQ) return check_list(&(gw_prop_def_t){.type = GW_PT_STRING_LIST}, v, why, whylen);
+        break;
+    default:
+        break;
+    }
+    if (v->kind != GW_NODE_SCALAR) {
+        snprintf(why, whylen, "expected a single value, not a %s", v->kind == GW_NODE_MAP ? "map" : "list");
+        return false;
+    }
+    return check_scalar(def, v, why, whylen);
+}

@@ -1,0 +1,54 @@
+/* The plain TCP transport and connection helpers shared by codecs. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static ssize_t tcp_read(gw_conn_t *c, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = read(c->io.fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+static ssize_t tcp_writev(gw_conn_t *c, const struct iovec *iov, int n, bool more)
+{
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+    ssize_t w;
+    do
+        w = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+    while (w < 0 && errno == EINTR);
+    return w < 0 ? -errno : w;
+}
+
+static ssize_t tcp_sendfile(gw_conn_t *c, int fd, off_t *off, size_t len)
+{
+    ssize_t w;
+    do
+        w = sendfile(c->io.fd, fd, off, len);
+    while (w < 0 && errno == EINTR);
+    return w < 0 ? -errno : w;
+}
+
+static void tcp_dispose(gw_conn_t *c)
+{
+    (void)c;
+}
+
+const gw_transport_ops_t gw_tcp_transport = {tcp_read, tcp_writev, tcp_sendfile, tcp_dispose};
+
+void gw_conn_peer_text(const gw_conn_info_t *info, char *buf, size_t len)
+{
+    const struct in6_addr *a = &info->peer.sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a))
+        inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)len);
+    else
+        inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+}

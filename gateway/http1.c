@@ -1,0 +1,751 @@
+/*
+ * HTTP/1.1 server codec: reads and parses request heads, frames request bodies, writes responses
+ * (one writev per direction, sendfile for files), keep-alive and pipelining, timeouts, and a
+ * lingering close after an error so the client reads the error before a reset.
+ *
+ * Syscall discipline: a read that fills less than the buffer is taken as "drained" (no read
+ * that ends in EAGAIN); EPOLLOUT is armed only after a write returned EAGAIN; an idle connection
+ * holds no buffer.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "conn.h"
+#include "errors.h"
+#include "handler.h"
+#include "http1_parser.h"
+#include "log.h"
+#include "worker.h"
+
+#define H1_MAX_IOV 24
+#define LINGER_MS 2000
+
+enum h1_state { H1_IDLE, H1_HEAD, H1_ACTIVE, H1_LINGER };
+enum flush_result { FLUSH_WAIT, FLUSH_DONE, FLUSH_GONE };
+
+typedef struct h1_conn {
+    gw_conn_t c;
+    char *rbuf;
+    uint32_t rlen;
+    uint32_t cap;
+    gw_req_t *req;
+    uint8_t state;
+    bool in_process; /* h1_process is on the stack: it picks up pipelined requests */
+    bool closed;
+} h1_conn_t;
+
+/* Per-request codec state, in the request arena. */
+typedef struct h1_req {
+    gw_req_t req;
+    h1_conn_t *hc;
+    uint32_t head_len;  /* bytes of the request head in rbuf */
+    uint32_t body_off;  /* first unconsumed body byte in rbuf */
+    uint64_t body_left; /* Content-Length bytes not yet taken from rbuf */
+    uint32_t delivered; /* input bytes of the piece being delivered to body_cb */
+    gw_chunked_decoder_t dec;
+    bool body_done, body_end_sent, body_busy, continue_sent;
+    bool keep_alive, chunked, suppress_body, head_sent, in_send, proceed_pending, writing;
+    gw_send_state_t state;
+    struct iovec iov[H1_MAX_IOV];
+    int niov, iov_idx;
+    int file_fd;
+    uint64_t file_off, file_left;
+    struct iovec tail[2];
+    int ntail, tail_idx;
+    char chunk_hdr[24];
+} h1_req_t;
+
+static void h1_process(h1_conn_t *hc);
+static void h1_close(h1_conn_t *hc);
+static enum flush_result h1_flush(h1_req_t *r);
+
+static const gw_limits_t *limits(const h1_conn_t *hc)
+{
+    return &hc->c.worker->cfg->limits;
+}
+
+/* ---- buffers ---- */
+
+static bool ensure_rbuf(h1_conn_t *hc)
+{
+    if (hc->rbuf) return true;
+    hc->rbuf = gw_chunk_get(&hc->c.worker->io_pool);
+    hc->cap = (uint32_t)hc->c.worker->io_pool.chunk_size;
+    return hc->rbuf != NULL;
+}
+
+static void release_rbuf(h1_conn_t *hc)
+{
+    gw_chunk_put(&hc->c.worker->io_pool, hc->rbuf);
+    hc->rbuf = NULL;
+    hc->rlen = 0;
+}
+
+/* Reads into the free tail of rbuf. Returns bytes read, 0 at EOF, or -errno. */
+static ssize_t fill(h1_conn_t *hc)
+{
+    if (!ensure_rbuf(hc)) return -ENOMEM;
+    if (hc->rlen >= hc->cap) return -ENOBUFS;
+    ssize_t n = hc->c.xprt->read(&hc->c, hc->rbuf + hc->rlen, hc->cap - hc->rlen);
+    if (n > 0) hc->rlen += (uint32_t)n;
+    return n;
+}
+
+/* ---- response head ---- */
+
+static size_t head_size(const gw_req_t *req)
+{
+    size_t n = 128 + 64; /* status line, server, date, framing and connection headers */
+    for (uint32_t i = 0; i < req->res.headers.count; i++)
+        n += req->res.headers.items[i].name.len + req->res.headers.items[i].value.len + 4;
+    return n;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static void decide_framing(h1_req_t *r)
+{
+    gw_req_t *req = &r->req;
+    int s = req->res.status;
+    bool no_body = s < 200 || s == 204 || s == 304;
+    r->suppress_body = no_body || req->method_id == GW_M_HEAD;
+    if (no_body) req->res.content_length = -2; /* no length header at all */
+    if (req->res.content_length == -1 && !r->suppress_body) {
+        if (req->version >= 11)
+            r->chunked = true;
+        else
+            r->keep_alive = false; /* HTTP/1.0: the close ends the body */
+    }
+    if (r->hc->c.worker->draining) r->keep_alive = false;
+}
+
+static bool build_head(h1_req_t *r)
+{
+    gw_req_t *req = &r->req;
+    decide_framing(r);
+    char *buf = gw_arena_alloc(&req->arena, head_size(req));
+    if (!buf) return false;
+    char *p = buf;
+    const char *reason = gw_status_reason(req->res.status);
+    p += sprintf(p, "HTTP/1.1 %d %s\r\nServer: gateway\r\nDate: %s\r\n", req->res.status, reason,
+                 gw_worker_date(r->hc->c.worker));
+    for (uint32_t i = 0; i < req->res.headers.count; i++) {
+        const gw_header_t *h = &req->res.headers.items[i];
+        p = put(p, h->name.base, h->name.len);
+        p = put(p, ": ", 2);
+        p = put(p, h->value.base, h->value.len);
+        p = put(p, "\r\n", 2);
+    }
+    if (req->res.content_length >= 0)
+        p += sprintf(p, "Content-Length: %lld\r\n", (long long)req->res.content_length);
+    else if (r->chunked)
+        p = put(p, "Transfer-Encoding: chunked\r\n", 28);
+    if (!r->keep_alive)
+        p = put(p, "Connection: close\r\n", 19);
+    else if (req->version == 10)
+        p = put(p, "Connection: keep-alive\r\n", 24);
+    p = put(p, "\r\n", 2);
+    r->iov[r->niov++] = (struct iovec){buf, (size_t)(p - buf)};
+    r->head_sent = true;
+    return true;
+}
+
+/* ---- response body ---- */
+
+static void add_iov(h1_req_t *r, const void *base, size_t len)
+{
+    if (len) r->iov[r->niov++] = (struct iovec){(void *)base, len};
+}
+
+static size_t total_len(const gw_slice_t *bufs, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++) t += bufs[i].len;
+    return t;
+}
+
+static void add_trailers(h1_req_t *r)
+{
+    gw_req_t *req = &r->req;
+    if (!req->res.trailers.count) {
+        add_iov(r, "0\r\n\r\n", 5);
+        return;
+    }
+    size_t n = 8;
+    for (uint32_t i = 0; i < req->res.trailers.count; i++)
+        n += req->res.trailers.items[i].name.len + req->res.trailers.items[i].value.len + 4;
+    char *buf = gw_arena_alloc(&req->arena, n), *p = buf;
+    if (!buf) return;
+    p = put(p, "0\r\n", 3);
+    for (uint32_t i = 0; i < req->res.trailers.count; i++) {
+        const gw_header_t *h = &req->res.trailers.items[i];
+        p = put(p, h->name.base, h->name.len);
+        p = put(p, ": ", 2);
+        p = put(p, h->value.base, h->value.len);
+        p = put(p, "\r\n", 2);
+    }
+    p = put(p, "\r\n", 2);
+    add_iov(r, buf, (size_t)(p - buf));
+}
+
+/* Queues body slices with chunk framing when needed; returns false when they do not fit. */
+static bool queue_body(h1_req_t *r, const gw_slice_t *bufs, size_t n, gw_send_state_t state)
+{
+    if (r->niov + (int)n + 4 > H1_MAX_IOV) return false;
+    size_t len = r->suppress_body ? 0 : total_len(bufs, n);
+    if (len && r->chunked) {
+        int hl = snprintf(r->chunk_hdr, sizeof(r->chunk_hdr), "%zx\r\n", len);
+        add_iov(r, r->chunk_hdr, (size_t)hl);
+    }
+    for (size_t i = 0; len && i < n; i++) add_iov(r, bufs[i].base, bufs[i].len);
+    if (len && r->chunked) add_iov(r, "\r\n", 2);
+    if (state == GW_SEND_FINAL && r->chunked) add_trailers(r);
+    r->req.bytes_sent += len;
+    return true;
+}
+
+static void h1_finish(h1_req_t *r);
+
+/* Runs the write loop and, for a producer that wants more, its proceed() without recursion. */
+static void pump(h1_req_t *r)
+{
+    if (r->in_send) return; /* the outer pump sends what a nested gw_send queued */
+    r->in_send = true;
+    for (;;) {
+        enum flush_result fr = h1_flush(r);
+        if (fr == FLUSH_GONE) return;
+        if (fr == FLUSH_WAIT || !r->proceed_pending) break;
+        r->proceed_pending = false;
+        if (r->req.gen && r->req.gen->proceed) r->req.gen->proceed(r->req.gen, &r->req);
+        if (r->niov == r->iov_idx && !r->file_left) break;
+    }
+    r->in_send = false;
+}
+
+static void h1_send(gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state)
+{
+    h1_req_t *r = (h1_req_t *)req;
+    if (r->niov == r->iov_idx) r->niov = r->iov_idx = 0;
+    if (!r->head_sent && !build_head(r)) state = GW_SEND_ERROR;
+    if (state != GW_SEND_ERROR && !queue_body(r, bufs, n, state)) state = GW_SEND_ERROR;
+    r->state = state;
+    pump(r);
+}
+
+static void h1_send_file(gw_req_t *req, int fd, uint64_t off, uint64_t len, gw_send_state_t state)
+{
+    h1_req_t *r = (h1_req_t *)req;
+    if (r->niov == r->iov_idx) r->niov = r->iov_idx = 0;
+    if (!r->head_sent && !build_head(r)) state = GW_SEND_ERROR;
+    if (!r->suppress_body && len) {
+        if (r->chunked) add_iov(r, r->chunk_hdr, (size_t)snprintf(r->chunk_hdr, sizeof(r->chunk_hdr), "%llx\r\n", (unsigned long long)len));
+        r->file_fd = fd;
+        r->file_off = off;
+        r->file_left = len;
+        r->ntail = r->tail_idx = 0;
+        if (r->chunked) r->tail[r->ntail++] = (struct iovec){"\r\n", 2};
+        if (r->chunked && state == GW_SEND_FINAL) r->tail[r->ntail++] = (struct iovec){"0\r\n\r\n", 5};
+        req->bytes_sent += len;
+    } else if (state == GW_SEND_FINAL && r->chunked) {
+        add_trailers(r);
+    }
+    r->state = state;
+    pump(r);
+}
+
+static void h1_send_informational(gw_req_t *req, int status, const gw_header_t *h, size_t n)
+{
+    h1_req_t *r = (h1_req_t *)req;
+    if (req->version < 11 || r->head_sent) return;
+    char buf[1024];
+    int len = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n", status, gw_status_reason(status));
+    for (size_t i = 0; i < n && len < (int)sizeof(buf) - 4; i++)
+        len += snprintf(buf + len, sizeof(buf) - (size_t)len, "%.*s: %.*s\r\n", (int)h[i].name.len,
+                        h[i].name.base, (int)h[i].value.len, h[i].value.base);
+    if (len > (int)sizeof(buf) - 3) return; /* too large to be worth sending; it is only a hint */
+    len += snprintf(buf + len, sizeof(buf) - (size_t)len, "\r\n");
+    struct iovec iov = {buf, (size_t)len};
+    r->hc->c.xprt->writev(&r->hc->c, &iov, 1, false); /* best effort: a hint, small, rarely blocks */
+}
+
+/* ---- writing ---- */
+
+static void arm_write(h1_req_t *r, bool on)
+{
+    h1_conn_t *hc = r->hc;
+    r->writing = on;
+    uint32_t ev = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
+    gw_io_modify(&hc->c.io, ev);
+    if (on) gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->send_timeout_ms);
+}
+
+static void advance_iov(struct iovec *iov, int *idx, int n, size_t w)
+{
+    while (*idx < n && w >= iov[*idx].iov_len) w -= iov[(*idx)++].iov_len;
+    if (*idx < n) {
+        iov[*idx].iov_base = (char *)iov[*idx].iov_base + w;
+        iov[*idx].iov_len -= w;
+    }
+}
+
+/* Writes file bytes: sendfile on plain TCP, else read into a chunk and write (TLS). */
+static ssize_t write_file(h1_req_t *r)
+{
+    gw_conn_t *c = &r->hc->c;
+    size_t want = r->file_left > (1u << 30) ? (1u << 30) : (size_t)r->file_left;
+    if (c->xprt->sendfile) {
+        off_t off = (off_t)r->file_off;
+        ssize_t w = c->xprt->sendfile(c, r->file_fd, &off, want);
+        if (w == 0) return -EIO; /* the file shrank under us: the body cannot be completed */
+        return w;
+    }
+    char *chunk = gw_chunk_get(&c->worker->io_pool);
+    if (!chunk) return -ENOMEM;
+    size_t cl = c->worker->io_pool.chunk_size < want ? c->worker->io_pool.chunk_size : want;
+    ssize_t n = pread(r->file_fd, chunk, cl, (off_t)r->file_off);
+    ssize_t w = n > 0 ? c->xprt->writev(c, &(struct iovec){chunk, (size_t)n}, 1, false) : (n == 0 ? -EIO : -errno);
+    gw_chunk_put(&c->worker->io_pool, chunk);
+    return w;
+}
+
+/* One pass of writing; returns <0 on error, 0 when blocked, 1 when everything queued was written. */
+static int write_some(h1_req_t *r)
+{
+    gw_conn_t *c = &r->hc->c;
+    while (r->iov_idx < r->niov) {
+        ssize_t w = c->xprt->writev(c, r->iov + r->iov_idx, r->niov - r->iov_idx, r->file_left > 0);
+        if (w < 0) return w == -EAGAIN ? 0 : -1;
+        advance_iov(r->iov, &r->iov_idx, r->niov, (size_t)w);
+    }
+    while (r->file_left) {
+        ssize_t w = write_file(r);
+        if (w < 0) return w == -EAGAIN ? 0 : -1;
+        r->file_off += (uint64_t)w;
+        r->file_left -= (uint64_t)w;
+    }
+    while (r->tail_idx < r->ntail) {
+        ssize_t w = c->xprt->writev(c, r->tail + r->tail_idx, r->ntail - r->tail_idx, false);
+        if (w < 0) return w == -EAGAIN ? 0 : -1;
+        advance_iov(r->tail, &r->tail_idx, r->ntail, (size_t)w);
+    }
+    return 1;
+}
+
+static enum flush_result h1_flush(h1_req_t *r)
+{
+    int rc = write_some(r);
+    if (rc < 0 || r->state == GW_SEND_ERROR) {
+        /* an abort is never turned into a clean end: the client sees the connection close */
+        h1_close(r->hc);
+        return FLUSH_GONE;
+    }
+    if (rc == 0) {
+        if (!r->writing) arm_write(r, true);
+        return FLUSH_WAIT;
+    }
+    if (r->writing) arm_write(r, false);
+    r->niov = r->iov_idx = 0;
+    r->ntail = r->tail_idx = 0;
+    if (r->state == GW_SEND_FINAL) {
+        h1_finish(r);
+        return FLUSH_GONE;
+    }
+    r->proceed_pending = true;
+    return FLUSH_DONE;
+}
+
+/* ---- request body ---- */
+
+/* Gets the next piece of body data available in rbuf without reading from the socket. */
+static gw_slice_t next_body_piece(h1_req_t *r, int *err)
+{
+    h1_conn_t *hc = r->hc;
+    char *p = hc->rbuf + r->body_off;
+    size_t avail = hc->rlen - r->body_off;
+    *err = 0;
+    if (r->req.body_kind == GW_BODY_LENGTH) {
+        size_t take = avail < r->body_left ? avail : (size_t)r->body_left;
+        r->body_left -= take;
+        r->delivered = (uint32_t)take;
+        r->body_done = r->body_left == 0;
+        return (gw_slice_t){p, take};
+    }
+    size_t dlen = avail;
+    long used = gw_chunked_decode(&r->dec, p, &dlen, 4096, r->req.route->max_body_bytes);
+    if (used < 0) {
+        *err = (int)-used;
+        return (gw_slice_t){NULL, 0};
+    }
+    /* decoded data sits at p[0..dlen); input bytes p[used..avail) belong to the next request */
+    memmove(p + dlen, p + used, avail - (size_t)used);
+    hc->rlen -= (uint32_t)((size_t)used - dlen);
+    r->delivered = (uint32_t)dlen;
+    r->body_done = r->dec.done;
+    return (gw_slice_t){p, dlen};
+}
+
+/* The consumer acknowledged the last piece: drop its bytes from rbuf. */
+static void consume_piece(h1_req_t *r)
+{
+    h1_conn_t *hc = r->hc;
+    char *p = hc->rbuf + r->body_off;
+    memmove(p, p + r->delivered, hc->rlen - r->body_off - r->delivered);
+    hc->rlen -= r->delivered;
+    r->delivered = 0;
+    r->body_busy = false;
+}
+
+static void send_continue(h1_req_t *r)
+{
+    r->continue_sent = true;
+    if (!r->req.expect_continue || r->req.res_started || r->body_done) return;
+    struct iovec iov = {"HTTP/1.1 100 Continue\r\n\r\n", 25};
+    r->hc->c.xprt->writev(&r->hc->c, &iov, 1, false);
+}
+
+static void h1_body_resume(gw_req_t *req)
+{
+    h1_req_t *r = (h1_req_t *)req;
+    if (!req->body_cb || r->body_end_sent) return;
+    if (r->body_busy) consume_piece(r);
+    if (!r->continue_sent) send_continue(r);
+    if (req->body_kind == GW_BODY_NONE) r->body_done = true;
+    int err = 0;
+    gw_slice_t piece = r->body_done ? (gw_slice_t){NULL, 0} : next_body_piece(r, &err);
+    if (err) {
+        r->body_end_sent = true;
+        r->keep_alive = false;
+        req->body_cb(req, req->body_ctx, piece, GW_BODY_ABORT);
+        return;
+    }
+    if (!piece.len && !r->body_done) return; /* wait for the socket */
+    r->body_busy = true;
+    if (r->body_done) r->body_end_sent = true;
+    req->body_cb(req, req->body_ctx, piece, r->body_done ? GW_BODY_END : GW_BODY_MORE);
+}
+
+/* After the response: skip a body nobody read if it is already buffered, else close. */
+static bool discard_body(h1_req_t *r)
+{
+    if (r->body_done || r->req.body_kind == GW_BODY_NONE) return true;
+    if (r->body_busy) consume_piece(r);
+    for (int guard = 0; guard < 64 && !r->body_done; guard++) {
+        int err = 0;
+        gw_slice_t piece = next_body_piece(r, &err);
+        if (err) return false;
+        r->body_busy = true;
+        consume_piece(r);
+        if (!piece.len && !r->body_done) return false;
+    }
+    return r->body_done;
+}
+
+/* ---- request lifecycle ---- */
+
+static const gw_codec_ops_t h1_ops = {"HTTP/1.1", h1_send, h1_send_file, h1_send_informational, h1_body_resume};
+static const gw_codec_ops_t h10_ops = {"HTTP/1.0", h1_send, h1_send_file, h1_send_informational, h1_body_resume};
+
+static h1_req_t *new_request(h1_conn_t *hc)
+{
+    gw_arena_t arena;
+    gw_arena_init(&arena, &hc->c.worker->io_pool);
+    h1_req_t *r = gw_arena_alloc(&arena, sizeof(*r));
+    if (!r) return NULL;
+    memset(r, 0, sizeof(*r));
+    r->req.arena = arena;
+    r->hc = hc;
+    r->file_fd = -1;
+    r->keep_alive = true;
+    r->req.codec = &h1_ops;
+    r->req.conn = &hc->c.info;
+    r->req.worker = hc->c.worker;
+    r->req.cfg = hc->c.worker->cfg;
+    r->req.res.content_length = -1;
+    r->req.start_ms = gw_loop_now(hc->c.worker->loop);
+    hc->req = &r->req;
+    hc->state = H1_ACTIVE;
+    return r;
+}
+
+static void lower_authority(h1_req_t *r, gw_slice_t host)
+{
+    char *low = gw_arena_strndup(&r->req.arena, host.base, host.len);
+    if (!low) return;
+    for (size_t i = 0; i < host.len; i++)
+        if (low[i] >= 'A' && low[i] <= 'Z') low[i] = (char)(low[i] + 32);
+    r->req.authority = (gw_slice_t){low, host.len};
+}
+
+/* A head the parser refused: answer with its status and close after a lingering read. */
+static void reject(h1_conn_t *hc, int status)
+{
+    h1_req_t *r = new_request(hc);
+    if (!r) {
+        h1_close(hc);
+        return;
+    }
+    r->keep_alive = false;
+    r->req.method = GW_SLICE_LIT("-");
+    r->req.target = GW_SLICE_LIT("-");
+    r->req.version = 11;
+    r->req.route = &hc->c.worker->cfg->global_route;
+    r->head_len = hc->rlen;
+    r->body_done = true;
+    gw_send_error(&r->req, status);
+}
+
+static void start_request(h1_conn_t *hc, const gw_h1_request_head_t *head, int head_len)
+{
+    h1_req_t *r = new_request(hc);
+    gw_h1_framing_t fr;
+    if (!r) {
+        h1_close(hc);
+        return;
+    }
+    gw_req_t *req = &r->req;
+    req->method = head->method;
+    req->method_id = gw_method_intern(head->method);
+    req->target = head->target;
+    req->version = head->minor_version ? 11 : 10;
+    req->codec = head->minor_version ? &h1_ops : &h10_ops;
+    req->headers = gw_arena_alloc(&req->arena, head->num_headers * sizeof(gw_header_t) + 1);
+    if (req->headers) memcpy(req->headers, head->headers, head->num_headers * sizeof(gw_header_t));
+    req->num_headers = req->headers ? head->num_headers : 0;
+    r->head_len = r->body_off = (uint32_t)head_len;
+    int err = gw_h1_request_framing(head, &fr);
+    if (err == 0) {
+        r->keep_alive = fr.keep_alive;
+        req->body_kind = fr.body;
+        req->content_length = fr.content_length;
+        r->body_left = fr.content_length;
+        r->body_done = fr.body == GW_BODY_NONE;
+        req->expect_continue = fr.expect_continue;
+        lower_authority(r, fr.host);
+    }
+    uint32_t rt = limits(hc)->request_timeout_ms;
+    if (rt)
+        gw_timer_set(hc->c.worker->loop, &hc->c.timer, rt);
+    else
+        gw_timer_cancel(&hc->c.timer);
+    if (err) {
+        r->keep_alive = false;
+        req->route = &hc->c.worker->cfg->global_route;
+        gw_send_error(req, -err);
+        return;
+    }
+    gw_req_dispatch(req);
+}
+
+static void enter_idle(h1_conn_t *hc)
+{
+    hc->state = H1_IDLE;
+    if (!hc->rlen) release_rbuf(hc);
+    gw_worker_set_idle(hc->c.worker, &hc->c, true);
+    gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->keepalive_timeout_ms);
+}
+
+static void enter_linger(h1_conn_t *hc)
+{
+    hc->state = H1_LINGER;
+    shutdown(hc->c.io.fd, SHUT_WR);
+    gw_timer_set(hc->c.worker->loop, &hc->c.timer, LINGER_MS);
+}
+
+/* The response was written: log, dispose, and go on with keep-alive, pipelining or close. */
+static void h1_finish(h1_req_t *r)
+{
+    h1_conn_t *hc = r->hc;
+    gw_req_t *req = &r->req;
+    gw_log_access(hc->c.worker->access_log, req, gw_loop_wall(hc->c.worker->loop));
+    bool keep = r->keep_alive && discard_body(r);
+    uint32_t used = r->body_off;
+    gw_req_dispose(req);
+    hc->req = NULL;
+    gw_arena_t arena = req->arena;
+    gw_arena_reset(&arena); /* r is gone from here on */
+    if (!keep) {
+        enter_linger(hc);
+        return;
+    }
+    hc->rlen -= used;
+    if (hc->rlen) memmove(hc->rbuf, hc->rbuf + used, hc->rlen);
+    if (!hc->rlen) {
+        enter_idle(hc);
+        return;
+    }
+    hc->state = H1_HEAD; /* a pipelined request is already buffered */
+    gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->header_timeout_ms);
+    if (!hc->in_process) h1_process(hc);
+}
+
+static bool try_parse(h1_conn_t *hc)
+{
+    const gw_limits_t *l = limits(hc);
+    gw_h1_limits_t pl = {l->max_head_bytes, l->max_headers, l->max_target_bytes};
+    gw_h1_request_head_t head = {.headers = hc->c.worker->hdr_scratch};
+    int n = gw_h1_parse_request(hc->rbuf, hc->rlen, &head, &pl);
+    if (n == 0 && hc->rlen < hc->cap) return false;
+    if (n <= 0) {
+        reject(hc, n == 0 ? 431 : -n);
+        return true;
+    }
+    start_request(hc, &head, n);
+    return true;
+}
+
+/* Parses and runs every complete request in the buffer (pipelining), one at a time. */
+static void h1_process(h1_conn_t *hc)
+{
+    hc->in_process = true;
+    while (!hc->closed && hc->state == H1_HEAD && hc->rlen)
+        if (!try_parse(hc)) break;
+    hc->in_process = false;
+    if (hc->closed) h1_close(hc);
+}
+
+/* ---- events ---- */
+
+static void on_readable_active(h1_conn_t *hc)
+{
+    h1_req_t *r = (h1_req_t *)hc->req;
+    if (hc->rlen >= hc->cap) {
+        gw_io_modify(&hc->c.io, r->writing ? EPOLLOUT : 0); /* full: stop reading until it drains */
+        return;
+    }
+    ssize_t n = fill(hc);
+    if (n == 0 || (n < 0 && n != -EAGAIN)) {
+        h1_close(hc); /* the client went away: the request is cancelled */
+        return;
+    }
+    if (r->req.body_cb && !r->body_busy) h1_body_resume(&r->req);
+}
+
+static void on_readable(h1_conn_t *hc)
+{
+    if (hc->state == H1_ACTIVE) {
+        on_readable_active(hc);
+        return;
+    }
+    ssize_t n = fill(hc);
+    if (hc->state == H1_LINGER) {
+        hc->rlen = 0; /* discard what the client still sends */
+        if (n == 0 || (n < 0 && n != -EAGAIN)) h1_close(hc);
+        return;
+    }
+    if (n == 0 || (n < 0 && n != -EAGAIN)) {
+        h1_close(hc);
+        return;
+    }
+    if (n < 0) {
+        if (!hc->rlen) release_rbuf(hc);
+        return;
+    }
+    if (hc->state == H1_IDLE) {
+        gw_worker_set_idle(hc->c.worker, &hc->c, false);
+        hc->state = H1_HEAD;
+        gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->header_timeout_ms);
+    }
+    h1_process(hc);
+}
+
+static void on_io(gw_io_t *io, uint32_t events)
+{
+    h1_conn_t *hc = gw_container_of(io, h1_conn_t, c.io);
+    if ((events & EPOLLOUT) && hc->state == H1_ACTIVE) {
+        h1_req_t *r = (h1_req_t *)hc->req;
+        if (r->writing) {
+            pump(r);
+            return; /* the request may be gone; input is seen on the next wake-up */
+        }
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) on_readable(hc);
+}
+
+static void on_timeout(gw_timer_t *t)
+{
+    h1_conn_t *hc = gw_container_of(t, h1_conn_t, c.timer);
+    if (hc->state == H1_HEAD && hc->rlen) {
+        reject(hc, 408); /* a slow client: tell it, then close */
+        return;
+    }
+    if (hc->state == H1_ACTIVE && !hc->req->res_started) {
+        h1_req_t *r = (h1_req_t *)hc->req;
+        r->keep_alive = false;
+        gw_send_error(hc->req, 408);
+        return;
+    }
+    h1_close(hc);
+}
+
+static void h1_close(h1_conn_t *hc)
+{
+    if (hc->in_process) {
+        hc->closed = true; /* h1_process finishes the close when it unwinds */
+        return;
+    }
+    gw_worker_t *w = hc->c.worker;
+    if (hc->req) {
+        gw_req_t *req = hc->req;
+        if (!req->res_done && req->res.status == 0) req->res.status = 499;
+        gw_log_access(w->access_log, req, gw_loop_wall(w->loop));
+        gw_req_dispose(req);
+        gw_arena_t arena = req->arena;
+        gw_arena_reset(&arena);
+        hc->req = NULL;
+    }
+    if (hc->state == H1_IDLE) gw_worker_set_idle(w, &hc->c, false);
+    gw_timer_cancel(&hc->c.timer);
+    gw_io_stop(&hc->c.io);
+    hc->c.xprt->dispose(&hc->c);
+    close(hc->c.io.fd);
+    release_rbuf(hc);
+    gw_chunk_put(&w->conn_pool, hc);
+    gw_worker_conn_closed(w);
+}
+
+void gw_conn_drain(gw_conn_t *c)
+{
+    h1_conn_t *hc = (h1_conn_t *)c;
+    if (hc->state == H1_IDLE) h1_close(hc); /* busy ones close after their response */
+}
+
+void gw_h1_accept(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local)
+{
+    h1_conn_t *hc = gw_chunk_get(&w->conn_pool);
+    if (!hc) {
+        close(fd);
+        gw_worker_conn_closed(w);
+        return;
+    }
+    memset(hc, 0, sizeof(*hc));
+    hc->c.worker = w;
+    hc->c.xprt = &gw_tcp_transport;
+    hc->c.info.peer = *peer;
+    hc->c.info.local = *local;
+    gw_timer_init(&hc->c.timer, on_timeout);
+    if (gw_io_start(w->loop, &hc->c.io, fd, EPOLLIN | EPOLLRDHUP, on_io) != 0) {
+        close(fd);
+        gw_chunk_put(&w->conn_pool, hc);
+        gw_worker_conn_closed(w);
+        return;
+    }
+    hc->state = H1_HEAD;
+    gw_timer_set(w->loop, &hc->c.timer, limits(hc)->header_timeout_ms);
+    on_readable(hc); /* TCP_DEFER_ACCEPT: the request is usually here already */
+}
+
+/** Size of the connection struct, for the worker's connection pool. */
+size_t gw_h1_conn_size(void)
+{
+    return sizeof(h1_conn_t);
+}

@@ -1,0 +1,172 @@
+/* Access and error logs. See log.h. */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+#define LOG_BUF_SIZE 65536
+#define LOG_FLUSH_AT (LOG_BUF_SIZE - 8192) /* a line is bounded well below 8 KiB */
+
+struct gw_log_buf {
+    int fd;
+    size_t used;
+    int64_t time_at;
+    char time_text[40];
+    char data[LOG_BUF_SIZE];
+};
+
+static int error_fd = 2;
+
+int gw_log_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return fd < 0 ? -errno : fd;
+}
+
+int gw_log_reopen(int fd, const char *path)
+{
+    int nfd = gw_log_open(path);
+    if (nfd < 0) return nfd;
+    int r = dup3(nfd, fd, O_CLOEXEC) < 0 ? -errno : 0; /* atomic swap under the workers' feet */
+    close(nfd);
+    return r;
+}
+
+gw_log_buf_t *gw_log_buf_new(int fd)
+{
+    if (fd < 0) return NULL;
+    gw_log_buf_t *b = malloc(sizeof(*b));
+    if (!b) return NULL;
+    b->fd = fd;
+    b->used = 0;
+    b->time_at = -1;
+    return b;
+}
+
+void gw_log_buf_free(gw_log_buf_t *b)
+{
+    if (!b) return;
+    gw_log_flush(b);
+    free(b);
+}
+
+void gw_log_flush(gw_log_buf_t *b)
+{
+    if (!b || !b->used) return;
+    size_t off = 0;
+    while (off < b->used) {
+        ssize_t n = write(b->fd, b->data + off, b->used - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* a full disk loses log lines, never requests */
+        off += (size_t)n;
+    }
+    b->used = 0;
+}
+
+static void put(gw_log_buf_t *b, const char *s, size_t n)
+{
+    if (n > LOG_BUF_SIZE - b->used) n = LOG_BUF_SIZE - b->used;
+    memcpy(b->data + b->used, s, n);
+    b->used += n;
+}
+
+/* Quoted fields are escaped so a client cannot forge log lines; long fields are cut. */
+static void put_escaped(gw_log_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (n > 2048) n = 2048;
+    for (size_t i = 0; i < n && b->used + 4 < LOG_BUF_SIZE; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            b->data[b->used++] = (char)c;
+        } else {
+            char e[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            put(b, e, 4);
+        }
+    }
+}
+
+static void put_header(gw_log_buf_t *b, const gw_req_t *req, const char *name)
+{
+    const gw_header_t *h = gw_req_header(req, name);
+    put(b, "\"", 1);
+    if (h)
+        put_escaped(b, h->value.base, h->value.len);
+    else
+        put(b, "-", 1);
+    put(b, "\"", 1);
+}
+
+static void refresh_time(gw_log_buf_t *b, int64_t now)
+{
+    if (b->time_at == now) return;
+    time_t t = (time_t)now;
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(b->time_text, sizeof(b->time_text), "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+    b->time_at = now;
+}
+
+void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
+{
+    if (!b) return;
+    if (b->used >= LOG_FLUSH_AT) gw_log_flush(b);
+    char peer[64];
+    gw_conn_peer_text(req->conn, peer, sizeof(peer));
+    refresh_time(b, wall_now);
+    char mid[96];
+    put(b, peer, strlen(peer));
+    put(b, " - - ", 5);
+    put(b, b->time_text, strlen(b->time_text));
+    put(b, " \"", 2);
+    put_escaped(b, req->method.base, req->method.len);
+    put(b, " ", 1);
+    put_escaped(b, req->target.base, req->target.len);
+    put(b, " ", 1);
+    const char *proto = req->codec ? req->codec->protocol : "HTTP/1.1";
+    put(b, proto, strlen(proto));
+    int n = req->bytes_sent ? snprintf(mid, sizeof(mid), "\" %d %llu ", req->res.status,
+                                       (unsigned long long)req->bytes_sent)
+                            : snprintf(mid, sizeof(mid), "\" %d - ", req->res.status);
+    put(b, mid, (size_t)n);
+    put_header(b, req, "referer");
+    put(b, " ", 1);
+    put_header(b, req, "user-agent");
+    put(b, "\n", 1);
+}
+
+void gw_log_set_error_fd(int fd)
+{
+    error_fd = fd;
+}
+
+int gw_log_error_fd(void)
+{
+    return error_fd;
+}
+
+void gw_log_error(const char *level, const char *fmt, ...)
+{
+    char line[1024];
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    size_t n = strftime(line, sizeof(line), "[%Y-%m-%d %H:%M:%S] ", &tm);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "[%s] ", level);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    va_end(ap);
+    n = m < 0 ? n : (n + (size_t)m >= sizeof(line) - 1 ? sizeof(line) - 2 : n + (size_t)m);
+    line[n++] = '\n';
+    ssize_t w = write(error_fd, line, n);
+    (void)w;
+}

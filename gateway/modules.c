@@ -1,0 +1,47 @@
+/* Module registry and handler chains. See modules.h. */
+#include "modules.h"
+
+#include <string.h>
+
+#include "config_props.h"
+#include "static.h"
+
+/* Ferron 1.x module names; handler NULL = not in this build yet. */
+static const struct {
+    const char *name;
+    const gw_handler_t *handler;
+} modules[] = {
+    {"cache", NULL}, {"cgi", NULL},     {"fauth", NULL},   {"fcgi", NULL}, {"fproxy", NULL},
+    {"rproxy", NULL}, {"scgi", NULL},   {"example", NULL}, {"wsgi", NULL}, {"wsgid", NULL},
+    {"asgi", NULL},
+};
+
+static int module_index(const char *name)
+{
+    for (size_t i = 0; i < sizeof(modules) / sizeof(modules[0]); i++)
+        if (strcmp(modules[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+gw_module_status_t gw_module_status(const char *name)
+{
+    int i = module_index(name);
+    if (i < 0) return GW_MODULE_UNKNOWN;
+    return modules[i].handler ? GW_MODULE_AVAILABLE : GW_MODULE_NOT_BUILT;
+}
+
+void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena)
+{
+    const gw_node_t *mods = gw_route_prop(route, "loadModules");
+    size_t n = mods && mods->kind == GW_NODE_SEQ ? mods->seq.count : 0;
+    const gw_handler_t **chain = gw_arena_alloc(arena, (n + 1) * sizeof(*chain));
+    route->handlers = chain;
+    route->num_handlers = 0;
+    if (!chain) return;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = gw_node_as_string(mods->seq.items[i]);
+        int m = name ? module_index(name) : -1;
+        if (m >= 0 && modules[m].handler) chain[route->num_handlers++] = modules[m].handler;
+    }
+    chain[route->num_handlers++] = &gw_static_handler;
+}

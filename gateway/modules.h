@@ -1,0 +1,22 @@
+/*
+ * The handler chain of a route: the modules named in loadModules, in that order, then the static
+ * file handler (Ferron's fixed pipeline, spec §3.1). Modules are looked up here by name.
+ */
+#ifndef GW_MODULES_H
+#define GW_MODULES_H
+
+#include "config.h"
+
+typedef enum gw_module_status {
+    GW_MODULE_UNKNOWN,   /**< no such module: a config error */
+    GW_MODULE_NOT_BUILT, /**< a Ferron module name this build does not have yet: a warning */
+    GW_MODULE_AVAILABLE,
+} gw_module_status_t;
+
+/** Tells whether a loadModules name is known and available. */
+gw_module_status_t gw_module_status(const char *name);
+
+/** Builds route->handlers from the route's merged loadModules plus the static handler. */
+void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena);
+
+#endif

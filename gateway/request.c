@@ -1,0 +1,228 @@
+/* Request helpers, the response/body stream front ends, dispatch and error pages. */
+#include "request.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "errors.h"
+#include "handler.h"
+#include "uri.h"
+
+static const struct {
+    const char *name;
+    gw_method_t id;
+} methods[] = {
+    {"GET", GW_M_GET},         {"HEAD", GW_M_HEAD},       {"POST", GW_M_POST},   {"PUT", GW_M_PUT},
+    {"DELETE", GW_M_DELETE},   {"OPTIONS", GW_M_OPTIONS}, {"PATCH", GW_M_PATCH}, {"CONNECT", GW_M_CONNECT},
+    {"TRACE", GW_M_TRACE},
+};
+
+gw_method_t gw_method_intern(gw_slice_t m)
+{
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (gw_slice_eq(m, methods[i].name)) return methods[i].id;
+    return GW_M_OTHER;
+}
+
+const gw_header_t *gw_req_header(const gw_req_t *req, const char *name)
+{
+    for (size_t i = 0; i < req->num_headers; i++)
+        if (gw_slice_ieq(req->headers[i].name, name)) return &req->headers[i];
+    return NULL;
+}
+
+bool gw_headers_add(gw_arena_t *arena, gw_headers_t *list, gw_slice_t name, gw_slice_t value)
+{
+    if (list->count == list->cap) {
+        uint32_t cap = list->cap ? list->cap * 2 : 8;
+        gw_header_t *items = gw_arena_alloc(arena, cap * sizeof(*items));
+        if (!items) return false;
+        if (list->count) memcpy(items, list->items, list->count * sizeof(*items));
+        list->items = items;
+        list->cap = cap;
+    }
+    list->items[list->count++] = (gw_header_t){name, value};
+    return true;
+}
+
+bool gw_res_add_header(gw_req_t *req, gw_slice_t name, gw_slice_t value)
+{
+    return gw_headers_add(&req->arena, &req->res.headers, name, value);
+}
+
+const gw_header_t *gw_res_header(const gw_req_t *req, const char *name)
+{
+    for (uint32_t i = 0; i < req->res.headers.count; i++)
+        if (gw_slice_ieq(req->res.headers.items[i].name, name)) return &req->res.headers.items[i];
+    return NULL;
+}
+
+void gw_start_response(gw_req_t *req, gw_generator_t *gen)
+{
+    req->gen = gen;
+    req->res_started = true;
+}
+
+void gw_send(gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state)
+{
+    if (state != GW_SEND_IN_PROGRESS) req->res_done = true;
+    req->codec->send(req, bufs, n, state);
+}
+
+void gw_send_file(gw_req_t *req, int fd, uint64_t off, uint64_t len, gw_send_state_t state)
+{
+    if (state != GW_SEND_IN_PROGRESS) req->res_done = true;
+    req->codec->send_file(req, fd, off, len, state);
+}
+
+void gw_send_informational(gw_req_t *req, int status, const gw_header_t *h, size_t n)
+{
+    req->codec->send_informational(req, status, h, n);
+}
+
+void gw_send_inline(gw_req_t *req, int status, const char *content_type, const char *body, size_t len)
+{
+    req->res.status = status;
+    req->res.content_length = (int64_t)len;
+    if (content_type) gw_res_add_header(req, GW_SLICE_LIT("content-type"), (gw_slice_t){content_type, strlen(content_type)});
+    char *copy = len ? gw_arena_strndup(&req->arena, body, len) : NULL;
+    gw_slice_t b = {copy, copy ? len : 0};
+    gw_start_response(req, NULL);
+    gw_send(req, &b, b.len ? 1 : 0, GW_SEND_FINAL);
+}
+
+void gw_req_read_body(gw_req_t *req, gw_body_cb cb, void *ctx)
+{
+    req->body_cb = cb;
+    req->body_ctx = ctx;
+    req->codec->body_resume(req);
+}
+
+void gw_req_body_proceed(gw_req_t *req)
+{
+    req->codec->body_resume(req);
+}
+
+bool gw_req_defer(gw_req_t *req, void (*fn)(void *arg), void *arg)
+{
+    gw_req_cleanup_t *c = gw_arena_alloc(&req->arena, sizeof(*c));
+    if (!c) return false;
+    *c = (gw_req_cleanup_t){req->cleanups, fn, arg};
+    req->cleanups = c;
+    return true;
+}
+
+void gw_req_dispose(gw_req_t *req)
+{
+    if (req->gen && !req->res_done && req->gen->stop) req->gen->stop(req->gen, req);
+    req->gen = NULL;
+    while (req->cleanups) {
+        gw_req_cleanup_t *c = req->cleanups;
+        req->cleanups = c->next;
+        c->fn(c->arg);
+    }
+}
+
+/* ---- error pages (spec §3.5) ---- */
+
+static size_t html_escape(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 6 < cap; s++) {
+        const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : NULL;
+        if (e) {
+            memcpy(out + n, e, strlen(e));
+            n += strlen(e);
+        } else {
+            out[n++] = *s;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static const char *error_description(gw_req_t *req, int status)
+{
+    if (status != 500 || !req->route || !req->route->server_admin) return gw_status_description(status);
+    return gw_arena_printf(&req->arena,
+                           "The server encountered an unexpected error. You may need to contact the server "
+                           "administrator at %s to resolve the error.",
+                           req->route->server_admin);
+}
+
+/** Sends the built-in error page for `status`, keeping headers a handler set (Allow, ...). */
+void gw_send_error(gw_req_t *req, int status)
+{
+    char desc[512];
+    const char *d = error_description(req, status);
+    html_escape(desc, sizeof(desc), d ? d : "");
+    const char *reason = gw_status_reason(status);
+    char *page = gw_arena_printf(&req->arena,
+                                 "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"UTF-8\">\n"
+                                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n"
+                                 "<title>%d %s</title>\n</head>\n<body>\n<h1>%d %s</h1>\n<p>%s</p>\n</body>\n"
+                                 "</html>\n",
+                                 status, reason, status, reason, desc);
+    gw_send_inline(req, status, "text/html; charset=utf-8", page ? page : "", page ? strlen(page) : 0);
+}
+
+/* ---- dispatch ---- */
+
+/* Splits the target into path and query and normalises the path once (spec §3.4). */
+static int prepare_path(gw_req_t *req)
+{
+    gw_slice_t t = req->target;
+    if (t.len && t.base[0] != '/' && !gw_slice_eq(t, "*")) {
+        /* absolute-form: http://authority/path; the authority replaces Host (RFC 9112 §3.2.2) */
+        const char *sep = t.len > 7 ? memchr(t.base + 7, '/', t.len - 7) : NULL;
+        if (!sep) return 400;
+        t.len -= (size_t)(sep - t.base);
+        t.base = sep;
+    }
+    const char *q = memchr(t.base, '?', t.len);
+    size_t plen = q ? (size_t)(q - t.base) : t.len;
+    req->has_query = q != NULL;
+    req->query = q ? (gw_slice_t){q + 1, t.len - plen - 1} : (gw_slice_t){"", 0};
+    size_t cap = plen * 3 + 2;
+    char *out = gw_arena_alloc(&req->arena, cap);
+    if (!out) return 500;
+    long n = gw_uri_normalize(t.base, plen, out, cap, false);
+    if (n < 0) return 400;
+    req->path = (gw_slice_t){out, (size_t)n};
+    return 0;
+}
+
+static void run_chain(gw_req_t *req)
+{
+    const gw_route_t *r = req->route;
+    for (size_t i = 0; i < r->num_handlers; i++) {
+        gw_handler_result_t res = r->handlers[i]->on_request(r->handlers[i], req);
+        if (res == GW_DONE) return;
+        if (res == GW_ERROR) {
+            gw_send_error(req, req->res.status >= 400 ? req->res.status : 500);
+            return;
+        }
+    }
+    gw_send_error(req, 404);
+}
+
+void gw_req_dispatch(gw_req_t *req)
+{
+    int err = prepare_path(req);
+    const struct in6_addr *local = &req->conn->local.sin6_addr;
+    req->route = gw_config_route(req->cfg, req->authority, local, req->path.base ? req->path : GW_SLICE_LIT("/"));
+    if (err) {
+        gw_send_error(req, err);
+        return;
+    }
+    if (req->body_kind == GW_BODY_LENGTH && req->content_length > req->route->max_body_bytes) {
+        gw_send_error(req, 413);
+        return;
+    }
+    if (req->method_id == GW_M_CONNECT) {
+        gw_send_error(req, 501); /* a forward-proxy request no module took (spec §3.1) */
+        return;
+    }
+    run_chain(req);
+}

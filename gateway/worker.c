@@ -1,0 +1,194 @@
+/* Worker threads: accept, own connections, flush logs, drain on stop. See worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "static.h"
+
+static void on_accept(gw_io_t *io, uint32_t events);
+
+static unsigned fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 22))
+        return 1u << 16;
+    return (unsigned)rl.rlim_cur;
+}
+
+static size_t io_chunk_size(const gw_config_t *cfg)
+{
+    size_t need = (size_t)cfg->limits.max_head_bytes + 1024; /* a whole head fits in one buffer */
+    size_t size = 16384;
+    while (size < need) size *= 2;
+    return size;
+}
+
+/* Once per loop iteration: refresh Date and flush the access log when a second has passed. */
+static void idle_hook(gw_loop_t *loop, void *arg)
+{
+    gw_worker_t *w = arg;
+    int64_t now = gw_loop_wall(loop);
+    if (now == w->date_at) return;
+    gw_log_flush(w->access_log);
+    gw_worker_date(w);
+}
+
+gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, size_t n, int access_log_fd)
+{
+    gw_worker_t *w = calloc(1, sizeof(*w));
+    if (!w) return NULL;
+    w->id = id;
+    w->cfg = cfg;
+    w->loop = gw_loop_new(fd_limit());
+    w->listeners = calloc(n ? n : 1, sizeof(*w->listeners));
+    w->hdr_scratch = calloc(cfg->limits.max_headers, sizeof(gw_header_t));
+    w->access_log = gw_log_buf_new(access_log_fd);
+    if (!w->loop || !w->listeners || !w->hdr_scratch || (access_log_fd >= 0 && !w->access_log)) goto fail;
+    gw_chunk_pool_init(&w->io_pool, io_chunk_size(cfg), 1024);
+    gw_chunk_pool_init(&w->conn_pool, gw_h1_conn_size(), 4096);
+    gw_loop_set_data(w->loop, w);
+    gw_loop_set_idle_hook(w->loop, idle_hook, w);
+    w->date_at = -1;
+    for (size_t i = 0; i < n; i++) {
+        gw_listener_t *l = &w->listeners[w->num_listeners++];
+        l->worker = w;
+        l->spec = &cfg->listens[i];
+        if (gw_io_start(w->loop, &l->io, fds[i], EPOLLIN, on_accept) != 0) goto fail;
+    }
+    w->accepting = true;
+    return w;
+fail:
+    if (w->loop) gw_loop_free(w->loop);
+    gw_log_buf_free(w->access_log);
+    free(w->listeners);
+    free(w->hdr_scratch);
+    free(w);
+    return NULL;
+}
+
+const char *gw_worker_date(gw_worker_t *w)
+{
+    int64_t now = gw_loop_wall(w->loop);
+    if (now != w->date_at) {
+        gw_http_date(now, w->date);
+        w->date_at = now;
+    }
+    return w->date;
+}
+
+static void set_accepting(gw_worker_t *w, bool on)
+{
+    if (w->accepting == on || w->draining) return;
+    w->accepting = on;
+    for (size_t i = 0; i < w->num_listeners; i++) gw_io_modify(&w->listeners[i].io, on ? EPOLLIN : 0);
+}
+
+static void on_accept(gw_io_t *io, uint32_t events)
+{
+    gw_listener_t *l = gw_container_of(io, gw_listener_t, io);
+    gw_worker_t *w = l->worker;
+    while (w->conns < w->max_conns && !w->draining) {
+        struct sockaddr_in6 peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) set_accepting(w, false); /* resumes on a close */
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct sockaddr_in6 local = l->spec->addr;
+        if (IN6_IS_ADDR_UNSPECIFIED(&local.sin6_addr)) {
+            socklen_t llen = sizeof(local);
+            getsockname(fd, (struct sockaddr *)&local, &llen);
+        }
+        w->conns++;
+        gw_h1_accept(w, fd, &peer, &local);
+    }
+    if (w->conns >= w->max_conns) set_accepting(w, false);
+}
+
+void gw_worker_conn_closed(gw_worker_t *w)
+{
+    w->conns--;
+    if (w->draining && w->conns == 0) gw_loop_stop(w->loop);
+    if (!w->accepting && w->conns < w->max_conns) set_accepting(w, true);
+}
+
+void gw_worker_set_idle(gw_worker_t *w, gw_conn_t *c, bool idle)
+{
+    if (idle) {
+        c->next_idle = w->idle;
+        if (w->idle) w->idle->prev_idle = &c->next_idle;
+        c->prev_idle = &w->idle;
+        w->idle = c;
+    } else if (c->prev_idle) {
+        if (c->next_idle) c->next_idle->prev_idle = c->prev_idle;
+        *c->prev_idle = c->next_idle;
+        c->next_idle = NULL;
+        c->prev_idle = NULL;
+    }
+}
+
+static void on_drain_timeout(gw_timer_t *t)
+{
+    gw_worker_t *w = gw_container_of(t, gw_worker_t, drain_timer);
+    gw_log_error("warn", "worker %u: %u connections still open after the graceful timeout", w->id, w->conns);
+    gw_loop_stop(w->loop);
+}
+
+static void on_stop_msg(gw_loop_t *loop, gw_msg_t *msg)
+{
+    gw_worker_t *w = gw_container_of(msg, gw_worker_t, stop_msg);
+    w->draining = true;
+    for (size_t i = 0; i < w->num_listeners; i++) gw_io_stop(&w->listeners[i].io);
+    while (w->idle) gw_conn_drain(w->idle);
+    if (w->conns == 0) {
+        gw_loop_stop(loop);
+        return;
+    }
+    gw_timer_init(&w->drain_timer, on_drain_timeout);
+    gw_timer_set(loop, &w->drain_timer, w->cfg->limits.graceful_timeout_ms);
+}
+
+static void *worker_main(void *arg)
+{
+    gw_worker_t *w = arg;
+    gw_loop_run(w->loop);
+    gw_log_flush(w->access_log);
+    return NULL;
+}
+
+int gw_worker_start(gw_worker_t *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+void gw_worker_stop(gw_worker_t *w)
+{
+    w->stop_msg.fn = on_stop_msg;
+    gw_loop_post(w->loop, &w->stop_msg);
+}
+
+void gw_worker_join(gw_worker_t *w)
+{
+    pthread_join(w->thread, NULL);
+    gw_timer_cancel(&w->drain_timer);
+    gw_log_buf_free(w->access_log);
+    gw_loop_free(w->loop);
+    gw_chunk_pool_clear(&w->io_pool);
+    gw_chunk_pool_clear(&w->conn_pool);
+    free(w->listeners);
+    free(w->hdr_scratch);
+    free(w);
+}

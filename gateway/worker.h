@@ -1,0 +1,68 @@
+/*
+ * A worker thread: its own loop, listening sockets (SO_REUSEPORT copies), buffers, connections and
+ * access-log buffer. Nothing on the request path is shared with another worker.
+ */
+#ifndef GW_WORKER_H
+#define GW_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "conn.h"
+#include "loop.h"
+#include "mem.h"
+
+typedef struct gw_listener {
+    gw_io_t io;
+    struct gw_worker *worker;
+    const gw_listen_t *spec;
+} gw_listener_t;
+
+typedef struct gw_worker {
+    unsigned id;
+    pthread_t thread;
+    gw_loop_t *loop;
+    const gw_config_t *cfg;
+    gw_chunk_pool_t io_pool;   /**< read buffers and request arenas */
+    gw_chunk_pool_t conn_pool; /**< connection structs */
+    gw_listener_t *listeners;
+    size_t num_listeners;
+    bool accepting;
+    bool draining;
+    uint32_t conns;
+    uint32_t max_conns;
+    gw_conn_t *idle; /**< idle keep-alive connections, closed first when draining */
+    gw_header_t *hdr_scratch; /**< parser output before a request object exists */
+    char date[32];   /**< IMF-fixdate, refreshed once per second */
+    int64_t date_at;
+    struct gw_log_buf *access_log;
+    gw_timer_t drain_timer;
+    gw_msg_t stop_msg;
+} gw_worker_t;
+
+/**
+ * Creates a worker for `cfg` owning the listening sockets fds[0..n) (one per cfg->listens entry).
+ * Returns NULL on failure.
+ */
+gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, size_t n, int access_log_fd);
+
+/** Starts the worker's thread. */
+int gw_worker_start(gw_worker_t *w);
+
+/** Asks the worker (from another thread) to stop accepting, drain and return. */
+void gw_worker_stop(gw_worker_t *w);
+
+/** Joins and frees the worker. */
+void gw_worker_join(gw_worker_t *w);
+
+/** The current Date header value. */
+const char *gw_worker_date(gw_worker_t *w);
+
+/** A connection closed: account for it and resume accepting if we were at the limit. */
+void gw_worker_conn_closed(gw_worker_t *w);
+
+/** Moves a connection into / out of the idle list. */
+void gw_worker_set_idle(gw_worker_t *w, gw_conn_t *c, bool idle);
+
+#endif
