@@ -186,7 +186,8 @@ static gw_handler_result_t static_on_request(const gw_handler_t *self, gw_req_t 
         return refuse(req, 500);
     }
     if (!S_ISDIR(st.st_mode)) return serve_file(req, fd, &st, rel, (size_t)n);
-    if (req->path.len == 0 || req->path.base[req->path.len - 1] != '/') {
+    bool slash = req->path.len && req->path.base[req->path.len - 1] == '/';
+    if (!slash && r->trailing_slash_redirect) {
         close(fd);
         return redirect_to_dir(req);
     }

@@ -237,6 +237,7 @@ static void build_route(loader_t *ld, gw_route_t *r, gw_props_t props)
     open_root(ld, r);
     r->enable_etag = prop_bool(r, "enableETag", true);
     r->allow_double_slashes = prop_bool(r, "allowDoubleSlashes", false);
+    r->trailing_slash_redirect = !prop_bool(r, "disableTrailingSlashRedirects", false);
     r->server_admin = gw_node_as_string(gw_route_prop(r, "serverAdministratorEmail"));
     r->max_body_bytes = (uint64_t)prop_int(&props, "maxRequestBodyBytes", 10485760);
     gw_modules_build_chain(r, ld->arena);

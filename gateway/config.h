@@ -52,6 +52,7 @@ typedef struct gw_route {
     int root_fd;              /**< O_PATH directory fd of wwwroot, -1 when none or missing */
     bool enable_etag;
     bool allow_double_slashes;
+    bool trailing_slash_redirect; /**< !disableTrailingSlashRedirects */
     const char *server_admin;
     uint64_t max_body_bytes;  /**< maxRequestBodyBytes */
     const gw_handler_t *const *handlers;

@@ -227,7 +227,7 @@ static void pump(h1_req_t *r)
         if (fr == FLUSH_WAIT || !r->proceed_pending) break;
         r->proceed_pending = false;
         if (r->req.gen && r->req.gen->proceed) r->req.gen->proceed(r->req.gen, &r->req);
-        if (r->niov == r->iov_idx && !r->file_left) break;
+        if (r->niov == r->iov_idx && !r->file_left && r->state == GW_SEND_IN_PROGRESS) break;
     }
     r->in_send = false;
 }

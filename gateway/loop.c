@@ -332,17 +332,26 @@ static int poll_timeout(gw_loop_t *loop)
     return t;
 }
 
-void gw_loop_run(gw_loop_t *loop)
+static void iterate(gw_loop_t *loop, int timeout)
 {
     struct epoll_event events[MAX_EVENTS];
+    int n = epoll_wait(loop->epfd, events, MAX_EVENTS, timeout);
+    update_clock(loop);
+    for (int i = 0; i < n; i++) dispatch(loop, &events[i]);
+    run_timers(loop);
+    if (loop->idle_hook) loop->idle_hook(loop, loop->idle_arg);
+}
+
+void gw_loop_run(gw_loop_t *loop)
+{
     loop->stopping = false;
-    while (!loop->stopping) {
-        int n = epoll_wait(loop->epfd, events, MAX_EVENTS, poll_timeout(loop));
-        update_clock(loop);
-        for (int i = 0; i < n; i++) dispatch(loop, &events[i]);
-        run_timers(loop);
-        if (loop->idle_hook) loop->idle_hook(loop, loop->idle_arg);
-    }
+    while (!loop->stopping) iterate(loop, poll_timeout(loop));
+}
+
+void gw_loop_run_once(gw_loop_t *loop, int max_wait_ms)
+{
+    int t = poll_timeout(loop);
+    iterate(loop, t < 0 || t > max_wait_ms ? max_wait_ms : t);
 }
 
 void gw_loop_stop(gw_loop_t *loop)

@@ -53,6 +53,9 @@ void gw_loop_free(gw_loop_t *loop);
 /** Runs until gw_loop_stop(); each iteration: clock, epoll events, timers, messages. */
 void gw_loop_run(gw_loop_t *loop);
 
+/** Runs one iteration, waiting at most `max_wait_ms` for events (tests, and embedding). */
+void gw_loop_run_once(gw_loop_t *loop, int max_wait_ms);
+
 /** Makes gw_loop_run return after the current iteration (loop thread only). */
 void gw_loop_stop(gw_loop_t *loop);
 

@@ -94,7 +94,7 @@ char *gw_arena_strndup(gw_arena_t *a, const char *s, size_t n)
 {
     char *p = gw_arena_alloc(a, n + 1);
     if (!p) return NULL;
-    memcpy(p, s, n);
+    if (n) memcpy(p, s, n);
     p[n] = '\0';
     return p;
 }

@@ -170,7 +170,7 @@ void gw_send_error(gw_req_t *req, int status)
 /* ---- dispatch ---- */
 
 /* Splits the target into path and query and normalises the path once (spec §3.4). */
-static int prepare_path(gw_req_t *req)
+static int prepare_path(gw_req_t *req, bool double_slashes)
 {
     gw_slice_t t = req->target;
     if (t.len && t.base[0] != '/' && !gw_slice_eq(t, "*")) {
@@ -187,7 +187,7 @@ static int prepare_path(gw_req_t *req)
     size_t cap = plen * 3 + 2;
     char *out = gw_arena_alloc(&req->arena, cap);
     if (!out) return 500;
-    long n = gw_uri_normalize(t.base, plen, out, cap, false);
+    long n = gw_uri_normalize(t.base, plen, out, cap, double_slashes);
     if (n < 0) return 400;
     req->path = (gw_slice_t){out, (size_t)n};
     return 0;
@@ -209,9 +209,14 @@ static void run_chain(gw_req_t *req)
 
 void gw_req_dispatch(gw_req_t *req)
 {
-    int err = prepare_path(req);
+    int err = prepare_path(req, false);
     const struct in6_addr *local = &req->conn->local.sin6_addr;
     req->route = gw_config_route(req->cfg, req->authority, local, req->path.base ? req->path : GW_SLICE_LIT("/"));
+    if (!err && req->route->allow_double_slashes) {
+        /* the route keeps "//": normalise again without collapsing them, and route that path */
+        err = prepare_path(req, true);
+        if (!err) req->route = gw_config_route(req->cfg, req->authority, local, req->path);
+    }
     if (err) {
         gw_send_error(req, err);
         return;

@@ -183,6 +183,11 @@ void gw_worker_stop(gw_worker_t *w)
 void gw_worker_join(gw_worker_t *w)
 {
     pthread_join(w->thread, NULL);
+    gw_worker_free(w);
+}
+
+void gw_worker_free(gw_worker_t *w)
+{
     gw_timer_cancel(&w->drain_timer);
     gw_log_buf_free(w->access_log);
     gw_loop_free(w->loop);

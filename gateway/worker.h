@@ -56,6 +56,9 @@ void gw_worker_stop(gw_worker_t *w);
 /** Joins and frees the worker. */
 void gw_worker_join(gw_worker_t *w);
 
+/** Frees a worker whose thread was never started or has returned. */
+void gw_worker_free(gw_worker_t *w);
+
 /** The current Date header value. */
 const char *gw_worker_date(gw_worker_t *w);
 

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the gateway needs, only those missing.
+#   scripts/deps.sh run    -> build and run dependencies
+#   scripts/deps.sh test   -> plus test clients, backends, fuzzing and benchmark tools
+set -euo pipefail
+want=(build-essential cmake pkg-config libnghttp2-dev android-libboringssl-dev libc-ares-dev libyaml-dev
+      openssl ca-certificates)
+if [ "${1:-run}" = test ]; then
+  want+=(clang-14 libclang-rt-14-dev curl nghttp2-client python3 python3-pytest python3-h2 strace)
+fi
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -q
+$SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,291 @@
+/*
+ * The response stream and request-body stream contracts, driven through the real HTTP/1.1 codec
+ * with a fake peer on the other end of a socketpair and test handlers in place of the chain.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "worker.h"
+
+static gw_config_t *cfg;
+static gw_worker_t *worker;
+static int peer_fd;
+
+/* ---- test handlers ---- */
+
+typedef struct {
+    gw_generator_t gen;
+    int step;
+    bool abort;
+} stream_state_t;
+
+static bool gen_stopped;
+
+static void stream_proceed(gw_generator_t *g, gw_req_t *req)
+{
+    stream_state_t *s = (stream_state_t *)g;
+    static const gw_slice_t world = {"world", 5};
+    if (s->abort) {
+        gw_send(req, NULL, 0, GW_SEND_ERROR);
+        return;
+    }
+    gw_headers_add(&req->arena, &req->res.trailers, GW_SLICE_LIT("x-t"), GW_SLICE_LIT("1"));
+    s->step++;
+    gw_send(req, &world, 1, GW_SEND_FINAL);
+}
+
+static void stream_stop(gw_generator_t *g, gw_req_t *req)
+{
+    (void)g;
+    (void)req;
+    gen_stopped = true;
+}
+
+static gw_handler_result_t stream_handler(const gw_handler_t *self, gw_req_t *req)
+{
+    stream_state_t *s = gw_arena_alloc(&req->arena, sizeof(*s));
+    *s = (stream_state_t){{stream_proceed, stream_stop}, 0, gw_slice_eq(req->path, "/abort")};
+    req->res.status = 200;
+    req->res.content_length = -1;
+    gw_start_response(req, &s->gen);
+    if (gw_slice_eq(req->path, "/hang")) return GW_DONE; /* never sends: cancelled by the client */
+    static const gw_slice_t hello = {"hello ", 6};
+    gw_send(req, &hello, 1, GW_SEND_IN_PROGRESS);
+    return GW_DONE;
+}
+
+typedef struct {
+    char *buf;
+    size_t len;
+    int pieces;
+} body_state_t;
+
+static void on_body(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_state_t st)
+{
+    body_state_t *b = ctx;
+    if (st == GW_BODY_ABORT) return;
+    if (b->len + data.len <= 200000) memcpy(b->buf + b->len, data.base, data.len);
+    b->len += data.len;
+    b->pieces++;
+    if (st == GW_BODY_END) {
+        char *msg = gw_arena_printf(&req->arena, "%zu", b->len);
+        gw_send_inline(req, 200, "text/plain", msg, strlen(msg));
+        return;
+    }
+    gw_req_body_proceed(req);
+}
+
+static gw_handler_result_t echo_len_handler(const gw_handler_t *self, gw_req_t *req)
+{
+    body_state_t *b = gw_arena_alloc(&req->arena, sizeof(*b));
+    *b = (body_state_t){gw_arena_alloc(&req->arena, 200000), 0, 0};
+    gw_req_read_body(req, on_body, b);
+    return GW_DONE;
+}
+
+static gw_handler_result_t dispatching(const gw_handler_t *self, gw_req_t *req)
+{
+    if (gw_slice_eq(req->path, "/echo")) return echo_len_handler(self, req);
+    return stream_handler(self, req);
+}
+
+static const gw_handler_t test_handler = {"test", dispatching};
+static const gw_handler_t *const test_chain[] = {&test_handler};
+
+/* ---- fake peer ---- */
+
+static void new_connection(void)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    worker->conns++;
+    peer_fd = sv[1];
+    gw_h1_accept(worker, sv[0], &a, &a);
+}
+
+static void peer_send(const char *s, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = write(peer_fd, s + off, n - off);
+        if (w > 0) off += (size_t)w;
+        gw_loop_run_once(worker->loop, 1);
+    }
+}
+
+/* Runs the loop and collects what the gateway wrote until `until` appears or EOF. */
+static size_t peer_read(char *out, size_t cap, const char *until, bool *eof)
+{
+    size_t len = 0;
+    *eof = false;
+    for (int i = 0; i < 400; i++) {
+        gw_loop_run_once(worker->loop, 5);
+        ssize_t n = read(peer_fd, out + len, cap - len - 1);
+        if (n == 0) {
+            *eof = true;
+            break;
+        }
+        if (n > 0) len += (size_t)n;
+        out[len] = '\0';
+        if (until && strstr(out, until)) break;
+    }
+    out[len] = '\0';
+    return len;
+}
+
+static void test_streaming_chunked_with_trailers(void)
+{
+    new_connection();
+    const char req[] = "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n";
+    peer_send(req, sizeof(req) - 1);
+    char buf[4096];
+    bool eof;
+    peer_read(buf, sizeof(buf), "\r\n0\r\nx-t: 1\r\n\r\n", &eof);
+    CHECK(strstr(buf, "HTTP/1.1 200 OK\r\n") == buf);
+    CHECK(strstr(buf, "Transfer-Encoding: chunked\r\n") != NULL);
+    CHECK(strstr(buf, "\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\nx-t: 1\r\n\r\n") != NULL);
+    CHECK(!eof);
+    /* the connection is kept alive: a second request works */
+    const char req2[] = "GET /again HTTP/1.1\r\nHost: t\r\n\r\n";
+    peer_send(req2, sizeof(req2) - 1);
+    peer_read(buf, sizeof(buf), "0\r\nx-t: 1\r\n\r\n", &eof);
+    CHECK(strstr(buf, "hello") != NULL);
+    close(peer_fd);
+    for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
+}
+
+static void test_http10_close_delimited(void)
+{
+    new_connection();
+    const char req[] = "GET /stream HTTP/1.0\r\n\r\n";
+    peer_send(req, sizeof(req) - 1);
+    char buf[4096];
+    bool eof;
+    peer_read(buf, sizeof(buf), NULL, &eof);
+    CHECK(eof);
+    CHECK(strstr(buf, "Connection: close\r\n") != NULL);
+    CHECK(strstr(buf, "\r\n\r\nhello world") != NULL); /* no chunking on 1.0 */
+    close(peer_fd);
+}
+
+static void test_abort_is_not_a_clean_end(void)
+{
+    new_connection();
+    const char req[] = "GET /abort HTTP/1.1\r\nHost: t\r\n\r\n";
+    peer_send(req, sizeof(req) - 1);
+    char buf[4096];
+    bool eof;
+    peer_read(buf, sizeof(buf), NULL, &eof);
+    CHECK(eof);
+    CHECK(strstr(buf, "6\r\nhello \r\n") != NULL);
+    CHECK(strstr(buf, "0\r\n\r\n") == NULL); /* never a last chunk */
+    close(peer_fd);
+}
+
+static void test_cancel_on_client_close(void)
+{
+    gen_stopped = false;
+    new_connection();
+    const char req[] = "GET /hang HTTP/1.1\r\nHost: t\r\n\r\n";
+    peer_send(req, sizeof(req) - 1);
+    for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
+    CHECK(!gen_stopped);
+    close(peer_fd);
+    for (int i = 0; i < 10 && !gen_stopped; i++) gw_loop_run_once(worker->loop, 5);
+    CHECK(gen_stopped);
+}
+
+static void body_roundtrip(const char *head, const char *body, size_t body_len, const char *expect)
+{
+    new_connection();
+    peer_send(head, strlen(head));
+    peer_send(body, body_len);
+    char buf[4096];
+    bool eof;
+    peer_read(buf, sizeof(buf), expect, &eof);
+    if (!strstr(buf, expect)) {
+        check_failures++;
+        fprintf(stderr, "body roundtrip: expected '%s' in '%s'\n", expect, buf);
+    }
+    close(peer_fd);
+    for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
+}
+
+static void test_request_bodies(void)
+{
+    body_roundtrip("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n", "abcde", 5, "\r\n\r\n5");
+    const char chunked[] = "4\r\nwiki\r\n5;ext=1\r\npedia\r\n0\r\nx-trailer: y\r\n\r\n";
+    body_roundtrip("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", chunked,
+                   sizeof(chunked) - 1, "\r\n\r\n9");
+    /* larger than the read buffer: flows through it with back-pressure */
+    static char big[100000];
+    memset(big, 'x', sizeof(big));
+    body_roundtrip("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n", big, sizeof(big),
+                   "\r\n\r\n100000");
+    body_roundtrip("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", "abc", 3,
+                   "\r\n\r\n3");
+}
+
+static void test_expect_continue(void)
+{
+    new_connection();
+    const char head[] = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+    peer_send(head, sizeof(head) - 1);
+    char buf[4096];
+    bool eof;
+    peer_read(buf, sizeof(buf), "100 Continue\r\n\r\n", &eof);
+    CHECK(strstr(buf, "HTTP/1.1 100 Continue\r\n\r\n") == buf);
+    peer_send("abc", 3);
+    peer_read(buf, sizeof(buf), "\r\n\r\n3", &eof);
+    CHECK(strstr(buf, "HTTP/1.1 200 OK") != NULL);
+    close(peer_fd);
+    for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
+}
+
+static void test_pipelining(void)
+{
+    new_connection();
+    const char reqs[] = "GET /a HTTP/1.1\r\nHost: t\r\n\r\nGET /b HTTP/1.1\r\nHost: t\r\n\r\n"
+                        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi";
+    peer_send(reqs, sizeof(reqs) - 1);
+    char buf[8192];
+    bool eof;
+    peer_read(buf, sizeof(buf), "\r\n\r\n2", &eof);
+    int responses = 0;
+    for (const char *p = buf; (p = strstr(p, "HTTP/1.1 200 OK")); p++) responses++;
+    CHECK_EQ_INT(responses, 3);
+    close(peer_fd);
+    for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
+}
+
+int main(void)
+{
+    char err[512];
+    cfg = gw_config_load_string("t.yaml", "global:\n  workers: 1\n", err, sizeof(err), NULL, NULL);
+    CHECK(cfg != NULL);
+    cfg->global_route.handlers = test_chain;
+    cfg->global_route.num_handlers = 1;
+    worker = gw_worker_new(0, cfg, NULL, 0, -1);
+    CHECK(worker != NULL);
+    worker->max_conns = 100;
+    test_streaming_chunked_with_trailers();
+    test_http10_close_delimited();
+    test_abort_is_not_a_clean_end();
+    test_cancel_on_client_close();
+    test_request_bodies();
+    test_expect_continue();
+    test_pipelining();
+    for (int i = 0; i < 20 && worker->conns; i++) gw_loop_run_once(worker->loop, 5);
+    CHECK_EQ_INT(worker->conns, 0);
+    gw_worker_free(worker);
+    gw_config_free(cfg);
+    return check_report("http1_codec");
+}
