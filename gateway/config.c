@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config_props.h"
+#include "module_loader.h"
 #include "modules.h"
 #include "uri.h"
 
@@ -240,7 +241,7 @@ static void build_route(loader_t *ld, gw_route_t *r, gw_props_t props)
     r->trailing_slash_redirect = !prop_bool(r, "disableTrailingSlashRedirects", false);
     r->server_admin = gw_node_as_string(gw_route_prop(r, "serverAdministratorEmail"));
     r->max_body_bytes = (uint64_t)prop_int(&props, "maxRequestBodyBytes", 10485760);
-    gw_modules_build_chain(r, ld->arena);
+    gw_modules_build_chain(r, ld->arena, ld->cfg);
 }
 
 static void close_route(gw_route_t *r)
@@ -431,14 +432,32 @@ static char *global_string(loader_t *ld, const gw_node_t *g, const char *name)
     return s ? gw_arena_strndup(ld->arena, s, strlen(s)) : NULL;
 }
 
-static void check_modules(loader_t *ld, const gw_node_t *mods)
+/* A name that is not built in is a shared object in modulesDir (module.h). */
+static void load_module(loader_t *ld, const gw_node_t *n, const char *name, const gw_node_t *g)
 {
-    for (size_t i = 0; mods && mods->kind == GW_NODE_SEQ && i < mods->seq.count; i++) {
+    gw_config_t *cfg = ld->cfg;
+    for (size_t i = 0; i < cfg->num_modules; i++)
+        if (strcmp(cfg->modules[i].name, name) == 0) return; /* listed twice: loaded once */
+    char err[512];
+    const char *dir = gw_node_as_string(gw_yaml_map_get(g, "modulesDir"));
+    if (gw_module_load(&cfg->modules[cfg->num_modules], dir, name, g, err, sizeof(err)) != 0)
+        add_error(ld, n, "loadModules", "%s", err);
+    else
+        cfg->num_modules++;
+}
+
+static void check_modules(loader_t *ld, const gw_node_t *mods, const gw_node_t *g)
+{
+    if (!mods || mods->kind != GW_NODE_SEQ || !mods->seq.count) return;
+    ld->cfg->modules = calloc(mods->seq.count, sizeof(gw_loaded_module_t));
+    for (size_t i = 0; ld->cfg->modules && i < mods->seq.count; i++) {
         const gw_node_t *n = mods->seq.items[i];
         const char *name = gw_node_as_string(n);
         gw_module_status_t st = name ? gw_module_status(name) : GW_MODULE_UNKNOWN;
-        if (st == GW_MODULE_UNKNOWN)
-            add_error(ld, n, "loadModules", "unknown module '%s'", name ? name : "");
+        if (!name)
+            add_error(ld, n, "loadModules", "expected a module name");
+        else if (st == GW_MODULE_UNKNOWN)
+            load_module(ld, n, name, g);
         else if (st == GW_MODULE_NOT_BUILT)
             add_warning(ld, n, "module '%s' is not in this build yet: requests it would answer fall through", name);
     }
@@ -450,7 +469,7 @@ static void build_global(loader_t *ld, const gw_node_t *g)
     validate_level(ld, g, GW_SCOPE_GLOBAL);
     if (gw_yaml_map_get(g, "locations")) add_error(ld, gw_yaml_map_get(g, "locations"), "locations", "not allowed in global");
     ld->modules = gw_yaml_map_get(g, "loadModules");
-    check_modules(ld, ld->modules);
+    check_modules(ld, ld->modules, g);
     cfg->listens = gw_arena_alloc(ld->arena, 2 * sizeof(gw_listen_t));
     add_listen(ld, gw_yaml_map_get(g, "port"), false, "port", 80);
     int64_t w = 0;
@@ -560,6 +579,8 @@ void gw_config_free(gw_config_t *cfg)
         close_route(&cfg->hosts[i].route);
         for (size_t j = 0; j < cfg->hosts[i].num_locations; j++) close_route(&cfg->hosts[i].locations[j].route);
     }
+    for (size_t i = 0; i < cfg->num_modules; i++) gw_module_unload(&cfg->modules[i]);
+    free(cfg->modules);
     gw_yaml_free(&cfg->doc);
     config_mem_t *mem = cfg->arena;
     gw_arena_reset(&mem->arena);

@@ -86,6 +86,8 @@ typedef struct gw_config {
     gw_route_t global_route; /**< for requests no host matches */
     gw_host_t *hosts;
     size_t num_hosts;
+    struct gw_loaded_module *modules; /**< dlopen'd modules from loadModules */
+    size_t num_modules;
     gw_yaml_doc_t doc;
     void *arena; /**< private: everything above lives here */
 } gw_config_t;

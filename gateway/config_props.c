@@ -50,6 +50,7 @@ const gw_prop_def_t gw_props_registry[] = {
     {"wsgiClearModuleImportPath", G, GW_PT_BOOL, NOLIM, "false", "wsgi", false, "wsgi (not supported)"},
     {"asgiClearModuleImportPath", G, GW_PT_BOOL, NOLIM, "false", "asgi", false, "asgi (not supported)"},
     /* our own global properties */
+    {"modulesDir", G, GW_PT_STRING, NOLIM, "modules/ beside the binary", NULL, true, "where <name>.so modules are"},
     {"workers", G, GW_PT_INT, 0, 256, "0", NULL, true, "worker threads; 0: one per core"},
     {"maxConnections", G, GW_PT_INT, 1, 1000000, "16384", NULL, true, "client connections, whole process"},
     {"maxRequestHeaderBytes", G, GW_PT_INT, 1024, 1048576, "16384", NULL, true, "request line + headers"},

@@ -25,7 +25,8 @@
 /* Used when neither -c, ./gateway.yaml nor /etc/gateway/gateway.yaml exists. */
 static const char default_config[] = "global:\n"
                                      "  port: 8080\n"
-                                     "  wwwroot: \"" GW_DATADIR "/www\"\n";
+                                     "  wwwroot: \"" GW_DATADIR "/www\"\n"
+                                     "  loadModules: [example]\n";
 
 typedef struct options {
     const char *config;

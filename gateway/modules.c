@@ -4,16 +4,17 @@
 #include <string.h>
 
 #include "config_props.h"
+#include "module_loader.h"
 #include "static.h"
 
-/* Ferron 1.x module names; handler NULL = not in this build yet. */
+/* Ferron 1.x built-in module names; handler NULL = not in this build yet. Any other name (such as
+ * `example`) is a shared object loaded by module_loader.c. */
 static const struct {
     const char *name;
     const gw_handler_t *handler;
 } modules[] = {
     {"cache", NULL}, {"cgi", NULL},     {"fauth", NULL},   {"fcgi", NULL}, {"fproxy", NULL},
-    {"rproxy", NULL}, {"scgi", NULL},   {"example", NULL}, {"wsgi", NULL}, {"wsgid", NULL},
-    {"asgi", NULL},
+    {"rproxy", NULL}, {"scgi", NULL},   {"wsgi", NULL}, {"wsgid", NULL}, {"asgi", NULL},
 };
 
 static int module_index(const char *name)
@@ -30,7 +31,14 @@ gw_module_status_t gw_module_status(const char *name)
     return modules[i].handler ? GW_MODULE_AVAILABLE : GW_MODULE_NOT_BUILT;
 }
 
-void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena)
+static const gw_handler_t *loaded_handler(const gw_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->num_modules; i++)
+        if (strcmp(cfg->modules[i].name, name) == 0) return &cfg->modules[i].handler;
+    return NULL;
+}
+
+void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_config_t *cfg)
 {
     const gw_node_t *mods = gw_route_prop(route, "loadModules");
     size_t n = mods && mods->kind == GW_NODE_SEQ ? mods->seq.count : 0;
@@ -41,7 +49,8 @@ void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena)
     for (size_t i = 0; i < n; i++) {
         const char *name = gw_node_as_string(mods->seq.items[i]);
         int m = name ? module_index(name) : -1;
-        if (m >= 0 && modules[m].handler) chain[route->num_handlers++] = modules[m].handler;
+        const gw_handler_t *h = m >= 0 ? modules[m].handler : name ? loaded_handler(cfg, name) : NULL;
+        if (h) chain[route->num_handlers++] = h;
     }
     chain[route->num_handlers++] = &gw_static_handler;
 }

@@ -8,7 +8,7 @@
 #include "config.h"
 
 typedef enum gw_module_status {
-    GW_MODULE_UNKNOWN,   /**< no such module: a config error */
+    GW_MODULE_UNKNOWN,   /**< not built in: loaded from <modulesDir>/<name>.so */
     GW_MODULE_NOT_BUILT, /**< a Ferron module name this build does not have yet: a warning */
     GW_MODULE_AVAILABLE,
 } gw_module_status_t;
@@ -16,7 +16,7 @@ typedef enum gw_module_status {
 /** Tells whether a loadModules name is known and available. */
 gw_module_status_t gw_module_status(const char *name);
 
-/** Builds route->handlers from the route's merged loadModules plus the static handler. */
-void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena);
+/** Builds route->handlers from loadModules (built-in or loaded from cfg->modules) + static. */
+void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_config_t *cfg);
 
 #endif

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "errors.h"
 #include "handler.h"
+#include "module_loader.h"
 #include "uri.h"
 
 static const struct {
@@ -60,6 +61,10 @@ const gw_header_t *gw_res_header(const gw_req_t *req, const char *name)
 
 void gw_start_response(gw_req_t *req, gw_generator_t *gen)
 {
+    const gw_config_t *cfg = req->cfg;
+    for (size_t i = 0; cfg && i < cfg->num_modules; i++)
+        if (cfg->modules[i].def->response_filter)
+            cfg->modules[i].def->response_filter(cfg->modules[i].state, (gw_mod_request_t *)req);
     req->gen = gen;
     req->res_started = true;
 }

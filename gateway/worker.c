@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "module_loader.h"
 #include "static.h"
 
 static void on_accept(gw_io_t *io, uint32_t events);
@@ -64,6 +65,13 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
         l->worker = w;
         l->spec = &cfg->listens[i];
         if (gw_io_start(w->loop, &l->io, fds[i], EPOLLIN, on_accept) != 0) goto fail;
+    }
+    for (size_t i = 0; i < cfg->num_modules; i++) {
+        const gw_loaded_module_t *m = &cfg->modules[i];
+        if (m->def->worker_init && m->def->worker_init(m->state, id) != 0) {
+            gw_log_error("error", "module %s failed to initialise worker %u", m->name, id);
+            goto fail;
+        }
     }
     w->accepting = true;
     return w;
