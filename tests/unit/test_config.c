@@ -81,7 +81,7 @@ static void test_errors(void)
     expect_error("hosts:\n  - domain: a\n    port: 80\n", "t.yaml:3:5: port: not allowed in a host");
     expect_error("global:\n  path: /x\n", "t.yaml:2:3: path: not allowed in global");
     expect_error("hosts:\n  - wwwroot: /x\n", "t.yaml:2:5: hosts: a host needs a 'domain' or an 'ip'");
-    expect_error("global:\n  loadModules: [nosuch]\n", "t.yaml:2:17: loadModules: unknown module 'nosuch'");
+    expect_error("global:\n  loadModules: [nosuch]\n", "t.yaml:2:17: loadModules: cannot load module 'nosuch'");
     expect_error("global:\n  maxRequestHeaders: 0\n", "maxRequestHeaders: 0 is out of range");
     expect_error("hosts:\n  - domain: a\n    locations:\n      - path: /a\n        locations: []\n",
                  "nested locations are not allowed");
