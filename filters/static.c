@@ -15,35 +15,13 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "file_cache.h"
+#include "worker.h"
 #include "uri.h"
 
 static const char allow_methods[] = "GET, POST, HEAD, OPTIONS";
 static const char *const index_files[] = {"index.html", "index.htm", "index.xhtml"};
 
-static int open_beneath(int dirfd, const char *rel)
-{
-    static int have_openat2 = 1;
-    if (have_openat2) {
-        struct open_how how = {
-            .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
-            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-        long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
-        if (fd >= 0 || errno != ENOSYS) return (int)fd;
-        have_openat2 = 0; /* benign race: every thread learns the same answer */
-    }
-    /* the normalised path has no ".." left; refusing symlinks keeps us inside the root */
-    if (strstr(rel, "..")) {
-        errno = EACCES;
-        return -1;
-    }
-    return openat(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
-}
-
-static void close_fd(void *arg)
-{
-    close((int)(intptr_t)arg);
-}
 
 static gw_handler_result_t refuse(gw_req_t *req, int status)
 {
@@ -73,7 +51,7 @@ static gw_handler_result_t redirect_to_dir(gw_req_t *req)
 static int open_index(int dfd, const char **name)
 {
     for (size_t i = 0; i < sizeof(index_files) / sizeof(index_files[0]); i++) {
-        int fd = open_beneath(dfd, index_files[i]);
+        int fd = gw_open_beneath(dfd, index_files[i]);
         if (fd >= 0) {
             *name = index_files[i];
             return fd;
@@ -107,49 +85,75 @@ static bool not_modified(const gw_req_t *req, const char *etag, const char *last
     return ims && gw_slice_eq(ims->value, last_modified); /* exact match, as nginx does by default */
 }
 
-static void add_validators(gw_req_t *req, const struct stat *st, char **etag, char **lm)
+static void release_entry(void *arg)
 {
-    *lm = gw_arena_alloc(&req->arena, 32);
-    if (*lm) {
-        gw_http_date(st->st_mtim.tv_sec, *lm);
-        gw_res_add_header(req, GW_SLICE_LIT("last-modified"), (gw_slice_t){*lm, strlen(*lm)});
+    gw_file_entry_t *e = arg;
+    if (e->refs == UINT32_MAX) { /* an uncached entry that lives in the request arena */
+        close(e->fd);
+        return;
     }
-    *etag = NULL;
-    if (!req->route->enable_etag) return;
-    *etag = gw_arena_printf(&req->arena, "\"%llx-%llx-%llx\"", (unsigned long long)st->st_ino,
-                            (unsigned long long)st->st_size,
-                            (unsigned long long)st->st_mtim.tv_sec * 1000000000ull + (unsigned long long)st->st_mtim.tv_nsec);
-    if (*etag) gw_res_add_header(req, GW_SLICE_LIT("etag"), (gw_slice_t){*etag, strlen(*etag)});
+    gw_file_cache_release(NULL, e);
 }
 
-static gw_handler_result_t serve_file(gw_req_t *req, int fd, const struct stat *st, const char *name, size_t nlen)
+static gw_handler_result_t serve_entry(gw_req_t *req, gw_file_entry_t *e)
 {
-    if (!gw_req_defer(req, close_fd, (void *)(intptr_t)fd)) {
-        close(fd);
+    if (!gw_req_defer(req, release_entry, e)) {
+        release_entry(e);
         return refuse(req, 500);
     }
-    if (!S_ISREG(st->st_mode)) return refuse(req, 403);
-    char *etag, *lm;
-    add_validators(req, st, &etag, &lm);
-    if (lm && not_modified(req, etag, lm)) {
+    gw_res_add_header(req, GW_SLICE_LIT("last-modified"), (gw_slice_t){e->last_modified, strlen(e->last_modified)});
+    const char *etag = req->route->enable_etag ? e->etag : NULL;
+    if (etag) gw_res_add_header(req, GW_SLICE_LIT("etag"), (gw_slice_t){etag, strlen(etag)});
+    if (not_modified(req, etag, e->last_modified)) {
         req->res.status = 304;
         req->res.content_length = 0;
         gw_start_response(req, NULL);
         gw_send(req, NULL, 0, GW_SEND_FINAL);
         return GW_DONE;
     }
-    const char *type = gw_mime_type(name, nlen);
-    gw_res_add_header(req, GW_SLICE_LIT("content-type"), (gw_slice_t){type, strlen(type)});
+    gw_res_add_header(req, GW_SLICE_LIT("content-type"), (gw_slice_t){e->mime, strlen(e->mime)});
     req->res.status = 200;
-    req->res.content_length = st->st_size;
+    req->res.content_length = e->st.st_size;
     gw_start_response(req, NULL);
-    gw_send_file(req, fd, 0, (uint64_t)st->st_size, GW_SEND_FINAL);
+    if (e->data) {
+        gw_slice_t body = {e->data, (size_t)e->st.st_size}; /* head and body in one writev */
+        gw_send(req, &body, 1, GW_SEND_FINAL);
+    } else {
+        gw_send_file(req, e->fd, 0, (uint64_t)e->st.st_size, GW_SEND_FINAL);
+    }
     return GW_DONE;
+}
+
+/* Serves an opened file: through the worker's cache when it takes it, else once. */
+static gw_handler_result_t serve_file(gw_req_t *req, int fd, const struct stat *st, const char *key,
+                                      const char *name, size_t nlen)
+{
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return refuse(req, 403);
+    }
+    const char *mime = gw_mime_type(name, nlen);
+    gw_file_entry_t *e = key ? gw_file_cache_put(req->worker->file_cache, req->route->root_fd, key, fd, st, mime,
+                                                 gw_loop_now(req->worker->loop))
+                             : NULL;
+    if (e) return serve_entry(req, e);
+    e = gw_arena_alloc(&req->arena, sizeof(*e));
+    if (!e) {
+        close(fd);
+        return refuse(req, 500);
+    }
+    memset(e, 0, sizeof(*e));
+    e->fd = fd;
+    e->st = *st;
+    e->mime = mime;
+    e->refs = UINT32_MAX;
+    gw_file_entry_validators(e);
+    return serve_entry(req, e);
 }
 
 static gw_handler_result_t serve_directory(gw_req_t *req, int dfd)
 {
-    close_fd((void *)(intptr_t)dfd);
+    close(dfd);
     return refuse(req, 403); /* no index file; listings are off */
 }
 
@@ -178,14 +182,16 @@ static gw_handler_result_t static_on_request(const gw_handler_t *self, gw_req_t 
     const char *p = rel;
     while (*p == '/') p++;
     if (!*p) p = ".";
-    int fd = open_beneath(r->root_fd, p);
+    gw_file_entry_t *cached = gw_file_cache_get(req->worker->file_cache, r->root_fd, p, gw_loop_now(req->worker->loop));
+    if (cached) return serve_entry(req, cached);
+    int fd = gw_open_beneath(r->root_fd, p);
     if (fd < 0) return refuse(req, errno_status(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         close(fd);
         return refuse(req, 500);
     }
-    if (!S_ISDIR(st.st_mode)) return serve_file(req, fd, &st, rel, (size_t)n);
+    if (!S_ISDIR(st.st_mode)) return serve_file(req, fd, &st, p, rel, (size_t)n);
     bool slash = req->path.len && req->path.base[req->path.len - 1] == '/';
     if (!slash && r->trailing_slash_redirect) {
         close(fd);
@@ -199,7 +205,7 @@ static gw_handler_result_t static_on_request(const gw_handler_t *self, gw_req_t 
         close(ifd);
         return refuse(req, 500);
     }
-    return serve_file(req, ifd, &st, iname, strlen(iname));
+    return serve_file(req, ifd, &st, NULL, iname, strlen(iname));
 }
 
 const gw_handler_t gw_static_handler = {"static", static_on_request};

@@ -422,6 +422,9 @@ static void build_limits(const gw_node_t *g, gw_limits_t *l)
     l->send_timeout_ms = global_u32(g, "sendTimeout", 60000);
     l->max_connections = global_u32(g, "maxConnections", 16384);
     l->graceful_timeout_ms = global_u32(g, "gracefulShutdownTimeout", 30000);
+    l->file_cache_entries = global_u32(g, "openFileCacheEntries", 256);
+    l->file_cache_inline_bytes = global_u32(g, "openFileCacheInlineBytes", 16384);
+    l->file_cache_validity_ms = global_u32(g, "openFileCacheValidity", 1000);
     const gw_node_t *t = gw_yaml_map_get(g, "timeout");
     l->request_timeout_ms = t && gw_yaml_is_null(t) ? 0 : global_u32(g, "timeout", 300000);
 }

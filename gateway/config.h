@@ -43,6 +43,9 @@ typedef struct gw_limits {
     uint32_t request_timeout_ms; /**< timeout (Ferron): whole request, 0 = none */
     uint32_t max_connections;    /**< maxConnections, whole process */
     uint32_t graceful_timeout_ms; /**< gracefulShutdownTimeout */
+    uint32_t file_cache_entries;  /**< openFileCacheEntries, per worker; 0 = off */
+    uint32_t file_cache_inline_bytes; /**< openFileCacheInlineBytes */
+    uint32_t file_cache_validity_ms;  /**< openFileCacheValidity */
 } gw_limits_t;
 
 /** Everything a request needs once its host and location are known. */

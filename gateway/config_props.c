@@ -60,6 +60,9 @@ const gw_prop_def_t gw_props_registry[] = {
     {"keepaliveTimeout", G, GW_PT_INT, 0, 3600000, "60000", NULL, true, "ms an idle connection is kept"},
     {"sendTimeout", G, GW_PT_INT, 100, 3600000, "60000", NULL, true, "ms a client may stop reading"},
     {"gracefulShutdownTimeout", G, GW_PT_INT, 0, 3600000, "30000", NULL, true, "ms to drain on SIGTERM"},
+    {"openFileCacheEntries", G, GW_PT_INT, 0, 1000000, "256", NULL, true, "cached open files per worker; 0: off"},
+    {"openFileCacheInlineBytes", G, GW_PT_INT, 0, 1048576, "16384", NULL, true, "files this small kept in memory"},
+    {"openFileCacheValidity", G, GW_PT_INT, 0, 3600000, "1000", NULL, true, "ms before a cached file is re-checked"},
     {"maxRequestBodyBytes", A, GW_PT_INT, 0, INT64_MAX, "10485760", NULL, true, "request body size (413)"},
     /* host scope */
     {"domain", H, GW_PT_STRING, NOLIM, NULL, NULL, true, "host name to match (\"*.example.com\" ok)"},

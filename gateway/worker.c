@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "file_cache.h"
 #include "log.h"
 #include "module_loader.h"
 #include "static.h"
@@ -54,7 +55,10 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
     w->listeners = calloc(n ? n : 1, sizeof(*w->listeners));
     w->hdr_scratch = calloc(cfg->limits.max_headers, sizeof(gw_header_t));
     w->access_log = gw_log_buf_new(access_log_fd);
-    if (!w->loop || !w->listeners || !w->hdr_scratch || (access_log_fd >= 0 && !w->access_log)) goto fail;
+    w->file_cache = gw_file_cache_new(cfg->limits.file_cache_entries, cfg->limits.file_cache_inline_bytes,
+                                      cfg->limits.file_cache_validity_ms);
+    if (!w->loop || !w->listeners || !w->hdr_scratch || !w->file_cache || (access_log_fd >= 0 && !w->access_log))
+        goto fail;
     gw_chunk_pool_init(&w->io_pool, io_chunk_size(cfg), 1024);
     gw_chunk_pool_init(&w->conn_pool, gw_h1_conn_size(), 4096);
     gw_loop_set_data(w->loop, w);
@@ -77,6 +81,7 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
     return w;
 fail:
     if (w->loop) gw_loop_free(w->loop);
+    gw_file_cache_free(w->file_cache);
     gw_log_buf_free(w->access_log);
     free(w->listeners);
     free(w->hdr_scratch);
@@ -198,6 +203,7 @@ void gw_worker_free(gw_worker_t *w)
 {
     gw_timer_cancel(&w->drain_timer);
     gw_log_buf_free(w->access_log);
+    gw_file_cache_free(w->file_cache);
     gw_loop_free(w->loop);
     gw_chunk_pool_clear(&w->io_pool);
     gw_chunk_pool_clear(&w->conn_pool);

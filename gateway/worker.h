@@ -37,6 +37,7 @@ typedef struct gw_worker {
     char date[32];   /**< IMF-fixdate, refreshed once per second */
     int64_t date_at;
     struct gw_log_buf *access_log;
+    struct gw_file_cache *file_cache;
     gw_timer_t drain_timer;
     gw_msg_t stop_msg;
 } gw_worker_t;
