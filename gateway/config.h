@@ -60,6 +60,8 @@ typedef struct gw_route {
     uint64_t max_body_bytes;  /**< maxRequestBodyBytes */
     const gw_handler_t *const *handlers;
     size_t num_handlers;
+    const gw_filter_t *const *filters; /**< response filters, in set-up order */
+    size_t num_filters;
 } gw_route_t;
 
 typedef struct gw_location {

@@ -2,11 +2,13 @@
 #include "request.h"
 
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "config.h"
 #include "errors.h"
 #include "handler.h"
+#include "loop.h"
 #include "module_loader.h"
 #include "uri.h"
 
@@ -65,20 +67,106 @@ void gw_start_response(gw_req_t *req, gw_generator_t *gen)
     for (size_t i = 0; cfg && i < cfg->num_modules; i++)
         if (cfg->modules[i].def->response_filter)
             cfg->modules[i].def->response_filter(cfg->modules[i].state, (gw_mod_request_t *)req);
+    const gw_route_t *r = req->route;
+    for (size_t i = 0; r && i < r->num_filters; i++) r->filters[i]->on_setup(r->filters[i], req);
     req->gen = gen;
     req->res_started = true;
+}
+
+void gw_req_push_ostream(gw_req_t *req, gw_ostream_t *os)
+{
+    gw_ostream_t **pp = &req->ostreams;
+    while (*pp) pp = &(*pp)->next;
+    os->next = NULL;
+    *pp = os;
+}
+
+void gw_ostream_next(gw_ostream_t *self, gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state)
+{
+    if (self->next)
+        self->next->send(self->next, req, bufs, n, state);
+    else
+        req->codec->send(req, bufs, n, state);
 }
 
 void gw_send(gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state)
 {
     if (state != GW_SEND_IN_PROGRESS) req->res_done = true;
-    req->codec->send(req, bufs, n, state);
+    if (req->ostreams)
+        req->ostreams->send(req->ostreams, req, bufs, n, state);
+    else
+        req->codec->send(req, bufs, n, state);
+}
+
+/* ---- files through a filter chain: read in pieces, each sent when the chain asks for more ---- */
+
+typedef struct gw_file_pump {
+    gw_generator_t gen;      /* stands in for the handler's generator while the file flows */
+    gw_generator_t *handler; /* the handler's own generator */
+    int fd;
+    uint64_t off, left;
+    gw_send_state_t final_state;
+    char *chunk;
+    size_t chunk_size;
+} gw_file_pump_t;
+
+static void pump_file(gw_req_t *req, gw_file_pump_t *p)
+{
+    if (!p->left) {
+        req->gen = p->handler; /* the file is done: give the stream back to the handler */
+        if (p->handler && p->handler->proceed && p->final_state == GW_SEND_IN_PROGRESS)
+            p->handler->proceed(p->handler, req);
+        return;
+    }
+    size_t want = p->left < p->chunk_size ? (size_t)p->left : p->chunk_size;
+    ssize_t n = pread(p->fd, p->chunk, want, (off_t)p->off);
+    if (n <= 0) {
+        req->res_done = true;
+        req->ostreams->send(req->ostreams, req, NULL, 0, GW_SEND_ERROR); /* the file shrank: abort */
+        return;
+    }
+    p->off += (uint64_t)n;
+    p->left -= (uint64_t)n;
+    gw_slice_t piece = {p->chunk, (size_t)n};
+    gw_send_state_t st = p->left ? GW_SEND_IN_PROGRESS : p->final_state;
+    req->ostreams->send(req->ostreams, req, &piece, 1, st);
+}
+
+static void file_pump_proceed(gw_generator_t *g, gw_req_t *req)
+{
+    pump_file(req, gw_container_of(g, gw_file_pump_t, gen));
+}
+
+static void file_pump_stop(gw_generator_t *g, gw_req_t *req)
+{
+    gw_file_pump_t *p = gw_container_of(g, gw_file_pump_t, gen);
+    if (p->handler && p->handler->stop) p->handler->stop(p->handler, req);
 }
 
 void gw_send_file(gw_req_t *req, int fd, uint64_t off, uint64_t len, gw_send_state_t state)
 {
     if (state != GW_SEND_IN_PROGRESS) req->res_done = true;
-    req->codec->send_file(req, fd, off, len, state);
+    if (!req->ostreams) {
+        req->codec->send_file(req, fd, off, len, state);
+        return;
+    }
+    gw_file_pump_t *p = req->file_pump;
+    if (!p) {
+        p = req->file_pump = gw_arena_alloc(&req->arena, sizeof(*p));
+        if (p) p->chunk = gw_arena_alloc(&req->arena, p->chunk_size = 16384);
+        if (!p || !p->chunk) {
+            req->ostreams->send(req->ostreams, req, NULL, 0, GW_SEND_ERROR);
+            return;
+        }
+        p->gen = (gw_generator_t){file_pump_proceed, file_pump_stop};
+    }
+    p->handler = req->gen;
+    p->fd = fd;
+    p->off = off;
+    p->left = len;
+    p->final_state = state;
+    req->gen = &p->gen;
+    pump_file(req, p);
 }
 
 void gw_send_informational(gw_req_t *req, int status, const gw_header_t *h, size_t n)

@@ -42,6 +42,28 @@ struct gw_generator {
     void (*stop)(gw_generator_t *self, gw_req_t *req);
 };
 
+/**
+ * A response-body filter between the handler and the codec (compression, cache store, ...). Each
+ * receives what the stage above sent and passes its output on with gw_ostream_next(); the codec's
+ * proceed() travels back up to the generator unchanged, so a filter that holds bytes back simply
+ * passes fewer on. An abort (GW_SEND_ERROR) must be passed on as an abort.
+ */
+typedef struct gw_ostream gw_ostream_t;
+struct gw_ostream {
+    gw_ostream_t *next; /**< set by gw_req_push_ostream; NULL: the codec */
+    void (*send)(gw_ostream_t *self, gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state);
+};
+
+/**
+ * A route-level response filter: when a handler starts its response, on_setup looks at the
+ * response head (status, headers, length) and, if it wants the body, changes the head and pushes an
+ * ostream with gw_req_push_ostream. A filter that does not want a response costs nothing more.
+ */
+typedef struct gw_filter {
+    const char *name;
+    void (*on_setup)(const struct gw_filter *self, gw_req_t *req);
+} gw_filter_t;
+
 /** A header list kept in the request arena. Names/values must outlive the request. */
 typedef struct gw_headers {
     gw_header_t *items;
@@ -130,6 +152,8 @@ struct gw_req {
     gw_body_cb body_cb;
     void *body_ctx;
     gw_req_cleanup_t *cleanups;
+    gw_ostream_t *ostreams; /**< response filters, outermost first; NULL: straight to the codec */
+    struct gw_file_pump *file_pump; /**< private: a file being read into a filter chain */
     /* accounting for logs */
     uint64_t bytes_sent;
     uint64_t start_ms;
@@ -150,7 +174,15 @@ bool gw_headers_add(gw_arena_t *arena, gw_headers_t *list, gw_slice_t name, gw_s
 /** Finds a response header by name (case-insensitive). */
 const gw_header_t *gw_res_header(const gw_req_t *req, const char *name);
 
-/** Freezes the response head and registers the body producer (may be NULL for inline bodies). */
+/** Adds a body filter (from a gw_filter's on_setup): it sees the body before the filters already
+ *  pushed, i.e. the chain runs in the order filters were set up. */
+void gw_req_push_ostream(gw_req_t *req, gw_ostream_t *os);
+
+/** Passes a filter's output to the next stage (the next filter or the codec). */
+void gw_ostream_next(gw_ostream_t *self, gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state);
+
+/** Freezes the response head and registers the body producer (may be NULL for inline bodies).
+ *  Runs the route's response filters, which may change the head and join the body chain. */
 void gw_start_response(gw_req_t *req, gw_generator_t *gen);
 
 /** Pushes body data (the head goes out with the first call). Buffers must stay valid until

@@ -90,8 +90,45 @@ static gw_handler_result_t echo_len_handler(const gw_handler_t *self, gw_req_t *
     return GW_DONE;
 }
 
+/* A body filter that upper-cases everything passing through it. */
+static void upper_send(gw_ostream_t *self, gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t st)
+{
+    gw_slice_t out[8];
+    for (size_t i = 0; i < n && i < 8; i++) {
+        char *c = gw_arena_strndup(&req->arena, bufs[i].base, bufs[i].len);
+        for (size_t j = 0; j < bufs[i].len; j++)
+            if (c[j] >= 'a' && c[j] <= 'z') c[j] = (char)(c[j] - 32);
+        out[i] = (gw_slice_t){c, bufs[i].len};
+    }
+    gw_ostream_next(self, req, out, n, st);
+}
+
+static void upper_setup(const gw_filter_t *self, gw_req_t *req)
+{
+    if (!gw_slice_eq(req->path, "/upper") && !gw_slice_eq(req->path, "/upperfile")) return;
+    gw_ostream_t *os = gw_arena_alloc(&req->arena, sizeof(*os));
+    os->send = upper_send;
+    gw_req_push_ostream(req, os);
+}
+
+static const gw_filter_t upper_filter = {"upper", upper_setup};
+static const gw_filter_t *const test_filters[] = {&upper_filter};
+static char file_path[64];
+
+static gw_handler_result_t file_handler(const gw_handler_t *self, gw_req_t *req)
+{
+    int fd = open(file_path, O_RDONLY);
+    req->res.status = 200;
+    req->res.content_length = 40000;
+    gw_start_response(req, NULL);
+    gw_send_file(req, fd, 0, 40000, GW_SEND_FINAL);
+    close(fd); /* the test file stays readable through the pump's pread until the end: keep fd */
+    return GW_DONE;
+}
+
 static gw_handler_result_t dispatching(const gw_handler_t *self, gw_req_t *req)
 {
+    if (gw_slice_eq(req->path, "/upperfile")) return file_handler(self, req);
     if (gw_slice_eq(req->path, "/echo")) return echo_len_handler(self, req);
     return stream_handler(self, req);
 }
@@ -266,6 +303,46 @@ static void test_pipelining(void)
     for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
 }
 
+static void test_filter_chain(void)
+{
+    new_connection();
+    const char req[] = "GET /upper HTTP/1.1\r\nHost: t\r\n\r\n";
+    peer_send(req, sizeof(req) - 1);
+    char buf[4096];
+    bool eof;
+    peer_read(buf, sizeof(buf), "0\r\nx-t: 1\r\n\r\n", &eof);
+    CHECK(strstr(buf, "6\r\nHELLO \r\n5\r\nWORLD\r\n") != NULL);
+    close(peer_fd);
+    for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
+}
+
+static void test_file_through_filter(void)
+{
+    snprintf(file_path, sizeof(file_path), "/tmp/gw-test-file-%d", (int)getpid());
+    FILE *f = fopen(file_path, "w");
+    for (int i = 0; i < 40000; i++) fputc('a' + i % 26, f);
+    fclose(f);
+    new_connection();
+    const char req[] = "GET /upperfile HTTP/1.1\r\nHost: t\r\n\r\n";
+    peer_send(req, sizeof(req) - 1);
+    static char buf[65536];
+    bool eof;
+    size_t len = peer_read(buf, sizeof(buf), NULL, &eof);
+    char *body = strstr(buf, "\r\n\r\n");
+    CHECK(body != NULL);
+    if (body) {
+        body += 4;
+        size_t blen = len - (size_t)(body - buf);
+        CHECK_EQ_INT(blen, 40000);
+        bool upper = blen == 40000;
+        for (size_t i = 0; upper && i < blen; i++) upper = body[i] == 'A' + (char)(i % 26);
+        CHECK(upper);
+    }
+    close(peer_fd);
+    unlink(file_path);
+    for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
+}
+
 int main(void)
 {
     char err[512];
@@ -273,6 +350,8 @@ int main(void)
     CHECK(cfg != NULL);
     cfg->global_route.handlers = test_chain;
     cfg->global_route.num_handlers = 1;
+    cfg->global_route.filters = test_filters;
+    cfg->global_route.num_filters = 1;
     worker = gw_worker_new(0, cfg, NULL, 0, -1);
     CHECK(worker != NULL);
     worker->max_conns = 100;
@@ -283,6 +362,8 @@ int main(void)
     test_request_bodies();
     test_expect_continue();
     test_pipelining();
+    test_filter_chain();
+    test_file_through_filter();
     for (int i = 0; i < 20 && worker->conns; i++) gw_loop_run_once(worker->loop, 5);
     CHECK_EQ_INT(worker->conns, 0);
     gw_worker_free(worker);
