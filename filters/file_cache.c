@@ -186,6 +186,11 @@ gw_file_entry_t *gw_file_cache_put(gw_file_cache_t *c, int root_fd, const char *
     return e;
 }
 
+uint32_t gw_file_cache_validity_ms(const gw_file_cache_t *c)
+{
+    return c ? c->validity_ms : 0;
+}
+
 void gw_file_cache_release(gw_file_cache_t *c, gw_file_entry_t *e)
 {
     (void)c;

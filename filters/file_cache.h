@@ -22,6 +22,9 @@ typedef struct gw_file_entry {
     char etag[64];
     char last_modified[32];
     char *data;       /**< whole content when small, else NULL (use sendfile) */
+    uint8_t siblings;     /**< static.c: GW_ENC_BIT mask of fresh precompressed siblings (.br, .gz) */
+    bool siblings_known;  /**< static.c: `siblings` was looked up at siblings_ms */
+    uint64_t siblings_ms;
     /* private */
     struct gw_file_entry *hnext, *lprev, *lnext;
     uint32_t hash;
@@ -49,6 +52,9 @@ gw_file_entry_t *gw_file_cache_get(gw_file_cache_t *c, int root_fd, const char *
  *  when the cache is disabled (the fd is then left to the caller). */
 gw_file_entry_t *gw_file_cache_put(gw_file_cache_t *c, int root_fd, const char *rel, int fd,
                                    const struct stat *st, const char *mime, uint64_t now_ms);
+
+/** How long (ms) a look-up may be trusted before it is made again. */
+uint32_t gw_file_cache_validity_ms(const gw_file_cache_t *c);
 
 /** Drops a reference taken by get/put. */
 void gw_file_cache_release(gw_file_cache_t *c, gw_file_entry_t *e);

@@ -14,7 +14,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "config.h"
+#include "http_cond.h"
+#include "response.h"
 #include "file_cache.h"
 #include "worker.h"
 #include "uri.h"
@@ -60,31 +63,6 @@ static int open_index(int dfd, const char **name)
     return -1;
 }
 
-static bool etag_matches(gw_slice_t list, const char *etag)
-{
-    size_t elen = strlen(etag);
-    const char *p = list.base, *end = list.base + list.len;
-    while (p < end) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
-        if (p < end && *p == '*') return true;
-        if (end - p > 2 && p[0] == 'W' && p[1] == '/') p += 2; /* weak comparison (RFC 9110 §13.1.2) */
-        const char *start = p;
-        while (p < end && *p != ',') p++;
-        const char *stop = p;
-        while (stop > start && (stop[-1] == ' ' || stop[-1] == '\t')) stop--;
-        if ((size_t)(stop - start) == elen && memcmp(start, etag, elen) == 0) return true;
-    }
-    return false;
-}
-
-static bool not_modified(const gw_req_t *req, const char *etag, const char *last_modified)
-{
-    const gw_header_t *inm = gw_req_header(req, "if-none-match");
-    if (inm) return etag && etag_matches(inm->value, etag);
-    const gw_header_t *ims = gw_req_header(req, "if-modified-since");
-    return ims && gw_slice_eq(ims->value, last_modified); /* exact match, as nginx does by default */
-}
-
 static void release_entry(void *arg)
 {
     gw_file_entry_t *e = arg;
@@ -95,7 +73,145 @@ static void release_entry(void *arg)
     gw_file_cache_release(NULL, e);
 }
 
-static gw_handler_result_t serve_entry(gw_req_t *req, gw_file_entry_t *e)
+/* An entry for an opened regular file (takes fd): the worker cache's when it takes it (key set),
+ * else one for this request only. NULL without memory. */
+static gw_file_entry_t *entry_for(gw_req_t *req, int fd, const struct stat *st, const char *key, const char *mime)
+{
+    gw_file_entry_t *e = key ? gw_file_cache_put(req->worker->file_cache, req->route->root_fd, key, fd, st, mime,
+                                                 gw_loop_now(req->worker->loop))
+                             : NULL;
+    if (e) return e;
+    e = gw_arena_alloc(&req->arena, sizeof(*e));
+    if (!e) {
+        close(fd);
+        return NULL;
+    }
+    memset(e, 0, sizeof(*e));
+    e->fd = fd;
+    e->st = *st;
+    e->mime = mime;
+    e->refs = UINT32_MAX;
+    gw_file_entry_validators(e);
+    return e;
+}
+
+/* Looks a regular file up (cache first); NULL when absent or not a regular file. */
+static gw_file_entry_t *lookup(gw_req_t *req, const char *rel, const char *mime)
+{
+    const gw_route_t *r = req->route;
+    gw_file_entry_t *e = gw_file_cache_get(req->worker->file_cache, r->root_fd, rel, gw_loop_now(req->worker->loop));
+    if (e) return e;
+    int fd = gw_open_beneath(r->root_fd, rel);
+    struct stat st;
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return NULL;
+    }
+    return entry_for(req, fd, &st, rel, mime);
+}
+
+/* ---- precompressed siblings: file.br / file.gz, used when at least as new as the file ---- */
+
+static const struct {
+    gw_encoding_t enc;
+    const char *ext;
+} siblings[] = {{GW_ENC_BR, ".br"}, {GW_ENC_GZIP, ".gz"}};
+
+static char *sibling_name(gw_req_t *req, const char *rel, size_t i)
+{
+    return gw_arena_printf(&req->arena, "%s%s", rel, siblings[i].ext);
+}
+
+static bool fresh_sibling(const gw_file_entry_t *s, const gw_file_entry_t *e)
+{
+    return s->st.st_mtim.tv_sec > e->st.st_mtim.tv_sec ||
+           (s->st.st_mtim.tv_sec == e->st.st_mtim.tv_sec && s->st.st_mtim.tv_nsec >= e->st.st_mtim.tv_nsec);
+}
+
+/* Which siblings exist, remembered on a cached entry for the cache's validity period. */
+static unsigned sibling_mask(gw_req_t *req, gw_file_entry_t *e, const char *rel)
+{
+    uint64_t now = gw_loop_now(req->worker->loop);
+    bool cached = e->refs != UINT32_MAX;
+    if (cached && e->siblings_known && now - e->siblings_ms < gw_file_cache_validity_ms(req->worker->file_cache))
+        return e->siblings;
+    unsigned mask = 0;
+    for (size_t i = 0; i < sizeof(siblings) / sizeof(siblings[0]); i++) {
+        char *name = sibling_name(req, rel, i);
+        gw_file_entry_t *s = name ? lookup(req, name, e->mime) : NULL;
+        if (!s) continue;
+        if (fresh_sibling(s, e)) mask |= GW_ENC_BIT(siblings[i].enc);
+        release_entry(s);
+    }
+    if (cached) {
+        e->siblings = (uint8_t)mask;
+        e->siblings_known = true;
+        e->siblings_ms = now;
+    }
+    return mask;
+}
+
+static bool serve_precompressed(gw_req_t *req, gw_file_entry_t *e, const char *rel)
+{
+    const gw_header_t *ae = gw_req_header(req, "accept-encoding");
+    if (!rel || !req->route->enable_compression || !gw_compressible_type((gw_slice_t){e->mime, strlen(e->mime)}))
+        return false;
+    unsigned mask = sibling_mask(req, e, rel);
+    if (mask) gw_res_vary(req, "Accept-Encoding");
+    gw_encoding_t enc = ae && mask ? gw_accept_encoding_pick(ae->value, mask) : GW_ENC_IDENTITY;
+    if (!enc) return false;
+    char *name = sibling_name(req, rel, enc == GW_ENC_BR ? 0 : 1);
+    gw_file_entry_t *s = name ? lookup(req, name, e->mime) : NULL;
+    if (!s) return false;
+    if (!gw_req_defer(req, release_entry, s)) {
+        release_entry(s);
+        return false;
+    }
+    const char *tok = gw_encoding_token(enc);
+    gw_res_add_header(req, GW_SLICE_LIT("content-encoding"), (gw_slice_t){tok, strlen(tok)});
+    const gw_header_t *etag = gw_res_header(req, "etag");
+    if (etag) ((gw_header_t *)etag)->value = gw_etag_with_suffix(req, etag->value, tok);
+    gw_res_add_header(req, GW_SLICE_LIT("content-type"), (gw_slice_t){e->mime, strlen(e->mime)});
+    req->res.status = 200;
+    req->res.content_length = s->st.st_size;
+    gw_start_response(req, NULL);
+    if (s->data) {
+        gw_slice_t body = {s->data, (size_t)s->st.st_size};
+        gw_send(req, &body, 1, GW_SEND_FINAL);
+    } else {
+        gw_send_file(req, s->fd, 0, (uint64_t)s->st.st_size, GW_SEND_FINAL);
+    }
+    return true;
+}
+
+/* ---- ranges (RFC 9110 §14) ---- */
+
+/* Answers a Range request if there is one to honour; false: send the whole file. */
+static bool serve_range(gw_req_t *req, gw_file_entry_t *e, const char *etag, gw_handler_result_t *res)
+{
+    const gw_header_t *rh = gw_req_header(req, "range");
+    if (!rh || req->method_id != GW_M_GET || !gw_if_range_ok(req, etag, e->st.st_mtim.tv_sec)) return false;
+    gw_range_t ranges[GW_MAX_RANGES];
+    size_t n;
+    uint64_t size = (uint64_t)e->st.st_size;
+    switch (gw_range_parse(rh->value, size, ranges, GW_MAX_RANGES, &n)) {
+    case GW_RANGE_OK:
+        gw_send_ranges(req, e->data, e->fd, size, e->mime, ranges, n);
+        *res = GW_DONE;
+        return true;
+    case GW_RANGE_UNSATISFIABLE: {
+        char *cr = gw_arena_printf(&req->arena, "bytes */%llu", (unsigned long long)size);
+        if (cr) gw_res_add_header(req, GW_SLICE_LIT("content-range"), (gw_slice_t){cr, strlen(cr)});
+        *res = refuse(req, 416);
+        return true;
+    }
+    default:
+        return false; /* malformed, another unit, too many ranges: ignored */
+    }
+}
+
+static gw_handler_result_t serve_entry(gw_req_t *req, gw_file_entry_t *e, const char *rel)
 {
     if (!gw_req_defer(req, release_entry, e)) {
         release_entry(e);
@@ -104,13 +220,22 @@ static gw_handler_result_t serve_entry(gw_req_t *req, gw_file_entry_t *e)
     gw_res_add_header(req, GW_SLICE_LIT("last-modified"), (gw_slice_t){e->last_modified, strlen(e->last_modified)});
     const char *etag = req->route->enable_etag ? e->etag : NULL;
     if (etag) gw_res_add_header(req, GW_SLICE_LIT("etag"), (gw_slice_t){etag, strlen(etag)});
-    if (not_modified(req, etag, e->last_modified)) {
+    switch (gw_cond_evaluate(req, etag, e->st.st_mtim.tv_sec)) {
+    case GW_COND_NOT_MODIFIED:
         req->res.status = 304;
         req->res.content_length = 0;
         gw_start_response(req, NULL);
         gw_send(req, NULL, 0, GW_SEND_FINAL);
         return GW_DONE;
+    case GW_COND_FAILED:
+        return refuse(req, 412);
+    default:
+        break;
     }
+    if (serve_precompressed(req, e, rel)) return GW_DONE;
+    gw_res_add_header(req, GW_SLICE_LIT("accept-ranges"), GW_SLICE_LIT("bytes"));
+    gw_handler_result_t res;
+    if (serve_range(req, e, etag, &res)) return res;
     gw_res_add_header(req, GW_SLICE_LIT("content-type"), (gw_slice_t){e->mime, strlen(e->mime)});
     req->res.status = 200;
     req->res.content_length = e->st.st_size;
@@ -126,33 +251,19 @@ static gw_handler_result_t serve_entry(gw_req_t *req, gw_file_entry_t *e)
 
 /* Serves an opened file: through the worker's cache when it takes it, else once. */
 static gw_handler_result_t serve_file(gw_req_t *req, int fd, const struct stat *st, const char *key,
-                                      const char *name, size_t nlen)
+                                      const char *rel, const char *name, size_t nlen)
 {
     if (!S_ISREG(st->st_mode)) {
         close(fd);
         return refuse(req, 403);
     }
-    const char *mime = gw_mime_type(name, nlen);
-    gw_file_entry_t *e = key ? gw_file_cache_put(req->worker->file_cache, req->route->root_fd, key, fd, st, mime,
-                                                 gw_loop_now(req->worker->loop))
-                             : NULL;
-    if (e) return serve_entry(req, e);
-    e = gw_arena_alloc(&req->arena, sizeof(*e));
-    if (!e) {
-        close(fd);
-        return refuse(req, 500);
-    }
-    memset(e, 0, sizeof(*e));
-    e->fd = fd;
-    e->st = *st;
-    e->mime = mime;
-    e->refs = UINT32_MAX;
-    gw_file_entry_validators(e);
-    return serve_entry(req, e);
+    gw_file_entry_t *e = entry_for(req, fd, st, key, gw_mime_type(name, nlen));
+    return e ? serve_entry(req, e, rel) : refuse(req, 500);
 }
 
 static gw_handler_result_t serve_directory(gw_req_t *req, int dfd)
 {
+    if (req->route->enable_listing) return gw_listing_send(req, dfd);
     close(dfd);
     return refuse(req, 403); /* no index file; listings are off */
 }
@@ -183,7 +294,7 @@ static gw_handler_result_t static_on_request(const gw_handler_t *self, gw_req_t 
     while (*p == '/') p++;
     if (!*p) p = ".";
     gw_file_entry_t *cached = gw_file_cache_get(req->worker->file_cache, r->root_fd, p, gw_loop_now(req->worker->loop));
-    if (cached) return serve_entry(req, cached);
+    if (cached) return serve_entry(req, cached, p);
     int fd = gw_open_beneath(r->root_fd, p);
     if (fd < 0) return refuse(req, errno_status(errno));
     struct stat st;
@@ -191,7 +302,7 @@ static gw_handler_result_t static_on_request(const gw_handler_t *self, gw_req_t 
         close(fd);
         return refuse(req, 500);
     }
-    if (!S_ISDIR(st.st_mode)) return serve_file(req, fd, &st, p, rel, (size_t)n);
+    if (!S_ISDIR(st.st_mode)) return serve_file(req, fd, &st, p, p, rel, (size_t)n);
     bool slash = req->path.len && req->path.base[req->path.len - 1] == '/';
     if (!slash && r->trailing_slash_redirect) {
         close(fd);
@@ -205,7 +316,11 @@ static gw_handler_result_t static_on_request(const gw_handler_t *self, gw_req_t 
         close(ifd);
         return refuse(req, 500);
     }
-    return serve_file(req, ifd, &st, NULL, iname, strlen(iname));
+    /* not cached under its own name (the directory's key would miss it every time), but its
+     * siblings (index.html.br) are looked up by that name */
+    size_t pl = strcmp(p, ".") ? strlen(p) : 0;
+    char *irel = gw_arena_printf(&req->arena, "%.*s%s%s", (int)pl, p, pl && p[pl - 1] != '/' ? "/" : "", iname);
+    return serve_file(req, ifd, &st, NULL, irel, iname, strlen(iname));
 }
 
 const gw_handler_t gw_static_handler = {"static", static_on_request};

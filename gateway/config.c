@@ -18,6 +18,7 @@
 #include "config_props.h"
 #include "module_loader.h"
 #include "modules.h"
+#include "policy.h"
 #include "uri.h"
 
 typedef struct loader {
@@ -95,6 +96,19 @@ static const char *scope_name(unsigned scope)
     }
 }
 
+/* errorPages: a list of {scode, path} with an absolute path (spec §2.3). */
+static void check_error_pages(loader_t *ld, const gw_node_t *list)
+{
+    for (size_t i = 0; i < list->seq.count; i++) {
+        const gw_node_t *en = list->seq.items[i];
+        int64_t sc;
+        const char *path = gw_node_as_string(gw_yaml_map_get(en, "path"));
+        if (!gw_node_as_int(gw_yaml_map_get(en, "scode"), &sc) || sc < 100 || sc > 999)
+            add_error(ld, en, "errorPages", "each entry needs an integer 'scode' (100 to 999)");
+        if (!path || path[0] != '/') add_error(ld, en, "errorPages", "each entry needs an absolute 'path'");
+    }
+}
+
 static void check_property(loader_t *ld, const gw_map_entry_t *e, unsigned scope)
 {
     const char *name = e->key->scalar.text;
@@ -116,6 +130,7 @@ static void check_property(loader_t *ld, const gw_map_entry_t *e, unsigned scope
         add_error(ld, e->value, name, "%s", why);
         return;
     }
+    if (!strcmp(name, "errorPages")) check_error_pages(ld, e->value);
     if (def->module && !module_loaded(ld, def->module))
         add_warning(ld, e->key, "property '%s' is unused: module '%s' is not in loadModules", name, def->module);
     else if (!def->implemented)
@@ -232,6 +247,88 @@ static void open_root(loader_t *ld, gw_route_t *r)
                     strerror(errno));
 }
 
+static void *arena_alloc_cb(void *ctx, size_t n)
+{
+    return gw_arena_alloc(ctx, n);
+}
+
+/* One target (and so one pool per worker) per distinct URL, however many routes name it. */
+static gw_target_t *intern_target(loader_t *ld, gw_target_t *t)
+{
+    gw_config_t *cfg = ld->cfg;
+    for (uint32_t i = 0; i < cfg->num_targets; i++)
+        if (strcmp(cfg->targets[i]->url, t->url) == 0) return cfg->targets[i];
+    if (cfg->num_targets % 16 == 0) {
+        gw_target_t **grown = gw_arena_alloc(ld->arena, (cfg->num_targets + 16) * sizeof(*grown));
+        if (!grown) return t;
+        if (cfg->num_targets) memcpy(grown, cfg->targets, cfg->num_targets * sizeof(*grown));
+        cfg->targets = grown;
+    }
+    t->id = cfg->num_targets;
+    cfg->targets[cfg->num_targets++] = t;
+    return t;
+}
+
+/* proxyTo-style property: a URL or a list of them -> parsed targets with config-wide ids. */
+static void build_targets(loader_t *ld, const gw_route_t *r, const char *name, gw_target_list_t *out)
+{
+    const gw_node_t *n = gw_route_prop(r, name);
+    if (!n) return;
+    size_t count = n->kind == GW_NODE_SEQ ? n->seq.count : 1;
+    out->items = gw_arena_alloc(ld->arena, (count ? count : 1) * sizeof(*out->items));
+    for (size_t i = 0; out->items && i < count; i++) {
+        const gw_node_t *u = n->kind == GW_NODE_SEQ ? n->seq.items[i] : n;
+        const char *url = gw_node_as_string(u);
+        gw_target_t *t = gw_arena_alloc(ld->arena, sizeof(*t));
+        const char *err = !url ? "expected a URL" : !t ? "out of memory" : gw_target_parse(t, url, arena_alloc_cb, ld->arena);
+        if (!err && t->tls) err = "https:// backends need the TLS client, which this build does not have yet";
+        if (err) {
+            add_error(ld, u, name, "%s", err);
+            continue;
+        }
+        out->items[out->count++] = intern_target(ld, t);
+    }
+}
+
+static void build_proxy(loader_t *ld, gw_route_t *r)
+{
+    gw_proxy_route_t *p = &r->proxy;
+    build_targets(ld, r, "proxyTo", &p->to);
+    build_targets(ld, r, "secureProxyTo", &p->secure_to);
+    p->x_forwarded = !prop_bool(r, "disableProxyXForwarded", false);
+    p->health_check = prop_bool(r, "enableLoadBalancerHealthCheck", false);
+    p->max_fails = (uint32_t)prop_int(&r->props, "loadBalancerHealthCheckMaximumFails", 3);
+    p->read_timeout_ms = (uint32_t)prop_int(&r->props, "proxyReadTimeout", 60000);
+}
+
+static void build_error_pages(loader_t *ld, gw_route_t *r)
+{
+    const gw_node_t *list = gw_route_prop(r, "errorPages");
+    if (!list || list->kind != GW_NODE_SEQ || !list->seq.count) return;
+    gw_error_page_t *pages = gw_arena_alloc(ld->arena, list->seq.count * sizeof(*pages));
+    for (size_t i = 0; pages && i < list->seq.count; i++) {
+        int64_t sc = 0;
+        const char *path = gw_node_as_string(gw_yaml_map_get(list->seq.items[i], "path"));
+        gw_node_as_int(gw_yaml_map_get(list->seq.items[i], "scode"), &sc);
+        if (path && path[0] == '/') pages[r->num_error_pages++] = (gw_error_page_t){(int)sc, path};
+    }
+    r->error_pages = pages;
+}
+
+/* A policy error; a rule written at global or host level is built into each route below it, so
+ * the same located message is reported once. */
+static void policy_error(void *ctx, const gw_node_t *at, const char *prop, const char *msg)
+{
+    loader_t *ld = ctx;
+    char line[512];
+    if (at)
+        snprintf(line, sizeof(line), "%s:%d:%d: %s: %s\n", at->file, at->line, at->column, prop, msg);
+    else
+        snprintf(line, sizeof(line), "%s: %s\n", prop, msg);
+    if (ld->errused && strstr(ld->err, line)) return;
+    add_error(ld, at, prop, "%s", msg);
+}
+
 static void build_route(loader_t *ld, gw_route_t *r, gw_props_t props)
 {
     r->props = props;
@@ -241,13 +338,42 @@ static void build_route(loader_t *ld, gw_route_t *r, gw_props_t props)
     r->trailing_slash_redirect = !prop_bool(r, "disableTrailingSlashRedirects", false);
     r->server_admin = gw_node_as_string(gw_route_prop(r, "serverAdministratorEmail"));
     r->max_body_bytes = (uint64_t)prop_int(&props, "maxRequestBodyBytes", 10485760);
+    build_proxy(ld, r);
+    r->enable_compression = prop_bool(r, "enableCompression", true);
+    r->enable_listing = prop_bool(r, "enableDirectoryListing", false);
+    r->server_header = gw_node_as_string(gw_route_prop(r, "serverHeader"));
+    build_error_pages(ld, r);
+    r->policy = gw_policy_build(r, ld->arena, policy_error, ld);
     gw_modules_build_chain(r, ld->arena, ld->cfg);
+}
+
+/* errorConfig (spec §1): each entry merged onto the route once, here, not per failed request. */
+static void build_error_routes(loader_t *ld, gw_route_t *r, const gw_node_t *ec)
+{
+    if (!ec || ec->kind != GW_NODE_SEQ || !ec->seq.count) return;
+    gw_error_route_t *ers = gw_arena_alloc(ld->arena, ec->seq.count * sizeof(*ers));
+    size_t n = 0;
+    for (size_t i = 0; ers && i < ec->seq.count; i++) {
+        const gw_node_t *en = ec->seq.items[i];
+        if (en->kind != GW_NODE_MAP) continue;
+        int64_t sc = 0;
+        gw_node_as_int(gw_yaml_map_get(en, "scode"), &sc);
+        memset(&ers[n], 0, sizeof(ers[n]));
+        ers[n].scode = (int)sc;
+        ers[n].route.domain = r->domain;
+        build_route(ld, &ers[n].route, merge_props(ld, &r->props, en));
+        n++;
+    }
+    r->error_routes = ers;
+    r->num_error_routes = n;
 }
 
 static void close_route(gw_route_t *r)
 {
+    gw_policy_free(r->policy);
     if (r->root_fd >= 0) close(r->root_fd);
     r->root_fd = -1;
+    for (size_t i = 0; i < r->num_error_routes; i++) close_route((gw_route_t *)&r->error_routes[i].route);
 }
 
 /* ---- hosts and locations ---- */
@@ -325,18 +451,25 @@ static void build_host(loader_t *ld, gw_host_t *h, const gw_node_t *hn)
     host_domain(ld, h, hn);
     host_ip(ld, h, hn);
     gw_props_t props = merge_props(ld, &ld->cfg->global_route.props, hn);
+    const char *domain = h->wildcard ? NULL : h->domain;
+    h->route.domain = domain;
     build_route(ld, &h->route, props);
+    const gw_node_t *ec = gw_yaml_map_get(hn, "errorConfig");
+    for (size_t i = 0; ec && ec->kind == GW_NODE_SEQ && i < ec->seq.count; i++)
+        if (ec->seq.items[i]->kind == GW_NODE_MAP) validate_level(ld, ec->seq.items[i], GW_SCOPE_ERRORCONFIG);
+    build_error_routes(ld, &h->route, ec);
     const gw_node_t *locs = gw_yaml_map_get(hn, "locations");
     if (!locs || locs->kind != GW_NODE_SEQ) return;
     h->locations = gw_arena_alloc(ld->arena, (locs->seq.count + 1) * sizeof(gw_location_t));
     for (size_t i = 0; h->locations && i < locs->seq.count; i++) {
         if (locs->seq.items[i]->kind != GW_NODE_MAP) continue;
         check_location(ld, locs->seq.items[i]);
-        build_location(ld, &h->locations[h->num_locations++], &props, locs->seq.items[i]);
+        gw_location_t *loc = &h->locations[h->num_locations++];
+        memset(loc, 0, sizeof(*loc));
+        loc->route.domain = domain;
+        build_location(ld, loc, &props, locs->seq.items[i]);
+        build_error_routes(ld, &loc->route, ec);
     }
-    const gw_node_t *ec = gw_yaml_map_get(hn, "errorConfig");
-    for (size_t i = 0; ec && ec->kind == GW_NODE_SEQ && i < ec->seq.count; i++)
-        if (ec->seq.items[i]->kind == GW_NODE_MAP) validate_level(ld, ec->seq.items[i], GW_SCOPE_ERRORCONFIG);
 }
 
 static void build_hosts(loader_t *ld, const gw_node_t *hosts)
@@ -412,6 +545,99 @@ static uint32_t global_u32(const gw_node_t *g, const char *name, uint32_t def)
     return gw_node_as_int(gw_yaml_map_get(g, name), &v) ? (uint32_t)v : def;
 }
 
+static void build_pool_config(const gw_node_t *g, gw_pool_config_t *p)
+{
+    p->connect_timeout_ms = global_u32(g, "proxyConnectTimeout", 10000);
+    p->idle_timeout_ms = global_u32(g, "proxyKeepaliveTimeout", 30000);
+    p->max_idle = global_u32(g, "proxyKeepaliveConnections", 32);
+    p->health_window_ms = global_u32(g, "loadBalancerHealthCheckWindow", 5000);
+}
+
+/* One `resolver` entry in c-ares' csv syntax: "ipv4", "ipv4:port", "ipv6", "[ipv6]" or "[ipv6]:port". */
+static bool resolver_entry_ok(const char *s, size_t len)
+{
+    const char *end = s + len, *host = s, *host_end = end, *port = NULL;
+    const char *colon = memchr(s, ':', len);
+    bool v6 = s[0] == '[' || (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)));
+    if (s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close || (close + 1 < end && close[1] != ':')) return false;
+        host = s + 1;
+        host_end = close;
+        if (close + 1 < end) port = close + 2;
+    } else if (colon && !v6) {
+        host_end = colon;
+        port = colon + 1;
+    }
+    char text[INET6_ADDRSTRLEN];
+    unsigned char addr[16];
+    size_t hl = (size_t)(host_end - host);
+    if (!hl || hl >= sizeof(text)) return false;
+    memcpy(text, host, hl);
+    text[hl] = '\0';
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, text, addr) != 1) return false;
+    if (!port) return true;
+    long p = 0;
+    for (const char *c = port; c < end; c++)
+        if (*c < '0' || *c > '9' || (p = p * 10 + (*c - '0')) > 65535) return false;
+    return p > 0;
+}
+
+/* Appends one comma-separated `resolver` string (entries trimmed and checked) to the csv. */
+static void resolver_append(loader_t *ld, const gw_node_t *n, char *csv, size_t *used)
+{
+    const char *s = gw_node_as_string(n);
+    for (const char *p = s; p && *p;) {
+        const char *comma = strchr(p, ',');
+        const char *e = comma ? comma : p + strlen(p);
+        while (p < e && isspace((unsigned char)*p)) p++;
+        const char *t = e;
+        while (t > p && isspace((unsigned char)t[-1])) t--;
+        if (t > p && resolver_entry_ok(p, (size_t)(t - p))) {
+            if (*used) csv[(*used)++] = ',';
+            memcpy(csv + *used, p, (size_t)(t - p));
+            *used += (size_t)(t - p);
+        } else if (t > p) {
+            add_error(ld, n, "resolver", "'%.*s' is not \"ip[:port]\" (IPv6 with a port: \"[ip]:port\")",
+                      (int)(t - p), p);
+        }
+        p = comma ? comma + 1 : e;
+    }
+    csv[*used] = '\0';
+}
+
+/* `resolver` (a string or a list of "ip[:port]", each possibly comma-separated) as one csv. */
+static const char *build_resolver(loader_t *ld, const gw_node_t *r)
+{
+    if (!r || gw_yaml_is_null(r)) return NULL;
+    size_t cap = 1, used = 0;
+    size_t count = r->kind == GW_NODE_SEQ ? r->seq.count : 1;
+    for (size_t i = 0; i < count; i++) {
+        const char *s = gw_node_as_string(r->kind == GW_NODE_SEQ ? r->seq.items[i] : r);
+        cap += (s ? strlen(s) : 0) + 1;
+    }
+    char *csv = gw_arena_alloc(ld->arena, cap);
+    if (!csv) return NULL;
+    csv[0] = '\0';
+    for (size_t i = 0; i < count; i++) resolver_append(ld, r->kind == GW_NODE_SEQ ? r->seq.items[i] : r, csv, &used);
+    return used ? csv : NULL;
+}
+
+static void build_dns_config(loader_t *ld, const gw_node_t *g, gw_dns_config_t *d)
+{
+    d->servers = build_resolver(ld, gw_yaml_map_get(g, "resolver"));
+    d->min_ttl_ms = global_u32(g, "dnsMinTtl", 1000);
+    d->max_ttl_ms = global_u32(g, "dnsMaxTtl", 3600000);
+    d->negative_ttl_ms = global_u32(g, "dnsNegativeTtl", 5000);
+    d->stale_ms = global_u32(g, "dnsStaleTime", 60000);
+    d->timeout_ms = global_u32(g, "dnsTimeout", 1000);
+    d->tries = global_u32(g, "dnsTries", 2);
+    d->max_entries = global_u32(g, "dnsCacheEntries", 1024);
+    if (d->min_ttl_ms > d->max_ttl_ms)
+        add_error(ld, gw_yaml_map_get(g, "dnsMinTtl"), "dnsMinTtl", "%u is larger than dnsMaxTtl (%u)",
+                  d->min_ttl_ms, d->max_ttl_ms);
+}
+
 static void build_limits(const gw_node_t *g, gw_limits_t *l)
 {
     l->max_head_bytes = global_u32(g, "maxRequestHeaderBytes", 16384);
@@ -475,10 +701,22 @@ static void build_global(loader_t *ld, const gw_node_t *g)
     check_modules(ld, ld->modules, g);
     cfg->listens = gw_arena_alloc(ld->arena, 2 * sizeof(gw_listen_t));
     add_listen(ld, gw_yaml_map_get(g, "port"), false, "port", 80);
+    bool secure = false, plain_off = false;
+    gw_node_as_bool(gw_yaml_map_get(g, "secure"), &secure);
+    gw_node_as_bool(gw_yaml_map_get(g, "disableNonEncryptedServer"), &plain_off);
+    if (secure) {
+        add_listen(ld, gw_yaml_map_get(g, "sport"), true, "sport", 443);
+        if (plain_off && cfg->num_listens == 2) { /* HTTPS only */
+            cfg->listens[0] = cfg->listens[1];
+            cfg->num_listens = 1;
+        }
+    }
     int64_t w = 0;
     gw_node_as_int(gw_yaml_map_get(g, "workers"), &w);
     cfg->workers = (unsigned)w;
     build_limits(g, &cfg->limits);
+    build_pool_config(g, &cfg->pool);
+    build_dns_config(ld, g, &cfg->dns);
     cfg->log_file = global_string(ld, g, "logFilePath");
     cfg->error_log_file = global_string(ld, g, "errorLogFilePath");
     build_route(ld, &cfg->global_route, merge_props(ld, &(gw_props_t){0}, g));

@@ -10,7 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dns.h"
 #include "handler.h"
+#include "pool.h"
+#include "target.h"
 #include "yaml_tree.h"
 
 /** One merged property: name -> value node (from the file or made by merging). */
@@ -48,6 +51,16 @@ typedef struct gw_limits {
     uint32_t file_cache_validity_ms;  /**< openFileCacheValidity */
 } gw_limits_t;
 
+/** Reverse-proxy settings of a route (rproxy). */
+typedef struct gw_proxy_route {
+    gw_target_list_t to;        /**< proxyTo */
+    gw_target_list_t secure_to; /**< secureProxyTo: used for TLS clients when set */
+    bool x_forwarded;           /**< !disableProxyXForwarded */
+    bool health_check;          /**< enableLoadBalancerHealthCheck */
+    uint32_t max_fails;         /**< loadBalancerHealthCheckMaximumFails */
+    uint32_t read_timeout_ms;   /**< proxyReadTimeout: first byte and between bytes */
+} gw_proxy_route_t;
+
 /** Everything a request needs once its host and location are known. */
 typedef struct gw_route {
     gw_props_t props;         /**< merged properties, for modules that read their own */
@@ -60,9 +73,32 @@ typedef struct gw_route {
     uint64_t max_body_bytes;  /**< maxRequestBodyBytes */
     const gw_handler_t *const *handlers;
     size_t num_handlers;
+    struct gw_policy *policy; /**< access rules, auth, rewrites, rate limits (policy/); NULL: none */
+    gw_proxy_route_t proxy;
     const gw_filter_t *const *filters; /**< response filters, in set-up order */
     size_t num_filters;
+    /* response shaping (filters/: compression, listings, error pages, redirects) */
+    bool enable_compression;  /**< enableCompression: dynamic gzip/br and precompressed siblings */
+    bool enable_listing;      /**< enableDirectoryListing */
+    const char *domain;       /**< the host's exact domain (wwwredirect); NULL: global or wildcard */
+    const char *server_header; /**< serverHeader: NULL = the product name, "" = no Server header */
+    const struct gw_error_page *error_pages; /**< errorPages, in file order */
+    size_t num_error_pages;
+    const struct gw_error_route *error_routes; /**< errorConfig merged onto this route; none on those */
+    size_t num_error_routes;
 } gw_route_t;
+
+/** An `errorPages` entry: the file sent for one status code. */
+typedef struct gw_error_page {
+    int scode;
+    const char *path; /**< absolute path */
+} gw_error_page_t;
+
+/** An `errorConfig` entry merged onto a route (spec §1); scode 0 matches every error status. */
+typedef struct gw_error_route {
+    int scode;
+    gw_route_t route;
+} gw_error_route_t;
 
 typedef struct gw_location {
     const char *path; /**< normalised, without trailing slash ("" for "/") */
@@ -86,6 +122,10 @@ typedef struct gw_config {
     size_t num_listens;
     unsigned workers;
     gw_limits_t limits;
+    gw_pool_config_t pool;
+    gw_dns_config_t dns; /**< resolver settings; dns.servers is a csv in the arena, NULL: resolv.conf */
+    gw_target_t **targets; /**< distinct backend targets; targets[i]->id == i */
+    uint32_t num_targets;
     char *log_file;
     char *error_log_file;
     gw_route_t global_route; /**< for requests no host matches */
@@ -120,6 +160,10 @@ void gw_config_free(gw_config_t *cfg);
  */
 const gw_route_t *gw_config_route(const gw_config_t *cfg, gw_slice_t host, const struct in6_addr *local,
                                   gw_slice_t path);
+
+/** The errorConfig route of `route` for an error `status`: the first entry whose scode matches or
+ *  has none; NULL when none does (or `route` is itself an error route). See error_pages.c. */
+const gw_route_t *gw_error_route(const gw_route_t *route, int status);
 
 /** The merged value node of property `name` on a route, or NULL. */
 const gw_node_t *gw_route_prop(const gw_route_t *route, const char *name);

@@ -38,10 +38,19 @@ struct gw_conn {
     void *xprt_ctx;
     gw_conn_info_t info;
     struct gw_conn *next_idle, **prev_idle; /**< in the worker's idle list (for draining) */
+    /** The codec's drain (HTTP/2: GOAWAY, close when its streams are done); NULL for HTTP/1.1. */
+    void (*drain)(struct gw_conn *c);
 };
 
 /** Accepted socket -> HTTP/1.1 connection (h2c prior knowledge is detected by the codec). */
 void gw_h1_accept(struct gw_worker *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local);
+
+/**
+ * Same over another transport (TLS): `xprt_ctx` becomes c->xprt_ctx and is released with
+ * xprt->dispose, also when the connection cannot be set up.
+ */
+void gw_h1_start(struct gw_worker *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local,
+                 const gw_transport_ops_t *xprt, void *xprt_ctx);
 
 /** Size of an HTTP/1.1 connection struct (the worker pools them). */
 size_t gw_h1_conn_size(void);

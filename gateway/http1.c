@@ -20,6 +20,7 @@
 #include "errors.h"
 #include "handler.h"
 #include "http1_parser.h"
+#include "http2.h"
 #include "log.h"
 #include "worker.h"
 
@@ -38,6 +39,7 @@ typedef struct h1_conn {
     uint8_t state;
     bool in_process; /* h1_process is on the stack: it picks up pipelined requests */
     bool closed;
+    bool fresh; /* nothing parsed yet: the bytes may be an HTTP/2 preface (h2c, or ALPN h2) */
 } h1_conn_t;
 
 /* Per-request codec state, in the request arena. */
@@ -428,7 +430,11 @@ static void h1_body_resume(gw_req_t *req)
         req->body_cb(req, req->body_ctx, piece, GW_BODY_ABORT);
         return;
     }
-    if (!piece.len && !r->body_done) return; /* wait for the socket */
+    if (!piece.len && !r->body_done) {
+        /* wait for the socket; reading may have been paused while the buffer was full */
+        gw_io_modify(&r->hc->c.io, EPOLLIN | EPOLLRDHUP | (r->writing ? EPOLLOUT : 0));
+        return;
+    }
     r->body_busy = true;
     if (r->body_done) r->body_end_sent = true;
     req->body_cb(req, req->body_ctx, piece, r->body_done ? GW_BODY_END : GW_BODY_MORE);
@@ -630,6 +636,17 @@ static void on_readable_active(h1_conn_t *hc)
     if (r->req.body_cb && !r->body_busy) h1_body_resume(&r->req);
 }
 
+/* The connection speaks HTTP/2: the h2 codec takes the socket, the transport and the bytes read. */
+static void handoff_to_h2(h1_conn_t *hc)
+{
+    gw_worker_t *w = hc->c.worker;
+    gw_timer_cancel(&hc->c.timer);
+    gw_io_stop(&hc->c.io);
+    gw_h2_takeover(&hc->c, hc->rbuf, hc->rlen); /* closes the connection itself if it fails */
+    release_rbuf(hc);
+    gw_chunk_put(&w->conn_pool, hc);
+}
+
 static void on_readable(h1_conn_t *hc)
 {
     if (hc->state == H1_ACTIVE) {
@@ -649,6 +666,15 @@ static void on_readable(h1_conn_t *hc)
     if (n < 0) {
         if (!hc->rlen) release_rbuf(hc);
         return;
+    }
+    if (hc->fresh) {
+        int h2 = gw_h2_detect(&hc->c, hc->rbuf, hc->rlen);
+        if (h2 < 0) return; /* a partial preface: wait for the rest */
+        if (h2 > 0) {
+            handoff_to_h2(hc);
+            return;
+        }
+        hc->fresh = false;
     }
     if (hc->state == H1_IDLE) {
         gw_worker_set_idle(hc->c.worker, &hc->c, false);
@@ -715,25 +741,41 @@ static void h1_close(h1_conn_t *hc)
 
 void gw_conn_drain(gw_conn_t *c)
 {
+    if (c->drain) {
+        c->drain(c); /* another codec (HTTP/2) */
+        return;
+    }
     h1_conn_t *hc = (h1_conn_t *)c;
     if (hc->state == H1_IDLE) h1_close(hc); /* busy ones close after their response */
 }
 
 void gw_h1_accept(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local)
 {
+    gw_h1_start(w, fd, peer, local, &gw_tcp_transport, NULL);
+}
+
+void gw_h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local,
+                 const gw_transport_ops_t *xprt, void *xprt_ctx)
+{
     h1_conn_t *hc = gw_chunk_get(&w->conn_pool);
+    gw_conn_t tmp = {.xprt = xprt, .xprt_ctx = xprt_ctx};
     if (!hc) {
+        xprt->dispose(&tmp);
         close(fd);
         gw_worker_conn_closed(w);
         return;
     }
     memset(hc, 0, sizeof(*hc));
     hc->c.worker = w;
-    hc->c.xprt = &gw_tcp_transport;
+    hc->c.xprt = xprt;
+    hc->c.xprt_ctx = xprt_ctx;
     hc->c.info.peer = *peer;
     hc->c.info.local = *local;
+    hc->c.info.tls = xprt != &gw_tcp_transport;
+    hc->fresh = true;
     gw_timer_init(&hc->c.timer, on_timeout);
     if (gw_io_start(w->loop, &hc->c.io, fd, EPOLLIN | EPOLLRDHUP, on_io) != 0) {
+        xprt->dispose(&tmp);
         close(fd);
         gw_chunk_put(&w->conn_pool, hc);
         gw_worker_conn_closed(w);

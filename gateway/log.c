@@ -1,6 +1,7 @@
 /* Access and error logs. See log.h. */
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -120,11 +121,21 @@ void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
     if (!b) return;
     if (b->used >= LOG_FLUSH_AT) gw_log_flush(b);
     char peer[64];
-    gw_conn_peer_text(req->conn, peer, sizeof(peer));
+    if (IN6_IS_ADDR_UNSPECIFIED(&req->client_ip)) /* answered before dispatch (a parse error) */
+        gw_conn_peer_text(req->conn, peer, sizeof(peer));
+    else if (IN6_IS_ADDR_V4MAPPED(&req->client_ip))
+        inet_ntop(AF_INET, &req->client_ip.s6_addr[12], peer, sizeof(peer));
+    else
+        inet_ntop(AF_INET6, &req->client_ip, peer, sizeof(peer));
     refresh_time(b, wall_now);
     char mid[96];
     put(b, peer, strlen(peer));
-    put(b, " - - ", 5);
+    put(b, " - ", 3);
+    if (req->remote_user)
+        put_escaped(b, req->remote_user, strlen(req->remote_user));
+    else
+        put(b, "-", 1);
+    put(b, " ", 1);
     put(b, b->time_text, strlen(b->time_text));
     put(b, " \"", 2);
     put_escaped(b, req->method.base, req->method.len);

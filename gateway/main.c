@@ -16,6 +16,7 @@
 #include "config.h"
 #include "config_props.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 #ifndef GW_DATADIR
@@ -183,7 +184,7 @@ static void wait_for_signals(const gw_config_t *cfg, int access_fd)
     }
 }
 
-static int run(gw_config_t *cfg)
+static int run(gw_config_t *cfg, gw_tls_t *tls)
 {
     int access_fd;
     if (open_logs(cfg, &access_fd) != 0) return 1;
@@ -198,6 +199,7 @@ static int run(gw_config_t *cfg)
             return 1;
         }
         workers[i]->max_conns = cfg->limits.max_connections / nw ? cfg->limits.max_connections / nw : 1;
+        workers[i]->tls = tls;
         gw_worker_start(workers[i]);
     }
     for (size_t i = 0; i < cfg->num_listens; i++)
@@ -231,16 +233,26 @@ int main(int argc, char **argv)
     static char err[8192];
     gw_config_t *cfg = load_config(&o, err, sizeof(err));
     if (!cfg) {
-        fprintf(stderr, "%s", err);
+        size_t elen = strlen(err);
+        fprintf(stderr, "%s%s", err, elen && err[elen - 1] != '\n' ? "\n" : ""); /* one error per line */
         if (o.test) fprintf(stderr, "configuration test failed\n");
+        return 1;
+    }
+    gw_tls_t *tls = NULL;
+    if (gw_tls_enabled(cfg) && !(tls = gw_tls_new(cfg, err, sizeof(err)))) {
+        fprintf(stderr, "%s\n", err);
+        if (o.test) fprintf(stderr, "configuration test failed\n");
+        gw_config_free(cfg);
         return 1;
     }
     if (o.test) {
         printf("configuration %s test is successful\n", cfg->file);
+        gw_tls_free(tls);
         gw_config_free(cfg);
         return 0;
     }
-    rc = run(cfg);
+    rc = run(cfg, tls);
+    gw_tls_free(tls);
     gw_config_free(cfg);
     return rc;
 }

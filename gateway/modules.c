@@ -5,7 +5,11 @@
 
 #include "config_props.h"
 #include "module_loader.h"
+#include "policy.h"
+#include "rproxy.h"
 #include "static.h"
+#include "compress.h"
+#include "response.h"
 
 /* Ferron 1.x built-in module names; handler NULL = not in this build yet. Any other name (such as
  * `example`) is a shared object loaded by module_loader.c. */
@@ -14,7 +18,7 @@ static const struct {
     const gw_handler_t *handler;
 } modules[] = {
     {"cache", NULL}, {"cgi", NULL},     {"fauth", NULL},   {"fcgi", NULL}, {"fproxy", NULL},
-    {"rproxy", NULL}, {"scgi", NULL},   {"wsgi", NULL}, {"wsgid", NULL}, {"asgi", NULL},
+    {"rproxy", &gw_rproxy_handler}, {"scgi", NULL},   {"wsgi", NULL}, {"wsgid", NULL}, {"asgi", NULL},
 };
 
 static int module_index(const char *name)
@@ -42,10 +46,15 @@ void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_confi
 {
     const gw_node_t *mods = gw_route_prop(route, "loadModules");
     size_t n = mods && mods->kind == GW_NODE_SEQ ? mods->seq.count : 0;
-    const gw_handler_t **chain = gw_arena_alloc(arena, (n + 1) * sizeof(*chain));
+    const gw_handler_t **chain = gw_arena_alloc(arena, (n + 2 + GW_POLICY_MAX_STAGES) * sizeof(*chain));
     route->handlers = chain;
     route->num_handlers = 0;
     if (!chain) return;
+    /* spec §3.1: client address, redirects, then access lists, rewrites, nonStandardCodes, limits */
+    route->num_handlers += gw_policy_stages(route->policy, true, chain + route->num_handlers);
+    const gw_handler_t *redirects = gw_redirect_handler_new(route, arena);
+    if (redirects) chain[route->num_handlers++] = redirects;
+    route->num_handlers += gw_policy_stages(route->policy, false, chain + route->num_handlers);
     for (size_t i = 0; i < n; i++) {
         const char *name = gw_node_as_string(mods->seq.items[i]);
         int m = name ? module_index(name) : -1;
@@ -53,4 +62,17 @@ void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_confi
         if (h) chain[route->num_handlers++] = h;
     }
     chain[route->num_handlers++] = &gw_static_handler;
+    gw_modules_build_filters(route, arena);
+}
+
+void gw_modules_build_filters(gw_route_t *route, gw_arena_t *arena)
+{
+    /* header rules first, so compression sees a Cache-Control or Content-Type they set */
+    const gw_filter_t *candidates[] = {gw_headers_filter_new(route, arena), gw_compress_filter_new(route, arena)};
+    const size_t max = sizeof(candidates) / sizeof(candidates[0]);
+    const gw_filter_t **filters = gw_arena_alloc(arena, max * sizeof(*filters));
+    route->filters = filters;
+    route->num_filters = 0;
+    for (size_t i = 0; filters && i < max; i++)
+        if (candidates[i]) filters[route->num_filters++] = candidates[i];
 }

@@ -16,7 +16,12 @@ typedef enum gw_module_status {
 /** Tells whether a loadModules name is known and available. */
 gw_module_status_t gw_module_status(const char *name);
 
-/** Builds route->handlers from loadModules (built-in or loaded from cfg->modules) + static. */
+/** Builds route->handlers from loadModules (built-in or loaded from cfg->modules) + static,
+ *  preceded by the redirects (HTTPS, www) the route needs, then the route's response filters. */
 void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_config_t *cfg);
+
+/** Builds route->filters: header rules (customHeaders, set/add/remove, HSTS), then compression.
+ *  A route without any of them gets no filter and pays nothing per response. */
+void gw_modules_build_filters(gw_route_t *route, gw_arena_t *arena);
 
 #endif

@@ -1,4 +1,4 @@
-/* Request helpers, the response/body stream front ends, dispatch and error pages. */
+/* Request helpers, the response/body stream front ends and dispatch (error pages: error_pages.c). */
 #include "request.h"
 
 #include <stdio.h>
@@ -217,49 +217,6 @@ void gw_req_dispose(gw_req_t *req)
     }
 }
 
-/* ---- error pages (spec §3.5) ---- */
-
-static size_t html_escape(char *out, size_t cap, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 6 < cap; s++) {
-        const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : NULL;
-        if (e) {
-            memcpy(out + n, e, strlen(e));
-            n += strlen(e);
-        } else {
-            out[n++] = *s;
-        }
-    }
-    out[n] = '\0';
-    return n;
-}
-
-static const char *error_description(gw_req_t *req, int status)
-{
-    if (status != 500 || !req->route || !req->route->server_admin) return gw_status_description(status);
-    return gw_arena_printf(&req->arena,
-                           "The server encountered an unexpected error. You may need to contact the server "
-                           "administrator at %s to resolve the error.",
-                           req->route->server_admin);
-}
-
-/** Sends the built-in error page for `status`, keeping headers a handler set (Allow, ...). */
-void gw_send_error(gw_req_t *req, int status)
-{
-    char desc[512];
-    const char *d = error_description(req, status);
-    html_escape(desc, sizeof(desc), d ? d : "");
-    const char *reason = gw_status_reason(status);
-    char *page = gw_arena_printf(&req->arena,
-                                 "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"UTF-8\">\n"
-                                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1.0\">\n"
-                                 "<title>%d %s</title>\n</head>\n<body>\n<h1>%d %s</h1>\n<p>%s</p>\n</body>\n"
-                                 "</html>\n",
-                                 status, reason, status, reason, desc);
-    gw_send_inline(req, status, "text/html; charset=utf-8", page ? page : "", page ? strlen(page) : 0);
-}
-
 /* ---- dispatch ---- */
 
 /* Splits the target into path and query and normalises the path once (spec §3.4). */
@@ -286,22 +243,39 @@ static int prepare_path(gw_req_t *req, bool double_slashes)
     return 0;
 }
 
-static void run_chain(gw_req_t *req)
+/* Runs the route's handlers; returns 0 when one answered, else the error status to send. */
+static int run_handlers(gw_req_t *req)
 {
     const gw_route_t *r = req->route;
     for (size_t i = 0; i < r->num_handlers; i++) {
         gw_handler_result_t res = r->handlers[i]->on_request(r->handlers[i], req);
-        if (res == GW_DONE) return;
-        if (res == GW_ERROR) {
-            gw_send_error(req, req->res.status >= 400 ? req->res.status : 500);
-            return;
-        }
+        if (res == GW_DONE) return 0;
+        if (res == GW_ERROR) return req->res.status >= 400 ? req->res.status : 500;
     }
-    gw_send_error(req, 404);
+    return 404;
+}
+
+static void run_chain(gw_req_t *req)
+{
+    int status = run_handlers(req);
+    if (!status) return;
+    const gw_route_t *er = gw_error_route(req->route, status);
+    if (er) {
+        /* errorConfig (spec §1): the whole chain once more on the merged route, from a clean
+         * response; one level only (error routes have no error routes of their own) */
+        req->route = er;
+        req->res.status = 0;
+        req->res.content_length = -1;
+        req->res.headers.count = 0;
+        status = run_handlers(req);
+        if (!status) return;
+    }
+    gw_send_error(req, status);
 }
 
 void gw_req_dispatch(gw_req_t *req)
 {
+    req->client_ip = req->conn->peer.sin6_addr; /* policy may replace it (trusted X-Forwarded-For) */
     int err = prepare_path(req, false);
     const struct in6_addr *local = &req->conn->local.sin6_addr;
     req->route = gw_config_route(req->cfg, req->authority, local, req->path.base ? req->path : GW_SLICE_LIT("/"));

@@ -143,6 +143,9 @@ struct gw_req {
     /* routing */
     const struct gw_config *cfg;
     const struct gw_route *route;
+    /* policy (policy/) */
+    struct in6_addr client_ip;   /**< the client: the peer, or from trusted X-Forwarded-For; v4-mapped */
+    const char *remote_user;     /**< the basic-auth user once authenticated, else NULL */
     /* response */
     gw_res_t res;
     gw_generator_t *gen;

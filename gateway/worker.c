@@ -13,9 +13,13 @@
 #include <unistd.h>
 
 #include "file_cache.h"
+#include "http2.h"
 #include "log.h"
 #include "module_loader.h"
+#include "dns.h"
+#include "pool.h"
 #include "static.h"
+#include "tls.h"
 
 static void on_accept(gw_io_t *io, uint32_t events);
 
@@ -35,10 +39,12 @@ static size_t io_chunk_size(const gw_config_t *cfg)
     return size;
 }
 
-/* Once per loop iteration: refresh Date and flush the access log when a second has passed. */
+/* Once per loop iteration: write HTTP/2 output, refresh Date and flush the access log when a second
+ * has passed. */
 static void idle_hook(gw_loop_t *loop, void *arg)
 {
     gw_worker_t *w = arg;
+    gw_h2_flush_pending(w);
     int64_t now = gw_loop_wall(loop);
     if (now == w->date_at) return;
     gw_log_flush(w->access_log);
@@ -59,6 +65,13 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
                                       cfg->limits.file_cache_validity_ms);
     if (!w->loop || !w->listeners || !w->hdr_scratch || !w->file_cache || (access_log_fd >= 0 && !w->access_log))
         goto fail;
+    char derr[256];
+    w->dns = gw_dns_new(w->loop, &cfg->dns, derr, sizeof(derr));
+    if (!w->dns) {
+        gw_log_error("error", "worker %u: resolver: %s", id, derr);
+        goto fail;
+    }
+    w->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)id << 32) ^ (uint64_t)(uintptr_t)w;
     gw_chunk_pool_init(&w->io_pool, io_chunk_size(cfg), 1024);
     gw_chunk_pool_init(&w->conn_pool, gw_h1_conn_size(), 4096);
     gw_loop_set_data(w->loop, w);
@@ -80,6 +93,7 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
     w->accepting = true;
     return w;
 fail:
+    if (w->dns) gw_dns_free(w->dns);
     if (w->loop) gw_loop_free(w->loop);
     gw_file_cache_free(w->file_cache);
     gw_log_buf_free(w->access_log);
@@ -126,7 +140,10 @@ static void on_accept(gw_io_t *io, uint32_t events)
             getsockname(fd, (struct sockaddr *)&local, &llen);
         }
         w->conns++;
-        gw_h1_accept(w, fd, &peer, &local);
+        if (l->spec->tls && w->tls)
+            gw_tls_accept(w, w->tls, fd, &peer, &local);
+        else
+            gw_h1_accept(w, fd, &peer, &local);
     }
     if (w->conns >= w->max_conns) set_accepting(w, false);
 }
@@ -204,6 +221,9 @@ void gw_worker_free(gw_worker_t *w)
     gw_timer_cancel(&w->drain_timer);
     gw_log_buf_free(w->access_log);
     gw_file_cache_free(w->file_cache);
+    gw_h2_worker_free(w);
+    gw_pools_free(w);
+    gw_dns_free(w->dns);
     gw_loop_free(w->loop);
     gw_chunk_pool_clear(&w->io_pool);
     gw_chunk_pool_clear(&w->conn_pool);

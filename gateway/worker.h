@@ -38,7 +38,12 @@ typedef struct gw_worker {
     int64_t date_at;
     struct gw_log_buf *access_log;
     struct gw_file_cache *file_cache;
+    struct gw_tls *tls;        /**< server TLS contexts (shared, owned by main) for `sport` listeners */
+    struct gw_h2_worker *h2;   /**< HTTP/2 callbacks, options and the pending-flush list */
     gw_timer_t drain_timer;
+    struct gw_dns *dns;  /**< this worker's resolver */
+    void *pools;         /**< backend connection pools by target id (pool.c) */
+    uint64_t rng;        /**< xorshift state for load balancing */
     gw_msg_t stop_msg;
 } gw_worker_t;
 

@@ -4,9 +4,11 @@
 #   scripts/deps.sh test   -> plus test clients, backends, fuzzing and benchmark tools
 set -euo pipefail
 want=(build-essential cmake pkg-config libnghttp2-dev android-libboringssl-dev libc-ares-dev libyaml-dev
+      zlib1g-dev libbrotli-dev
+      libpcre2-dev libcrypt-dev libargon2-dev
       openssl ca-certificates)
 if [ "${1:-run}" = test ]; then
-  want+=(clang-14 libclang-rt-14-dev curl nghttp2-client python3 python3-pytest python3-h2 strace)
+  want+=(clang-14 libclang-rt-14-dev curl nghttp2-client python3 python3-pytest python3-h2 strace apache2-utils whois argon2)
 fi
 missing=()
 for p in "${want[@]}"; do

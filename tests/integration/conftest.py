@@ -8,7 +8,7 @@ and its own temporary directory. At teardown the process gets SIGTERM and must e
 
 The binary is taken from $GATEWAY_BIN, default build-asan/gateway under the repository root.
 """
-import http.client
+import http.client as httpclient
 import json
 import os
 import signal
@@ -233,10 +233,10 @@ class RawConn:
             return False
 
 
-def raw(port, data, timeout=5.0):
+def raw(port, data, timeout=5.0, addr="127.0.0.1"):
     """Sends `data` on a new connection and returns every byte until the server closes or the
     timeout expires."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s = socket.create_connection((addr, port), timeout=timeout)
     out = b""
     deadline = time.monotonic() + timeout
     try:
@@ -260,10 +260,10 @@ def raw(port, data, timeout=5.0):
     return out
 
 
-def http(port, method="GET", path="/", headers=None, body=None, timeout=5.0, host="localhost"):
+def http(port, method="GET", path="/", headers=None, body=None, timeout=5.0, host="localhost", addr="127.0.0.1"):
     """One request with http.client; returns (status, headers as a case-insensitive message,
     body bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = httpclient.HTTPConnection(addr, port, timeout=timeout)
     try:
         hdrs = {"Host": host}
         hdrs.update(headers or {})
@@ -275,10 +275,10 @@ def http(port, method="GET", path="/", headers=None, body=None, timeout=5.0, hos
         conn.close()
 
 
-def get(port, path="/", host="localhost", headers=None, timeout=5.0):
+def get(port, path="/", host="localhost", headers=None, timeout=5.0, addr="127.0.0.1"):
     """A GET with Connection: close over a raw socket, parsed; returns a Response."""
     hdr = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-    with RawConn(port, timeout=timeout) as c:
+    with RawConn(port, timeout=timeout, host=addr) as c:
         c.send(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{hdr}Connection: close\r\n\r\n".encode("latin-1"))
         return c.read_response()
 
@@ -289,7 +289,8 @@ def get(port, path="/", host="localhost", headers=None, timeout=5.0):
 
 
 class Gateway:
-    def __init__(self, workdir, binary=GATEWAY_BIN):
+    def __init__(self, workdir, binary=GATEWAY_BIN, addr="127.0.0.1"):
+        self.addr = addr  # the address clients (and the readiness probe) connect to
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.binary = str(binary)
@@ -337,7 +338,7 @@ class Gateway:
             if self.proc.poll() is not None:
                 return False
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                socket.create_connection((self.addr, self.port), timeout=0.5).close()
                 return True
             except OSError:
                 pass
@@ -393,16 +394,18 @@ class Gateway:
     # -- client shortcuts --
 
     def raw(self, data, timeout=5.0):
-        return raw(self.port, data, timeout)
+        return raw(self.port, data, timeout, addr=self.addr)
 
     def http(self, method="GET", path="/", **kw):
+        kw.setdefault("addr", self.addr)
         return http(self.port, method, path, **kw)
 
     def get(self, path="/", **kw):
+        kw.setdefault("addr", self.addr)
         return get(self.port, path, **kw)
 
     def connect(self, timeout=5.0):
-        return RawConn(self.port, timeout=timeout)
+        return RawConn(self.port, timeout=timeout, host=self.addr)
 
     def assert_alive(self):
         """The process is still running and serves a fresh request."""
@@ -461,8 +464,8 @@ def start_gateway(tmp_path, gateway_bin):
     teardown and must exit 0 without sanitizer reports."""
     started = []
 
-    def start(config_text, subdir=None):
-        gw = Gateway(tmp_path / (subdir or f"gw{len(started)}"), gateway_bin)
+    def start(config_text, subdir=None, addr="127.0.0.1"):
+        gw = Gateway(tmp_path / (subdir or f"gw{len(started)}"), gateway_bin, addr=addr)
         started.append(gw)
         return gw.start(config_text)
 

@@ -1,0 +1,839 @@
+/*
+ * HTTP/2 server codec. See http2.h.
+ *
+ * Flow control: the session runs with no_auto_window_update. The connection window is given back
+ * as soon as DATA is read; a stream's window only when its consumer acknowledged the bytes
+ * (gw_req_body_proceed -> nghttp2_session_consume_stream), so a slow consumer throttles only its
+ * own stream. A stream's unacknowledged body is therefore bounded by its window and lives in one
+ * fixed buffer that never moves while the consumer holds a piece of it.
+ *
+ * Response bodies: the data provider copies the handler's slices (or pread()s its file) into
+ * nghttp2's frames; with nothing queued it returns NGHTTP2_ERR_DEFERRED and gw_send resumes it.
+ * A generator's proceed() runs from the flush loop once its data went into frames, never from
+ * inside an nghttp2 callback.
+ */
+#include "http2.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "config.h"
+#include "config_props.h"
+#include "errors.h"
+#include "handler.h"
+#include "log.h"
+#include "tls.h"
+#include "worker.h"
+
+static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define PREFACE_LEN 24
+#define MAX_FLUSH_ROUNDS 64
+
+typedef struct gw_h2_worker {
+    nghttp2_session_callbacks *cbs;
+    nghttp2_option *opt;
+    nghttp2_settings_entry settings[6];
+    size_t num_settings;
+    uint32_t window; /* our initial stream window: what a client may send before we consume */
+    uint32_t max_header_list;
+    bool enabled;
+    struct h2_conn *flush_head; /* connections with output to write this iteration */
+} h2_worker_t;
+
+typedef struct h2_stream h2_stream_t;
+
+typedef struct h2_conn {
+    gw_conn_t c;
+    nghttp2_session *ng;
+    h2_worker_t *hw;
+    char *obuf;
+    size_t olen, ooff, ocap;
+    const uint8_t *pend; /* mem_send output not yet copied into obuf (valid until the next call) */
+    size_t pend_len;
+    h2_stream_t *streams;
+    uint32_t num_streams;
+    struct h2_conn *next_flush, **prev_flush;
+    bool writing;   /* EPOLLOUT armed */
+    bool in_flush;  /* flush() is on the stack */
+    bool goaway;    /* a GOAWAY was submitted: close once the streams are done */
+    bool closing;   /* close once the output is written */
+} h2_conn_t;
+
+struct h2_stream {
+    gw_req_t req;
+    h2_conn_t *hc;
+    int32_t id;
+    h2_stream_t *next, **pprev;
+    /* request head being received */
+    gw_headers_t hdrs;
+    gw_slice_t method, path, authority, host, protocol;
+    size_t header_bytes;
+    int refuse; /* 431 when the head is too large */
+    bool dispatched, finishing;
+    /* response */
+    bool head_sent, no_body, deferred, proceed_pending;
+    gw_send_state_t state;
+    gw_slice_t *bufs;
+    size_t nbufs, cap_bufs, buf_idx, buf_off;
+    int file_fd;
+    uint64_t file_off, file_left;
+    /* request body */
+    char *body;
+    size_t body_len, body_cap, delivered;
+    bool body_eof, body_busy, body_end_sent;
+};
+
+static void schedule_flush(h2_conn_t *hc);
+static void flush(h2_conn_t *hc);
+static void close_conn(h2_conn_t *hc);
+
+/* ---- per-worker state ---- */
+
+static uint32_t setting(const gw_node_t *map, const char *name, uint32_t def, uint32_t min, uint32_t max)
+{
+    int64_t v;
+    if (!gw_node_as_int(gw_yaml_map_get(map, name), &v)) return def;
+    return v < min ? min : v > max ? max : (uint32_t)v;
+}
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u);
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen, uint8_t flags, void *u);
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *u);
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u);
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *u);
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *u);
+
+static void set_limits(nghttp2_option *opt)
+{
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_outbound_ack(opt, 1000); /* PING / SETTINGS ack floods */
+    nghttp2_option_set_max_settings(opt, 32);       /* entries per SETTINGS frame */
+    nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+#ifdef GW_HAVE_NGHTTP2_STREAM_RESET_RATE_LIMIT
+    nghttp2_option_set_stream_reset_rate_limit(opt, 400, 33); /* rapid reset (CVE-2023-44487) */
+#endif
+#ifdef GW_HAVE_NGHTTP2_MAX_CONTINUATIONS
+    nghttp2_option_set_max_continuations(opt, 8); /* CONTINUATION floods (CVE-2024-28182) */
+#endif
+}
+
+static h2_worker_t *h2_worker(gw_worker_t *w)
+{
+    if (w->h2) return w->h2;
+    h2_worker_t *hw = calloc(1, sizeof(*hw));
+    if (!hw) return NULL;
+    const gw_node_t *root = w->cfg->doc.root, *g = root ? gw_yaml_map_get(root, "global") : NULL;
+    hw->enabled = true;
+    if (g && gw_yaml_map_get(g, "enableHTTP2")) gw_node_as_bool(gw_yaml_map_get(g, "enableHTTP2"), &hw->enabled);
+    const gw_node_t *s = g ? gw_yaml_map_get(g, "http2Settings") : NULL;
+    hw->window = setting(s, "initialWindowSize", 65535, 0, 2147483647);
+    hw->max_header_list = setting(s, "maxHeaderListSize", w->cfg->limits.max_head_bytes, 1024, 16u << 20);
+    nghttp2_settings_entry *e = hw->settings;
+    e[hw->num_settings++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+                                                     setting(s, "maxConcurrentStreams", 100, 1, 10000)};
+    e[hw->num_settings++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, hw->window};
+    e[hw->num_settings++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_FRAME_SIZE,
+                                                     setting(s, "maxFrameSize", 16384, 16384, 16777215)};
+    e[hw->num_settings++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, hw->max_header_list};
+    bool b = false;
+    if (s && gw_node_as_bool(gw_yaml_map_get(s, "enableConnectProtocol"), &b) && b)
+        e[hw->num_settings++] = (nghttp2_settings_entry){NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
+    if (nghttp2_session_callbacks_new(&hw->cbs) != 0 || nghttp2_option_new(&hw->opt) != 0) {
+        if (hw->cbs) nghttp2_session_callbacks_del(hw->cbs);
+        free(hw);
+        return NULL;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(hw->cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(hw->cbs, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(hw->cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(hw->cbs, on_frame_send);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(hw->cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(hw->cbs, on_stream_close);
+    set_limits(hw->opt);
+    w->h2 = hw;
+    return hw;
+}
+
+void gw_h2_worker_free(gw_worker_t *w)
+{
+    h2_worker_t *hw = w->h2;
+    if (!hw) return;
+    nghttp2_session_callbacks_del(hw->cbs);
+    nghttp2_option_del(hw->opt);
+    free(hw);
+    w->h2 = NULL;
+}
+
+/* ---- response stream ---- */
+
+static bool hop_by_hop(gw_slice_t n)
+{
+    return gw_slice_ieq(n, "connection") || gw_slice_ieq(n, "keep-alive") || gw_slice_ieq(n, "transfer-encoding") ||
+           gw_slice_ieq(n, "upgrade") || gw_slice_ieq(n, "proxy-connection");
+}
+
+static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl)
+{
+    return (nghttp2_nv){(uint8_t *)n, (uint8_t *)v, nl, vl, NGHTTP2_NV_FLAG_NONE};
+}
+
+/* Builds an nv list from a header list: names lower-cased, connection-specific fields dropped. */
+static size_t add_headers(gw_arena_t *a, nghttp2_nv *out, const gw_headers_t *h, bool skip_length)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < h->count; i++) {
+        gw_slice_t name = h->items[i].name;
+        if (hop_by_hop(name) || !name.len || (skip_length && gw_slice_ieq(name, "content-length"))) continue;
+        char *low = gw_arena_strndup(a, name.base, name.len);
+        if (!low) continue;
+        for (size_t j = 0; j < name.len; j++)
+            if (low[j] >= 'A' && low[j] <= 'Z') low[j] = (char)(low[j] + 32);
+        out[n++] = nv(low, name.len, h->items[i].value.base, h->items[i].value.len);
+    }
+    return n;
+}
+
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
+                         nghttp2_data_source *src, void *u)
+{
+    h2_stream_t *s = src->ptr;
+    size_t n = 0;
+    while (n < length && s->buf_idx < s->nbufs) {
+        const gw_slice_t *b = &s->bufs[s->buf_idx];
+        size_t take = b->len - s->buf_off < length - n ? b->len - s->buf_off : length - n;
+        memcpy(buf + n, b->base + s->buf_off, take);
+        n += take;
+        s->buf_off += take;
+        if (s->buf_off == b->len) {
+            s->buf_idx++;
+            s->buf_off = 0;
+        }
+    }
+    if (n < length && s->file_left) {
+        size_t want = length - n < s->file_left ? length - n : (size_t)s->file_left;
+        ssize_t r = pread(s->file_fd, buf + n, want, (off_t)s->file_off);
+        if (r <= 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the file shrank: reset, never a clean end */
+        n += (size_t)r;
+        s->file_off += (uint64_t)r;
+        s->file_left -= (uint64_t)r;
+    }
+    if (s->buf_idx < s->nbufs || s->file_left) return (ssize_t)n;
+    if (s->state == GW_SEND_FINAL) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        const gw_headers_t *t = &s->req.res.trailers;
+        if (t->count) {
+            nghttp2_nv *tv = gw_arena_alloc(&s->req.arena, t->count * sizeof(*tv));
+            size_t tn = tv ? add_headers(&s->req.arena, tv, t, false) : 0;
+            if (tn && nghttp2_submit_trailer(ng, id, tv, tn) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        }
+        return (ssize_t)n;
+    }
+    if (s->state == GW_SEND_ERROR) return n ? (ssize_t)n : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    s->proceed_pending = true; /* everything given so far is in frames: the producer may go on */
+    if (n) return (ssize_t)n;
+    s->deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+}
+
+static bool submit_head(h2_stream_t *s)
+{
+    gw_req_t *req = &s->req;
+    int st = req->res.status ? req->res.status : 200;
+    s->no_body = st == 204 || st == 304 || req->method_id == GW_M_HEAD;
+    nghttp2_nv *v = gw_arena_alloc(&req->arena, (req->res.headers.count + 4) * sizeof(*v));
+    char *status = gw_arena_printf(&req->arena, "%d", st);
+    char *cl = req->res.content_length >= 0 && st != 204 && st != 304
+                   ? gw_arena_printf(&req->arena, "%lld", (long long)req->res.content_length)
+                   : NULL;
+    char *date = gw_arena_strndup(&req->arena, gw_worker_date(s->hc->c.worker), 29);
+    if (!v || !status || !date) return false;
+    size_t n = 0;
+    v[n++] = nv(":status", 7, status, strlen(status));
+    v[n++] = nv("server", 6, "gateway", 7);
+    v[n++] = nv("date", 4, date, strlen(date));
+    if (cl) v[n++] = nv("content-length", 14, cl, strlen(cl));
+    n += add_headers(&req->arena, v + n, &req->res.headers, cl != NULL); /* our length is authoritative */
+    nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
+    s->head_sent = true;
+    return nghttp2_submit_response(s->hc->ng, s->id, v, n, s->no_body ? NULL : &prd) == 0;
+}
+
+/* Common part of send/send_file: the head, the state, waking the provider. */
+static void after_queue(h2_stream_t *s, gw_send_state_t state)
+{
+    h2_conn_t *hc = s->hc;
+    s->state = state;
+    if (!s->head_sent && state != GW_SEND_ERROR && !submit_head(s)) state = s->state = GW_SEND_ERROR;
+    if (state == GW_SEND_ERROR && (!s->head_sent || s->no_body)) {
+        nghttp2_submit_rst_stream(hc->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    } else if (s->no_body) {
+        s->nbufs = s->buf_idx = 0;
+        s->file_left = 0;
+        if (state == GW_SEND_IN_PROGRESS) s->proceed_pending = true;
+    } else if (s->deferred) {
+        s->deferred = false;
+        nghttp2_session_resume_data(hc->ng, s->id);
+    }
+    schedule_flush(hc);
+}
+
+static void h2_send(gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state)
+{
+    h2_stream_t *s = (h2_stream_t *)req;
+    if (s->finishing) return;
+    if (s->buf_idx == s->nbufs) s->nbufs = s->buf_idx = s->buf_off = 0;
+    if (s->nbufs + n > s->cap_bufs) {
+        size_t cap = (s->nbufs + n) * 2;
+        gw_slice_t *nb = gw_arena_alloc(&req->arena, cap * sizeof(*nb));
+        if (!nb) {
+            after_queue(s, GW_SEND_ERROR);
+            return;
+        }
+        if (s->nbufs) memcpy(nb, s->bufs, s->nbufs * sizeof(*nb));
+        s->bufs = nb;
+        s->cap_bufs = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!bufs[i].len) continue;
+        s->bufs[s->nbufs++] = bufs[i];
+        req->bytes_sent += bufs[i].len;
+    }
+    after_queue(s, state);
+}
+
+static void h2_send_file(gw_req_t *req, int fd, uint64_t off, uint64_t len, gw_send_state_t state)
+{
+    h2_stream_t *s = (h2_stream_t *)req;
+    if (s->finishing) return;
+    s->file_fd = fd;
+    s->file_off = off;
+    s->file_left = len;
+    req->bytes_sent += len;
+    after_queue(s, state);
+}
+
+static void h2_send_informational(gw_req_t *req, int status, const gw_header_t *h, size_t n)
+{
+    h2_stream_t *s = (h2_stream_t *)req;
+    if (s->finishing || s->head_sent || status < 100 || status > 199) return;
+    nghttp2_nv *v = gw_arena_alloc(&req->arena, (n + 1) * sizeof(*v));
+    char *st = gw_arena_printf(&req->arena, "%d", status);
+    if (!v || !st) return;
+    v[0] = nv(":status", 7, st, 3);
+    gw_headers_t list = {(gw_header_t *)h, (uint32_t)n, (uint32_t)n};
+    size_t c = 1 + add_headers(&req->arena, v + 1, &list, false);
+    nghttp2_submit_headers(s->hc->ng, NGHTTP2_FLAG_NONE, s->id, NULL, v, c, NULL);
+    schedule_flush(s->hc);
+}
+
+/* ---- request body ---- */
+
+static void body_deliver(h2_stream_t *s)
+{
+    gw_req_t *req = &s->req;
+    if (!req->body_cb || s->body_busy || s->body_end_sent || s->finishing) return;
+    if (!s->body_len && !s->body_eof) return;
+    s->body_busy = true;
+    s->delivered = s->body_len;
+    if (s->body_eof) s->body_end_sent = true;
+    req->body_cb(req, req->body_ctx, (gw_slice_t){s->body, s->body_len}, s->body_eof ? GW_BODY_END : GW_BODY_MORE);
+}
+
+static void h2_body_resume(gw_req_t *req)
+{
+    h2_stream_t *s = (h2_stream_t *)req;
+    if (s->finishing) return;
+    if (s->body_busy) {
+        size_t d = s->delivered;
+        memmove(s->body, s->body + d, s->body_len - d);
+        s->body_len -= d;
+        s->delivered = 0;
+        s->body_busy = false;
+        if (d && !s->body_end_sent) {
+            nghttp2_session_consume_stream(s->hc->ng, s->id, d); /* the client may send this much more */
+            schedule_flush(s->hc);
+        }
+    }
+    body_deliver(s);
+}
+
+static const gw_codec_ops_t h2_ops = {"HTTP/2.0", h2_send, h2_send_file, h2_send_informational, h2_body_resume};
+
+/* ---- streams ---- */
+
+static h2_stream_t *new_stream(h2_conn_t *hc, int32_t id)
+{
+    gw_worker_t *w = hc->c.worker;
+    gw_arena_t arena;
+    gw_arena_init(&arena, &w->io_pool);
+    h2_stream_t *s = gw_arena_alloc(&arena, sizeof(*s));
+    if (!s) return NULL;
+    memset(s, 0, sizeof(*s));
+    s->req.arena = arena;
+    s->req.codec = &h2_ops;
+    s->req.conn = &hc->c.info;
+    s->req.worker = w;
+    s->req.cfg = w->cfg;
+    s->req.version = 20;
+    s->req.res.content_length = -1;
+    s->req.start_ms = gw_loop_now(w->loop);
+    s->hc = hc;
+    s->id = id;
+    s->file_fd = -1;
+    s->next = hc->streams;
+    if (hc->streams) hc->streams->pprev = &s->next;
+    s->pprev = &hc->streams;
+    hc->streams = s;
+    hc->num_streams++;
+    return s;
+}
+
+/* The stream is over (closed by the protocol or with the connection): log, dispose, free. */
+static void finish_stream(h2_stream_t *s)
+{
+    h2_conn_t *hc = s->hc;
+    gw_req_t *req = &s->req;
+    gw_worker_t *w = hc->c.worker;
+    s->finishing = true;
+    if (req->body_cb && !s->body_end_sent) {
+        s->body_end_sent = true;
+        req->body_cb(req, req->body_ctx, (gw_slice_t){NULL, 0}, GW_BODY_ABORT);
+    }
+    if (s->dispatched) {
+        if (!req->res_done && req->res.status == 0) req->res.status = 499;
+        gw_log_access(w->access_log, req, gw_loop_wall(w->loop));
+    }
+    gw_req_dispose(req);
+    free(s->body);
+    if (s->next) s->next->pprev = s->pprev;
+    *s->pprev = s->next;
+    hc->num_streams--;
+    if (hc->ng) nghttp2_session_set_stream_user_data(hc->ng, s->id, NULL);
+    gw_arena_t arena = req->arena;
+    gw_arena_reset(&arena); /* s is gone from here on */
+}
+
+static void lower_into(gw_req_t *req, gw_slice_t in)
+{
+    char *low = gw_arena_strndup(&req->arena, in.base, in.len);
+    if (!low) return;
+    for (size_t i = 0; i < in.len; i++)
+        if (low[i] >= 'A' && low[i] <= 'Z') low[i] = (char)(low[i] + 32);
+    req->authority = (gw_slice_t){low, in.len};
+}
+
+static bool parse_length(gw_slice_t v, uint64_t *out)
+{
+    uint64_t n = 0;
+    if (!v.len || v.len > 18) return false;
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.base[i] < '0' || v.base[i] > '9') return false;
+        n = n * 10 + (uint64_t)(v.base[i] - '0');
+    }
+    *out = n;
+    return true;
+}
+
+static void start_request(h2_stream_t *s, bool end_stream)
+{
+    gw_req_t *req = &s->req;
+    h2_conn_t *hc = s->hc;
+    s->dispatched = true;
+    s->body_eof = end_stream;
+    req->method = s->method;
+    req->method_id = gw_method_intern(s->method);
+    req->target = req->method_id == GW_M_CONNECT && !s->path.len ? s->authority : s->path;
+    req->headers = s->hdrs.items;
+    req->num_headers = s->hdrs.count;
+    lower_into(req, s->authority.len ? s->authority : s->host);
+    const gw_header_t *cl = gw_req_header(req, "content-length");
+    if (end_stream) {
+        req->body_kind = GW_BODY_NONE;
+    } else if (cl && parse_length(cl->value, &req->content_length)) {
+        req->body_kind = GW_BODY_LENGTH; /* nghttp2 checks that the DATA adds up to it */
+    } else {
+        req->body_kind = GW_BODY_CHUNKED; /* length unknown until END_STREAM */
+    }
+    const char *sni = gw_tls_sni_entry(&hc->c);
+    if (s->refuse || (sni && !gw_tls_host_matches(sni, req->authority))) {
+        req->route = &hc->c.worker->cfg->global_route;
+        if (!req->target.len) req->target = GW_SLICE_LIT("-");
+        gw_send_error(req, s->refuse ? s->refuse : 421); /* 421: another certificate serves that name */
+        return;
+    }
+    gw_req_dispatch(req);
+}
+
+/* ---- nghttp2 callbacks ---- */
+
+static h2_stream_t *stream_of(nghttp2_session *ng, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(ng, id);
+}
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u)
+{
+    h2_conn_t *hc = u;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    h2_stream_t *s = new_stream(hc, f->hd.stream_id);
+    if (!s) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* no memory: reset this stream */
+    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
+    return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
+                     const uint8_t *value, size_t valuelen, uint8_t flags, void *u)
+{
+    h2_stream_t *s = stream_of(ng, f->hd.stream_id);
+    if (!s || s->dispatched) return 0; /* trailers of a request are not used */
+    s->header_bytes += namelen + valuelen + 32;
+    const gw_limits_t *l = &s->hc->c.worker->cfg->limits;
+    if (s->header_bytes > s->hc->hw->max_header_list || s->hdrs.count >= l->max_headers) s->refuse = 431;
+    if (s->refuse) return 0;
+    gw_arena_t *a = &s->req.arena;
+    gw_slice_t n = {gw_arena_strndup(a, (const char *)name, namelen), namelen};
+    gw_slice_t v = {gw_arena_strndup(a, (const char *)value, valuelen), valuelen};
+    if (!n.base || !v.base) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (namelen && name[0] == ':') {
+        if (gw_slice_eq(n, ":method")) s->method = v;
+        else if (gw_slice_eq(n, ":path")) s->path = v;
+        else if (gw_slice_eq(n, ":authority")) s->authority = v;
+        else if (gw_slice_eq(n, ":protocol")) s->protocol = v;
+        return 0; /* :scheme: the connection says whether it is TLS */
+    }
+    if (gw_slice_eq(n, "host")) s->host = v;
+    if (!gw_headers_add(a, &s->hdrs, n, v)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *u)
+{
+    h2_stream_t *s = f->hd.stream_id ? stream_of(ng, f->hd.stream_id) : NULL;
+    if (!s) return 0;
+    bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        start_request(s, end);
+        return 0;
+    }
+    if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) && end && s->dispatched) {
+        s->body_eof = true;
+        body_deliver(s);
+    }
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u)
+{
+    h2_conn_t *hc = u;
+    if (f->hd.type == NGHTTP2_GOAWAY) hc->goaway = true;
+    if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM) || !f->hd.stream_id) return 0;
+    h2_stream_t *s = stream_of(ng, f->hd.stream_id);
+    /* the response is complete but the client is still sending a body nobody will read */
+    if (s && !s->body_eof)
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *u)
+{
+    nghttp2_session_consume_connection(ng, len); /* the connection window comes back at once */
+    h2_stream_t *s = stream_of(ng, id);
+    if (!s || s->body_end_sent) {
+        nghttp2_session_consume_stream(ng, id, len);
+        return 0;
+    }
+    if (!s->body) {
+        s->body_cap = (s->hc->hw->window > 65535 ? s->hc->hw->window : 65535) + 16384;
+        s->body = malloc(s->body_cap);
+        if (!s->body) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (s->body_len + len > s->body_cap) { /* more than the window we gave: a broken peer */
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, id, NGHTTP2_FLOW_CONTROL_ERROR);
+        return 0;
+    }
+    memcpy(s->body + s->body_len, data, len);
+    s->body_len += len;
+    body_deliver(s);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *u)
+{
+    h2_stream_t *s = stream_of(ng, id);
+    if (s) finish_stream(s);
+    return 0;
+}
+
+/* ---- connection I/O ---- */
+
+static void arm_write(h2_conn_t *hc, bool on)
+{
+    hc->writing = on;
+    /* a connection that is closing reads nothing more: it only writes its GOAWAY */
+    gw_io_modify(&hc->c.io, (hc->closing ? 0 : EPOLLIN | EPOLLRDHUP) | (on ? EPOLLOUT : 0));
+}
+
+static void update_timer(h2_conn_t *hc)
+{
+    const gw_limits_t *l = &hc->c.worker->cfg->limits;
+    if (hc->writing)
+        gw_timer_set(hc->c.worker->loop, &hc->c.timer, l->send_timeout_ms);
+    else if (!hc->num_streams)
+        gw_timer_set(hc->c.worker->loop, &hc->c.timer, hc->goaway ? 1000 : l->keepalive_timeout_ms);
+    else
+        gw_timer_cancel(&hc->c.timer);
+}
+
+static void schedule_flush(h2_conn_t *hc)
+{
+    if (hc->prev_flush || hc->in_flush) return;
+    h2_worker_t *hw = hc->hw;
+    hc->next_flush = hw->flush_head;
+    if (hw->flush_head) hw->flush_head->prev_flush = &hc->next_flush;
+    hc->prev_flush = &hw->flush_head;
+    hw->flush_head = hc;
+}
+
+static void unschedule_flush(h2_conn_t *hc)
+{
+    if (!hc->prev_flush) return;
+    if (hc->next_flush) hc->next_flush->prev_flush = hc->prev_flush;
+    *hc->prev_flush = hc->next_flush;
+    hc->next_flush = NULL;
+    hc->prev_flush = NULL;
+}
+
+/* Copies session output into obuf; returns false on a session error. */
+static bool fill_obuf(h2_conn_t *hc)
+{
+    if (!hc->obuf) {
+        hc->obuf = gw_chunk_get(&hc->c.worker->io_pool);
+        hc->ocap = hc->c.worker->io_pool.chunk_size;
+        if (!hc->obuf) return false;
+    }
+    while (hc->olen < hc->ocap) {
+        if (!hc->pend_len) {
+            ssize_t n = nghttp2_session_mem_send(hc->ng, &hc->pend);
+            if (n < 0) return false;
+            if (n == 0) break;
+            hc->pend_len = (size_t)n;
+        }
+        size_t take = hc->pend_len < hc->ocap - hc->olen ? hc->pend_len : hc->ocap - hc->olen;
+        memcpy(hc->obuf + hc->olen, hc->pend, take);
+        hc->olen += take;
+        hc->pend += take;
+        hc->pend_len -= take;
+    }
+    return true;
+}
+
+/* Lets producers whose data all went into frames go on; true when any ran. */
+static bool run_proceeds(h2_conn_t *hc)
+{
+    bool ran = false;
+    for (h2_stream_t *s = hc->streams; s; s = s->next) {
+        if (!s->proceed_pending) continue;
+        s->proceed_pending = false;
+        if (s->req.gen && s->req.gen->proceed && !s->req.res_done && s->state == GW_SEND_IN_PROGRESS) {
+            ran = true;
+            s->req.gen->proceed(s->req.gen, &s->req);
+        }
+    }
+    return ran;
+}
+
+/* Returns 1 when all output is written, 0 when the socket is full, -1 on error. */
+static int write_out(h2_conn_t *hc)
+{
+    while (hc->ooff < hc->olen) {
+        struct iovec iov = {hc->obuf + hc->ooff, hc->olen - hc->ooff};
+        ssize_t w = hc->c.xprt->writev(&hc->c, &iov, 1, false);
+        if (w == -EAGAIN) return 0;
+        if (w <= 0) return -1;
+        hc->ooff += (size_t)w;
+    }
+    hc->olen = hc->ooff = 0;
+    return 1;
+}
+
+static void flush(h2_conn_t *hc)
+{
+    if (hc->in_flush) return;
+    unschedule_flush(hc);
+    hc->in_flush = true;
+    int rc = 1;
+    for (int round = 0; round < MAX_FLUSH_ROUNDS; round++) {
+        rc = write_out(hc);
+        if (rc <= 0) break;
+        if (!fill_obuf(hc)) {
+            rc = -1;
+            break;
+        }
+        if (hc->olen) continue;
+        if (!run_proceeds(hc)) break;
+    }
+    hc->in_flush = false;
+    if (rc < 0) {
+        close_conn(hc);
+        return;
+    }
+    arm_write(hc, rc == 0);
+    if (rc == 1 && !hc->olen && hc->obuf) {
+        gw_chunk_put(&hc->c.worker->io_pool, hc->obuf); /* an idle connection holds no buffer */
+        hc->obuf = NULL;
+    }
+    bool done = !nghttp2_session_want_read(hc->ng) && !nghttp2_session_want_write(hc->ng);
+    if (rc == 1 && !hc->olen && (done || hc->closing || (hc->goaway && !hc->num_streams))) {
+        close_conn(hc);
+        return;
+    }
+    update_timer(hc);
+}
+
+/* Feeds input to the session; on a protocol error the session queues GOAWAY and we close after. */
+static void feed(h2_conn_t *hc, const uint8_t *data, size_t len)
+{
+    ssize_t rv = nghttp2_session_mem_recv(hc->ng, data, len);
+    if (rv >= 0) return;
+    uint32_t code = rv == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR;
+    nghttp2_session_terminate_session(hc->ng, code); /* no-op when nghttp2 already did it */
+    hc->closing = true;
+}
+
+static void read_input(h2_conn_t *hc)
+{
+    gw_chunk_pool_t *pool = &hc->c.worker->io_pool;
+    char *buf = gw_chunk_get(pool);
+    if (!buf) {
+        close_conn(hc);
+        return;
+    }
+    for (int i = 0; i < 16 && !hc->closing; i++) {
+        ssize_t n = hc->c.xprt->read(&hc->c, buf, pool->chunk_size);
+        if (n == -EAGAIN) break;
+        if (n <= 0) {
+            gw_chunk_put(pool, buf);
+            close_conn(hc); /* the client went away: its streams are cancelled */
+            return;
+        }
+        feed(hc, (const uint8_t *)buf, (size_t)n);
+        if ((size_t)n < pool->chunk_size) break; /* drained (TLS reads until BoringSSL has nothing) */
+    }
+    gw_chunk_put(pool, buf);
+    schedule_flush(hc);
+}
+
+static void on_io(gw_io_t *io, uint32_t events)
+{
+    h2_conn_t *hc = gw_container_of(io, h2_conn_t, c.io);
+    if ((events & EPOLLOUT) && hc->writing) {
+        flush(hc);
+        return; /* the connection may be gone; input is seen on the next wake-up */
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) read_input(hc);
+}
+
+static void on_timeout(gw_timer_t *t)
+{
+    h2_conn_t *hc = gw_container_of(t, h2_conn_t, c.timer);
+    if (hc->writing || hc->goaway) {
+        close_conn(hc); /* a client that stopped reading, or a GOAWAY it did not answer */
+        return;
+    }
+    nghttp2_submit_goaway(hc->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    hc->goaway = true;
+    flush(hc);
+}
+
+static void on_drain(gw_conn_t *c)
+{
+    h2_conn_t *hc = (h2_conn_t *)c;
+    gw_worker_set_idle(c->worker, c, false);
+    if (!hc->goaway)
+        nghttp2_submit_goaway(hc->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(hc->ng),
+                              NGHTTP2_NO_ERROR, NULL, 0);
+    hc->goaway = true;
+    schedule_flush(hc);
+}
+
+static void close_conn(h2_conn_t *hc)
+{
+    gw_worker_t *w = hc->c.worker;
+    while (hc->streams) finish_stream(hc->streams);
+    nghttp2_session_del(hc->ng);
+    hc->ng = NULL;
+    unschedule_flush(hc);
+    gw_worker_set_idle(w, &hc->c, false);
+    gw_timer_cancel(&hc->c.timer);
+    gw_io_stop(&hc->c.io);
+    hc->c.xprt->dispose(&hc->c);
+    close(hc->c.io.fd);
+    gw_chunk_put(&w->io_pool, hc->obuf);
+    free(hc);
+    gw_worker_conn_closed(w);
+}
+
+/* ---- public ---- */
+
+int gw_h2_detect(const gw_conn_t *c, const char *buf, size_t len)
+{
+    h2_worker_t *hw = h2_worker(c->worker);
+    if (!hw || !hw->enabled) return 0;
+    if (gw_tls_alpn_h2(c)) return 1;
+    size_t n = len < PREFACE_LEN ? len : PREFACE_LEN;
+    if (memcmp(buf, preface, n) != 0) return 0;
+    return len >= PREFACE_LEN ? 1 : -1;
+}
+
+void gw_h2_takeover(const gw_conn_t *from, const char *buf, size_t len)
+{
+    gw_worker_t *w = from->worker;
+    int fd = from->io.fd;
+    h2_conn_t *hc = calloc(1, sizeof(*hc));
+    h2_worker_t *hw = h2_worker(w);
+    if (!hc || !hw || nghttp2_session_server_new2(&hc->ng, hw->cbs, hc, hw->opt) != 0) {
+        gw_conn_t tmp = *from;
+        tmp.xprt->dispose(&tmp);
+        close(fd);
+        free(hc);
+        gw_worker_conn_closed(w);
+        return;
+    }
+    hc->hw = hw;
+    hc->c.worker = w;
+    hc->c.xprt = from->xprt;
+    hc->c.xprt_ctx = from->xprt_ctx;
+    hc->c.info = from->info;
+    hc->c.drain = on_drain;
+    gw_timer_init(&hc->c.timer, on_timeout);
+    /* every HTTP/2 connection stays on the drain list for its whole life: drain sends GOAWAY */
+    gw_worker_set_idle(w, &hc->c, true);
+    nghttp2_submit_settings(hc->ng, NGHTTP2_FLAG_NONE, hw->settings, hw->num_settings);
+    if (hw->window > 65535) /* a larger connection window too, given back as soon as data is read */
+        nghttp2_session_set_local_window_size(hc->ng, NGHTTP2_FLAG_NONE, 0, (int32_t)hw->window);
+    if (gw_io_start(w->loop, &hc->c.io, fd, EPOLLIN | EPOLLRDHUP, on_io) != 0) {
+        nghttp2_session_del(hc->ng);
+        gw_worker_set_idle(w, &hc->c, false);
+        hc->c.xprt->dispose(&hc->c);
+        close(fd);
+        free(hc);
+        gw_worker_conn_closed(w);
+        return;
+    }
+    if (w->draining) on_drain(&hc->c);
+    if (len) feed(hc, (const uint8_t *)buf, len);
+    flush(hc);
+}
+
+void gw_h2_flush_pending(gw_worker_t *w)
+{
+    h2_worker_t *hw = w->h2;
+    while (hw && hw->flush_head) flush(hw->flush_head);
+}

@@ -1,0 +1,733 @@
+/* TLS transport and server contexts on BoringSSL. See tls.h. */
+#include "tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/base.h>
+#if !defined(OPENSSL_IS_BORINGSSL)
+#error "the gateway is built against BoringSSL only (OpenSSL must never enter the process)"
+#endif
+#include <openssl/bytestring.h>
+#include <openssl/ec_key.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/nid.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "config_props.h"
+#include "log.h"
+#include "worker.h"
+
+#define TICKET_ROTATE_S 3600 /* a new ticket key every hour; the previous one still decrypts */
+#define STAGE_BYTES 16384    /* small writes are gathered into one full TLS record */
+
+typedef struct ticket_key {
+    uint8_t name[16], aes[16], hmac[16];
+} ticket_key_t;
+
+typedef struct sni_entry {
+    char *pattern; /* lower-cased, as in the config ("*.example.com" or "www.example.com") */
+    SSL_CTX *ctx;
+} sni_entry_t;
+
+struct gw_tls {
+    SSL_CTX *def;
+    sni_entry_t *sni;
+    size_t num_sni;
+    bool h2;
+    pthread_mutex_t tk_lock; /* taken once per full handshake or resumption, never per request */
+    ticket_key_t keys[2];    /* [0] current (encrypts), [1] previous (still decrypts) */
+    bool have_prev;
+    time_t rotated_at;
+};
+
+static int ssl_sni_idx = -1, ctx_tls_idx = -1;
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void make_indexes(void)
+{
+    ssl_sni_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    ctx_tls_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* ---- transport ---- */
+
+static ssize_t ssl_failure(SSL *ssl, int rc)
+{
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        return errno && errno != EAGAIN ? -errno : -EPIPE;
+    default:
+        return -EPROTO;
+    }
+}
+
+/* Reads until `len` bytes or until BoringSSL has nothing more buffered and the socket is dry, so
+ * no decrypted data is left inside the SSL object while the codec waits for epoll. */
+static ssize_t tls_read(gw_conn_t *c, void *buf, size_t len)
+{
+    SSL *ssl = c->xprt_ctx;
+    size_t got = 0;
+    ERR_clear_error();
+    while (got < len) {
+        size_t want = len - got > INT_MAX ? INT_MAX : len - got;
+        int n = SSL_read(ssl, (char *)buf + got, (int)want);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (got) break; /* a sticky error or EOF shows up on the next call */
+        return ssl_failure(ssl, n);
+    }
+    return (ssize_t)got;
+}
+
+static ssize_t tls_writev(gw_conn_t *c, const struct iovec *iov, int n, bool more)
+{
+    (void)more;
+    SSL *ssl = c->xprt_ctx;
+    char stage[STAGE_BYTES];
+    const void *p = iov[0].iov_base;
+    size_t len = iov[0].iov_len;
+    if (n > 1 && len < STAGE_BYTES) { /* gather small pieces: one record, not one per iovec */
+        len = 0;
+        for (int i = 0; i < n && len < STAGE_BYTES; i++) {
+            size_t take = iov[i].iov_len < STAGE_BYTES - len ? iov[i].iov_len : STAGE_BYTES - len;
+            memcpy(stage + len, iov[i].iov_base, take);
+            len += take;
+        }
+        p = stage;
+    }
+    if (len == 0) return 0;
+    if (len > (1u << 30)) len = 1u << 30;
+    ERR_clear_error();
+    int w = SSL_write(ssl, p, (int)len);
+    if (w > 0) return w;
+    ssize_t r = ssl_failure(ssl, w);
+    return r == 0 ? -EPIPE : r;
+}
+
+static void tls_dispose(gw_conn_t *c)
+{
+    SSL *ssl = c->xprt_ctx;
+    if (!ssl) return;
+    ERR_clear_error();
+    if (SSL_is_init_finished(ssl)) SSL_shutdown(ssl); /* close_notify, best effort */
+    SSL_free(ssl);
+    ERR_clear_error();
+    c->xprt_ctx = NULL;
+}
+
+const gw_transport_ops_t gw_tls_transport = {tls_read, tls_writev, NULL, tls_dispose};
+
+bool gw_tls_alpn_h2(const gw_conn_t *c)
+{
+    if (c->xprt != &gw_tls_transport || !c->xprt_ctx) return false;
+    const uint8_t *p;
+    unsigned len;
+    SSL_get0_alpn_selected(c->xprt_ctx, &p, &len);
+    return len == 2 && memcmp(p, "h2", 2) == 0;
+}
+
+const char *gw_tls_sni_entry(const gw_conn_t *c)
+{
+    if (c->xprt != &gw_tls_transport || !c->xprt_ctx) return NULL;
+    const sni_entry_t *e = SSL_get_ex_data(c->xprt_ctx, ssl_sni_idx);
+    return e ? e->pattern : NULL;
+}
+
+bool gw_tls_host_matches(const char *pattern, gw_slice_t host)
+{
+    const char *colon = host.len && host.base[0] != '[' ? memchr(host.base, ':', host.len) : NULL;
+    if (colon) host.len = (size_t)(colon - host.base);
+    if (host.len && host.base[host.len - 1] == '.') host.len--; /* "example.com." */
+    size_t pl = strlen(pattern);
+    if (pattern[0] == '*' && pattern[1] == '.') {
+        /* one label only, as certificates match (RFC 6125 §6.4.3) */
+        const char *dot = memchr(host.base, '.', host.len);
+        if (!dot || dot == host.base) return false;
+        size_t rest = host.len - (size_t)(dot - host.base);
+        return rest == pl - 1 && strncasecmp(dot, pattern + 1, rest) == 0;
+    }
+    return host.len == pl && strncasecmp(host.base, pattern, pl) == 0;
+}
+
+void gw_tls_accept(gw_worker_t *w, gw_tls_t *tls, int fd, const struct sockaddr_in6 *peer,
+                   const struct sockaddr_in6 *local)
+{
+    SSL *ssl = SSL_new(tls->def);
+    if (!ssl || !SSL_set_fd(ssl, fd)) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        close(fd);
+        gw_worker_conn_closed(w);
+        return;
+    }
+    SSL_set_accept_state(ssl);
+    gw_h1_start(w, fd, peer, local, &gw_tls_transport, ssl);
+}
+
+/* ---- callbacks ---- */
+
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    gw_tls_t *t = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name || !t->num_sni) return SSL_TLSEXT_ERR_OK;
+    gw_slice_t host = {name, strlen(name)};
+    const sni_entry_t *hit = NULL;
+    for (size_t i = 0; i < t->num_sni && !hit; i++) /* exact names first */
+        if (t->sni[i].pattern[0] != '*' && gw_tls_host_matches(t->sni[i].pattern, host)) hit = &t->sni[i];
+    for (size_t i = 0; i < t->num_sni && !hit; i++)
+        if (t->sni[i].pattern[0] == '*' && gw_tls_host_matches(t->sni[i].pattern, host)) hit = &t->sni[i];
+    if (hit) {
+        SSL_set_SSL_CTX(ssl, hit->ctx);
+        SSL_set_ex_data(ssl, ssl_sni_idx, (void *)hit);
+    }
+    return SSL_TLSEXT_ERR_OK; /* an unknown name gets the default certificate */
+}
+
+static int on_alpn(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t *in, unsigned inlen, void *arg)
+{
+    gw_tls_t *t = arg;
+    const uint8_t *h2 = NULL, *h11 = NULL;
+    for (unsigned i = 0; i < inlen;) {
+        unsigned l = in[i];
+        if (i + 1 + l > inlen) break;
+        if (l == 2 && !memcmp(in + i + 1, "h2", 2)) h2 = in + i + 1;
+        if (l == 8 && !memcmp(in + i + 1, "http/1.1", 8)) h11 = in + i + 1;
+        i += 1 + l;
+    }
+    if (t->h2 && h2) {
+        *out = h2;
+        *outlen = 2;
+    } else if (h11) {
+        *out = h11;
+        *outlen = 8;
+    } else {
+        return SSL_TLSEXT_ERR_NOACK; /* no protocol we know: no ALPN, HTTP/1.1 */
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static void rotate_keys(gw_tls_t *t, time_t now)
+{
+    t->keys[1] = t->keys[0];
+    t->have_prev = t->rotated_at != 0;
+    RAND_bytes((uint8_t *)&t->keys[0], sizeof(t->keys[0]));
+    t->rotated_at = now;
+}
+
+static int on_ticket_key(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *ectx, HMAC_CTX *hctx, int enc)
+{
+    gw_tls_t *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_tls_idx);
+    ticket_key_t keys[2];
+    bool have_prev;
+    pthread_mutex_lock(&t->tk_lock);
+    time_t now = time(NULL);
+    if (now - t->rotated_at >= TICKET_ROTATE_S) rotate_keys(t, now);
+    memcpy(keys, t->keys, sizeof(keys));
+    have_prev = t->have_prev;
+    pthread_mutex_unlock(&t->tk_lock);
+    const ticket_key_t *k = &keys[0];
+    if (enc) {
+        memcpy(name, k->name, 16);
+        RAND_bytes(iv, 16);
+    } else if (memcmp(name, keys[0].name, 16) != 0) {
+        if (!have_prev || memcmp(name, keys[1].name, 16) != 0) return 0; /* unknown: full handshake */
+        k = &keys[1];
+    }
+    if (!HMAC_Init_ex(hctx, k->hmac, 16, EVP_sha256(), NULL)) return -1;
+    int ok = enc ? EVP_EncryptInit_ex(ectx, EVP_aes_128_cbc(), NULL, k->aes, iv)
+                 : EVP_DecryptInit_ex(ectx, EVP_aes_128_cbc(), NULL, k->aes, iv);
+    if (!ok) return -1;
+    return k == &keys[1] ? 2 : 1; /* 2: decrypted with the old key, issue a fresh ticket */
+}
+
+/* ---- configuration ---- */
+
+typedef struct builder {
+    const gw_node_t *g;
+    char *err;
+    size_t errlen;
+    bool failed;
+} builder_t;
+
+static void fail(builder_t *b, const gw_node_t *at, const char *prop, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void fail(builder_t *b, const gw_node_t *at, const char *prop, const char *fmt, ...)
+{
+    if (b->failed) return; /* the first error is the useful one */
+    b->failed = true;
+    int n = at ? snprintf(b->err, b->errlen, "%s:%d:%d: %s: ", at->file ? at->file : "config", at->line, at->column,
+                          prop)
+               : snprintf(b->err, b->errlen, "%s: ", prop);
+    if (n < 0 || (size_t)n >= b->errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->err + n, b->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    size_t l = strlen(b->err);
+    unsigned long e = ERR_get_error();
+    if (e && l + 8 < b->errlen) {
+        snprintf(b->err + l, b->errlen - l, " (");
+        ERR_error_string_n(e, b->err + l + 2, b->errlen - l - 4);
+        l = strlen(b->err);
+        snprintf(b->err + l, b->errlen - l, ")");
+    }
+    ERR_clear_error();
+}
+
+static bool gbool(const builder_t *b, const char *name, bool def)
+{
+    bool v = def;
+    const gw_node_t *n = gw_yaml_map_get(b->g, name);
+    if (n) gw_node_as_bool(n, &v);
+    return v;
+}
+
+static int parse_version(const char *s)
+{
+    static const struct {
+        const char *name;
+        int v;
+    } names[] = {{"TLSv1.2", TLS1_2_VERSION}, {"TLSv1.3", TLS1_3_VERSION}, {"TLS1.2", TLS1_2_VERSION},
+                 {"TLS1.3", TLS1_3_VERSION},  {"TLSv1.1", TLS1_1_VERSION}, {"TLSv1", TLS1_VERSION},
+                 {"TLSv1.0", TLS1_VERSION}};
+    for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcasecmp(s, names[i].name)) return names[i].v;
+    return 0;
+}
+
+/* Ferron 1.x (rustls, IANA) cipher suite names -> BoringSSL names. TLS 1.3 suites cannot be
+ * chosen in BoringSSL (all three are always on); they are accepted and need no mapping. */
+static const struct {
+    const char *iana, *boring;
+} cipher_names[] = {
+    {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+    {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+    {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+    {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
+    {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
+    {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
+};
+
+static bool is_tls13_suite(const char *s)
+{
+    return !strcmp(s, "TLS_AES_128_GCM_SHA256") || !strcmp(s, "TLS_AES_256_GCM_SHA384") ||
+           !strcmp(s, "TLS_CHACHA20_POLY1305_SHA256") || !strcmp(s, "TLS13_AES_128_GCM_SHA256") ||
+           !strcmp(s, "TLS13_AES_256_GCM_SHA384") || !strcmp(s, "TLS13_CHACHA20_POLY1305_SHA256");
+}
+
+/* Builds the TLS 1.2 cipher list; *only13 when every listed suite is a TLS 1.3 one. */
+static bool cipher_list(builder_t *b, const gw_node_t *n, char *out, size_t cap, bool *only13)
+{
+    *only13 = false;
+    out[0] = '\0';
+    if (!n) {
+        snprintf(out, cap, "ECDHE+AESGCM:ECDHE+CHACHA20"); /* forward secret AEAD suites only */
+        return true;
+    }
+    size_t count = n->kind == GW_NODE_SEQ ? n->seq.count : 1, len = 0, n13 = 0;
+    for (size_t i = 0; i < count; i++) {
+        const gw_node_t *item = n->kind == GW_NODE_SEQ ? n->seq.items[i] : n;
+        const char *s = gw_node_as_string(item);
+        if (!s) continue;
+        if (is_tls13_suite(s)) {
+            n13++;
+            continue;
+        }
+        const char *name = s;
+        for (size_t j = 0; j < sizeof(cipher_names) / sizeof(cipher_names[0]); j++)
+            if (!strcasecmp(s, cipher_names[j].iana)) name = cipher_names[j].boring;
+        int w = snprintf(out + len, cap - len, "%s%s", len ? ":" : "", name);
+        if (w < 0 || (size_t)w >= cap - len) {
+            fail(b, item, "cipherSuite", "too many cipher suites");
+            return false;
+        }
+        len += (size_t)w;
+    }
+    *only13 = n13 && !len;
+    return true;
+}
+
+/* Ferron / rustls curve names -> BoringSSL group names. */
+static bool curve_list(builder_t *b, const gw_node_t *n, char *out, size_t cap)
+{
+    static const struct {
+        const char *from, *to;
+    } map[] = {{"x25519", "X25519"}, {"secp256r1", "P-256"}, {"prime256v1", "P-256"}, {"secp384r1", "P-384"},
+               {"secp521r1", "P-521"}, {"p-256", "P-256"}, {"p-384", "P-384"}, {"p-521", "P-521"}};
+    size_t len = 0;
+    size_t count = n->kind == GW_NODE_SEQ ? n->seq.count : 1;
+    out[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        const gw_node_t *item = n->kind == GW_NODE_SEQ ? n->seq.items[i] : n;
+        const char *s = gw_node_as_string(item);
+        if (!s) continue;
+        const char *name = s;
+        for (size_t j = 0; j < sizeof(map) / sizeof(map[0]); j++)
+            if (!strcasecmp(s, map[j].from)) name = map[j].to;
+        int w = snprintf(out + len, cap - len, "%s%s", len ? ":" : "", name);
+        if (w < 0 || (size_t)w >= cap - len) {
+            fail(b, item, "ecdhCurve", "too many curves");
+            return false;
+        }
+        len += (size_t)w;
+    }
+    return true;
+}
+
+static bool set_policy(builder_t *b, SSL_CTX *ctx)
+{
+    const gw_node_t *minn = gw_yaml_map_get(b->g, "tlsMinVersion"), *maxn = gw_yaml_map_get(b->g, "tlsMaxVersion");
+    int minv = minn ? parse_version(gw_node_as_string(minn)) : TLS1_2_VERSION;
+    int maxv = maxn ? parse_version(gw_node_as_string(maxn)) : TLS1_3_VERSION;
+    if (!minv) fail(b, minn, "tlsMinVersion", "expected TLSv1.2 or TLSv1.3");
+    if (!maxv) fail(b, maxn, "tlsMaxVersion", "expected TLSv1.2 or TLSv1.3");
+    if (b->failed) return false;
+    if (minv > maxv) {
+        fail(b, minn, "tlsMinVersion", "higher than tlsMaxVersion");
+        return false;
+    }
+    char list[2048];
+    bool only13;
+    const gw_node_t *cn = gw_yaml_map_get(b->g, "cipherSuite");
+    if (!cipher_list(b, cn, list, sizeof(list), &only13)) return false;
+    if (only13) {
+        minv = TLS1_3_VERSION; /* only TLS 1.3 suites listed: nothing is left for TLS 1.2 */
+        if (maxv < minv) {
+            fail(b, cn, "cipherSuite", "only TLS 1.3 suites listed but tlsMaxVersion is below TLSv1.3");
+            return false;
+        }
+    } else if (list[0] && !SSL_CTX_set_strict_cipher_list(ctx, list)) {
+        fail(b, cn, "cipherSuite", "unknown cipher suite in '%s'", list);
+        return false;
+    }
+    if (!SSL_CTX_set_min_proto_version(ctx, (uint16_t)minv) || !SSL_CTX_set_max_proto_version(ctx, (uint16_t)maxv)) {
+        fail(b, minn ? minn : maxn, "tlsMinVersion", "unsupported TLS version range");
+        return false;
+    }
+    const gw_node_t *curves = gw_yaml_map_get(b->g, "ecdhCurve");
+    if (curves) {
+        if (!curve_list(b, curves, list, sizeof(list))) return false;
+        if (!SSL_CTX_set1_curves_list(ctx, list)) {
+            fail(b, curves, "ecdhCurve", "unknown curve in '%s' (known: X25519, P-256, P-384, P-521)", list);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool load_ocsp(builder_t *b, SSL_CTX *ctx, const gw_node_t *n)
+{
+    const char *path = gw_node_as_string(n);
+    if (!n) return true;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) {
+        fail(b, n, "ocspResponseFile", "cannot open '%s': %s", path ? path : "", strerror(errno));
+        return false;
+    }
+    static uint8_t buf[65536];
+    size_t len = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    if (!len || !SSL_CTX_set_ocsp_response(ctx, buf, len)) {
+        fail(b, n, "ocspResponseFile", "'%s' is empty or not usable", path);
+        return false;
+    }
+    return true;
+}
+
+static bool load_cert(builder_t *b, SSL_CTX *ctx, const gw_node_t *certn, const gw_node_t *keyn)
+{
+    const char *cert = gw_node_as_string(certn), *key = gw_node_as_string(keyn);
+    if (!cert || !key) {
+        fail(b, certn ? certn : keyn, cert ? "key" : "cert", "both cert and key are needed for secure: true");
+        return false;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        fail(b, certn, "cert", "cannot load certificate '%s'", cert);
+        return false;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        fail(b, keyn, "key", "cannot load private key '%s'", key);
+        return false;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        fail(b, keyn, "key", "'%s' does not match the certificate '%s'", key, cert);
+        return false;
+    }
+    return true;
+}
+
+/* A context with everything but the certificate; `sid` keeps resumption within one SNI entry. */
+static SSL_CTX *new_ctx(builder_t *b, gw_tls_t *t, const char *sid)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+    if (!ctx) {
+        fail(b, NULL, "tls", "out of memory");
+        return NULL;
+    }
+    SSL_CTX_set_ex_data(ctx, ctx_tls_idx, t);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, t); /* read from the current context: set on each */
+    SSL_CTX_set_tlsext_ticket_key_cb(ctx, on_ticket_key);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_sess_set_cache_size(ctx, 20000);
+    SSL_CTX_set_session_id_context(ctx, (const uint8_t *)sid, (unsigned)strlen(sid));
+    if (!set_policy(b, ctx)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (gbool(b, "useClientCertificate", false)) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_default_verify_paths(ctx);
+    }
+    return ctx;
+}
+
+static bool add_sni(builder_t *b, gw_tls_t *t, const gw_node_t *sni)
+{
+    if (!sni || gw_yaml_is_null(sni)) return true;
+    if (sni->kind != GW_NODE_MAP) {
+        fail(b, sni, "sni", "expected a map of host name -> {cert, key}");
+        return false;
+    }
+    t->sni = calloc(sni->map.count ? sni->map.count : 1, sizeof(*t->sni));
+    if (!t->sni) return false;
+    for (size_t i = 0; i < sni->map.count; i++) {
+        const gw_map_entry_t *e = &sni->map.entries[i];
+        const gw_node_t *v = e->value;
+        if (v->kind != GW_NODE_MAP) {
+            fail(b, v, "sni", "'%s': expected a map with cert and key", e->key->scalar.text);
+            return false;
+        }
+        char sid[32];
+        snprintf(sid, sizeof(sid), "gw-sni-%zu", i);
+        SSL_CTX *ctx = new_ctx(b, t, sid);
+        if (!ctx) return false;
+        sni_entry_t *s = &t->sni[t->num_sni++];
+        s->ctx = ctx;
+        s->pattern = strdup(e->key->scalar.text);
+        if (!s->pattern) return false;
+        for (char *p = s->pattern; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+        if (!load_cert(b, ctx, gw_yaml_map_get(v, "cert"), gw_yaml_map_get(v, "key"))) return false;
+        const gw_node_t *ocsp = gw_yaml_map_get(v, "ocspResponseFile");
+        if (!load_ocsp(b, ctx, ocsp ? ocsp : gw_yaml_map_get(b->g, "ocspResponseFile"))) return false;
+    }
+    return true;
+}
+
+static bool maybe_generate(builder_t *b)
+{
+    const gw_node_t *certn = gw_yaml_map_get(b->g, "cert"), *keyn = gw_yaml_map_get(b->g, "key");
+    const char *cert = gw_node_as_string(certn), *key = gw_node_as_string(keyn);
+    if (!gbool(b, "generateDevCertificate", false) || !cert || !key) return true;
+    if (access(cert, F_OK) == 0 && access(key, F_OK) == 0) return true;
+    char why[256];
+    if (gw_tls_generate_dev_cert(cert, key, why, sizeof(why)) != 0) {
+        fail(b, certn, "generateDevCertificate", "%s", why);
+        return false;
+    }
+    gw_log_error("notice", "generated a self-signed development certificate %s (key %s)", cert, key);
+    return true;
+}
+
+bool gw_tls_enabled(const gw_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->num_listens; i++)
+        if (cfg->listens[i].tls) return true;
+    return false;
+}
+
+gw_tls_t *gw_tls_new(const gw_config_t *cfg, char *err, size_t errlen)
+{
+    pthread_once(&idx_once, make_indexes);
+    static const gw_node_t empty = {.kind = GW_NODE_MAP};
+    const gw_node_t *g = cfg->doc.root ? gw_yaml_map_get(cfg->doc.root, "global") : NULL;
+    builder_t b = {g ? g : &empty, err, errlen, false};
+    gw_tls_t *t = calloc(1, sizeof(*t));
+    if (!t) return NULL;
+    pthread_mutex_init(&t->tk_lock, NULL);
+    t->h2 = gbool(&b, "enableHTTP2", true);
+    rotate_keys(t, time(NULL));
+    if (!maybe_generate(&b)) goto fail;
+    t->def = new_ctx(&b, t, "gw-default");
+    if (!t->def) goto fail;
+    if (!load_cert(&b, t->def, gw_yaml_map_get(b.g, "cert"), gw_yaml_map_get(b.g, "key"))) goto fail;
+    if (!load_ocsp(&b, t->def, gw_yaml_map_get(b.g, "ocspResponseFile"))) goto fail;
+    if (!add_sni(&b, t, gw_yaml_map_get(b.g, "sni"))) goto fail;
+    SSL_CTX_set_tlsext_servername_callback(t->def, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(t->def, t);
+    return t;
+fail:
+    if (!b.failed) snprintf(err, errlen, "tls: out of memory\n");
+    gw_tls_free(t);
+    return NULL;
+}
+
+void gw_tls_free(gw_tls_t *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->num_sni; i++) {
+        SSL_CTX_free(t->sni[i].ctx);
+        free(t->sni[i].pattern);
+    }
+    free(t->sni);
+    SSL_CTX_free(t->def);
+    pthread_mutex_destroy(&t->tk_lock);
+    OPENSSL_cleanse(t->keys, sizeof(t->keys));
+    free(t);
+}
+
+/* ---- development certificate ---- */
+
+static int mkdirs(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf) return 0;
+    *slash = '\0';
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static bool add_san(GENERAL_NAMES *gens, int type, const void *data, int len)
+{
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_STRING *v = type == GEN_DNS ? ASN1_IA5STRING_new() : ASN1_OCTET_STRING_new();
+    if (!gn || !v || !ASN1_STRING_set(v, data, len)) {
+        GENERAL_NAME_free(gn);
+        ASN1_STRING_free(v);
+        return false;
+    }
+    GENERAL_NAME_set0_value(gn, type, v);
+    if (!sk_GENERAL_NAME_push(gens, gn)) {
+        GENERAL_NAME_free(gn);
+        return false;
+    }
+    return true;
+}
+
+/* subjectAltName localhost, 127.0.0.1, ::1 and basicConstraints CA:FALSE. */
+static bool add_extensions(X509 *x)
+{
+    static const uint8_t v4[4] = {127, 0, 0, 1}, v6[16] = {[15] = 1};
+    GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    bool ok = gens && bc && add_san(gens, GEN_DNS, "localhost", 9) && add_san(gens, GEN_IPADD, v4, 4) &&
+              add_san(gens, GEN_IPADD, v6, 16) && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0) == 1 &&
+              X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, 0) == 1;
+    GENERAL_NAMES_free(gens);
+    BASIC_CONSTRAINTS_free(bc);
+    return ok;
+}
+
+static X509 *make_cert(EVP_PKEY *pkey)
+{
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    uint64_t serial;
+    RAND_bytes((uint8_t *)&serial, sizeof(serial));
+    bool ok = x && name && X509_set_version(x, X509_VERSION_3) &&
+              ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial >> 1) &&
+              X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
+              X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600) &&
+              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const uint8_t *)"localhost", -1, -1, 0) &&
+              X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const uint8_t *)"gateway development", -1, -1,
+                                         0) &&
+              X509_set_subject_name(x, name) && X509_set_issuer_name(x, name) && X509_set_pubkey(x, pkey) &&
+              add_extensions(x) && X509_sign(x, pkey, EVP_sha256());
+    X509_NAME_free(name);
+    if (!ok) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+static EVP_PKEY *make_key(void)
+{
+    EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+    EVP_PKEY *pkey = EVP_PKEY_new();
+    if (!ec || !pkey || !EC_KEY_generate_key(ec) || !EVP_PKEY_assign_EC_KEY(pkey, ec)) {
+        EC_KEY_free(ec);
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+    return pkey;
+}
+
+static FILE *create_file(const char *path, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) return NULL;
+    fchmod(fd, mode);
+    FILE *f = fdopen(fd, "w");
+    if (!f) close(fd);
+    return f;
+}
+
+int gw_tls_generate_dev_cert(const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+    if (mkdirs(cert_path) != 0 || mkdirs(key_path) != 0) {
+        snprintf(err, errlen, "cannot create the directory of '%s': %s", cert_path, strerror(errno));
+        return -1;
+    }
+    EVP_PKEY *pkey = make_key();
+    X509 *x = pkey ? make_cert(pkey) : NULL;
+    int rc = -1;
+    FILE *kf = NULL, *cf = NULL;
+    if (!x) {
+        snprintf(err, errlen, "cannot generate a certificate");
+        goto done;
+    }
+    kf = create_file(key_path, 0600);
+    cf = kf ? create_file(cert_path, 0644) : NULL;
+    if (!kf || !cf) {
+        snprintf(err, errlen, "cannot write '%s': %s", kf ? cert_path : key_path, strerror(errno));
+        goto done;
+    }
+    if (!PEM_write_PrivateKey(kf, pkey, NULL, NULL, 0, NULL, NULL) || !PEM_write_X509(cf, x)) {
+        snprintf(err, errlen, "cannot write the certificate or key");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (kf && fclose(kf) != 0) rc = -1;
+    if (cf && fclose(cf) != 0) rc = -1;
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+    return rc;
+}

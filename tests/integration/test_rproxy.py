@@ -1,0 +1,217 @@
+"""Reverse proxy (rproxy) against real backends: pooling, balancing, streaming, failures."""
+import hashlib
+import json
+import socket
+import subprocess
+import time
+
+import pytest
+
+from backends import Backend
+from conftest import PORT_PLACEHOLDER
+
+
+@pytest.fixture
+def backends():
+    made = []
+
+    def make(n=1):
+        for i in range(n):
+            made.append(Backend(f"b{len(made)}"))
+        return made[-n:] if n > 1 else made[-1]
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def proxy_config(urls, extra=""):
+    if isinstance(urls, str):
+        urls = [urls]
+    lines = "\n".join(f"    - \"{u}\"" for u in urls)
+    return (f"global:\n  port: {PORT_PLACEHOLDER}\n  workers: 1\n  loadModules: [rproxy]\n"
+            f"  proxyTo:\n{lines}\n{extra}")
+
+
+def test_get_through_proxy(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    r = gw.get("/echo/a?x=1", host="site.test")
+    assert r.status == 200
+    doc = json.loads(r.body)
+    assert doc["target"] == "/echo/a?x=1"
+    h = {k.lower(): v for k, v in doc["headers"]}
+    assert h["host"] == f"127.0.0.1:{b.port}"
+    assert h["x-forwarded-for"] == "127.0.0.1"
+    assert h["x-forwarded-proto"] == "http"
+    assert h["x-forwarded-host"] == "site.test"
+    assert "connection" not in h
+
+
+def test_base_path_and_normalised_path(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url + "/echo/base/"))
+    r = gw.get("/a/../b/%2e%2e/c?q")
+    assert json.loads(r.body)["target"] == "/echo/base/c?q"
+
+
+def test_keepalive_reuse(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    with gw.connect() as c:
+        for i in range(20):
+            c.send(b"GET /bytes/100 HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+            assert r.status == 200 and len(r.body) == 100
+    assert b.requests == 20
+    assert b.connections == 1, "pooled backend connection was not reused"
+
+
+def test_request_bodies(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    body = bytes(range(256)) * 4000  # 1 MB
+    status, _, data = gw.http("POST", "/echo", body=body, headers={"Content-Type": "application/octet-stream"})
+    assert status == 200
+    doc = json.loads(data)
+    assert doc["body_len"] == len(body)
+    assert doc["body_sha256"] == hashlib.sha256(body).hexdigest()
+    # chunked upload of unknown length is sent on chunked
+    with gw.connect() as c:
+        c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        doc = json.loads(c.read_response().body)
+        assert doc["body_len"] == 11
+        h = {k.lower(): v for k, v in doc["headers"]}
+        assert h.get("transfer-encoding") == "chunked"
+
+
+def test_large_download_streams(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    n = 20 * 1024 * 1024
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                          f"http://127.0.0.1:{gw.port}/bytes/{n}"], capture_output=True, text=True, timeout=60)
+    assert out.stdout == f"200 {n}"
+
+
+def test_chunked_and_close_delimited_responses(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    r = gw.get("/chunked/50/1000")
+    assert r.status == 200 and len(r.body) == 50000
+    r = gw.get("/close/5000")
+    assert r.status == 200 and r.body == bytes(i % 251 for i in range(5000))
+    status, headers, _ = gw.http("HEAD", "/bytes/1234")
+    assert status == 200 and headers["content-length"] == "1234"
+
+
+def test_load_spread_over_three_backends(start_gateway, backends):
+    bs = backends(3)
+    gw = start_gateway(proxy_config([b.url for b in bs]))
+    seen = {}
+    for _ in range(60):
+        name = json.loads(gw.get("/echo").body)["backend"]
+        seen[name] = seen.get(name, 0) + 1
+    assert set(seen) == {b.name for b in bs}
+    assert min(seen.values()) >= 5
+
+
+def test_backend_refused_is_503(start_gateway):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    gw = start_gateway(proxy_config(f"http://127.0.0.1:{port}"))
+    r = gw.get("/")
+    assert r.status == 503
+
+
+def test_backend_dies_mid_response(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    with gw.connect() as c:
+        c.send(b"GET /die HTTP/1.1\r\nHost: x\r\n\r\n")
+        status = c.read_head()[1]
+        assert status == 200
+        data = c.read_until_close(timeout=5)
+        assert len(data) < 100000  # truncated, then the connection closes: never a clean end
+    r = gw.get("/echo")
+    assert r.status == 200
+
+
+def test_backend_never_answers_is_504(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url, "  proxyReadTimeout: 500\n"))
+    t0 = time.monotonic()
+    r = gw.get("/never", timeout=10)
+    assert r.status == 504
+    assert time.monotonic() - t0 < 5
+
+
+def test_bad_backend_response_is_502(start_gateway):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+    port = s.getsockname()[1]
+    import threading
+
+    def serve():
+        c, _ = s.accept()
+        c.recv(65536)
+        c.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    gw = start_gateway(proxy_config(f"http://127.0.0.1:{port}"))
+    assert gw.get("/").status == 502
+    s.close()
+
+
+def test_dns_name_localhost(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(f"http://localhost:{b.port}"))
+    r = gw.get("/echo")
+    assert r.status == 200
+
+
+def test_unresolvable_name_is_503(start_gateway):
+    gw = start_gateway(proxy_config("http://no-such-host.invalid:80", "  dnsTimeout: 300\n  dnsTries: 1\n"))
+    r = gw.get("/", timeout=10)
+    assert r.status == 503
+
+
+def test_sse_streams_each_event(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    with gw.connect(timeout=5) as c:
+        c.send(b"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert c.read_head()[1] == 200
+        t0 = time.monotonic()
+        first = c.buf or c.sock.recv(4096)
+        assert b"event 0" in first
+        assert time.monotonic() - t0 < 0.15  # forwarded at once, not buffered until the end
+
+
+def test_x_forwarded_disabled(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url, "  disableProxyXForwarded: true\n"))
+    h = {k.lower() for k, _ in json.loads(gw.get("/echo").body)["headers"]}
+    assert "x-forwarded-for" not in h
+
+
+def test_client_hop_headers_not_forwarded(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    r = gw.get("/echo", headers={"Connection": "keep-alive, X-Secret", "X-Secret": "1", "X-Forwarded-For": "6.6.6.6"})
+    h = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
+    assert "x-secret" not in h
+    assert h["x-forwarded-for"] == "127.0.0.1"
+
+
+def test_https_backend_is_a_config_error(gateway_bin, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("global:\n  loadModules: [rproxy]\n  proxyTo: https://example.com\n")
+    out = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"{cfg}:3:12: proxyTo:" in out.stderr

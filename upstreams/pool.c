@@ -1,0 +1,300 @@
+/* Per-worker, per-target backend connection pools. See pool.h. */
+#include "pool.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "worker.h"
+
+struct gw_pool {
+    struct gw_worker *worker;
+    const gw_target_t *target;
+    gw_upconn_t *idle;
+    uint32_t num_idle;
+    uint32_t failures;
+    uint64_t window_start;
+};
+
+/* Per worker: pools indexed by target id. */
+typedef struct pool_table {
+    gw_pool_t **pools;
+    uint32_t cap;
+} pool_table_t;
+
+static const gw_pool_config_t *pool_cfg(const gw_pool_t *p)
+{
+    return &p->worker->cfg->pool;
+}
+
+gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t)
+{
+    pool_table_t *tab = w->pools;
+    if (!tab && !(tab = w->pools = calloc(1, sizeof(*tab)))) return NULL;
+    if (t->id >= tab->cap) {
+        uint32_t cap = tab->cap ? tab->cap : 8;
+        while (cap <= t->id) cap *= 2;
+        gw_pool_t **pools = realloc(tab->pools, cap * sizeof(*pools));
+        if (!pools) return NULL;
+        memset(pools + tab->cap, 0, (cap - tab->cap) * sizeof(*pools));
+        tab->pools = pools;
+        tab->cap = cap;
+    }
+    if (!tab->pools[t->id]) {
+        gw_pool_t *p = calloc(1, sizeof(*p));
+        if (!p) return NULL;
+        p->worker = w;
+        p->target = t;
+        tab->pools[t->id] = p;
+    }
+    return tab->pools[t->id];
+}
+
+/* ---- connections ---- */
+
+static void upconn_close(gw_upconn_t *c)
+{
+    gw_timer_cancel(&c->timer);
+    gw_io_stop(&c->io);
+    close(c->io.fd);
+    free(c);
+}
+
+static void idle_unlink(gw_upconn_t *c)
+{
+    if (c->next) c->next->pprev = c->pprev;
+    *c->pprev = c->next;
+    c->next = NULL;
+    c->pprev = NULL;
+    c->idle = false;
+    c->pool->num_idle--;
+}
+
+static void on_upconn_io(gw_io_t *io, uint32_t events);
+static void on_upconn_timer(gw_timer_t *t);
+
+static gw_upconn_t *upconn_new(gw_pool_t *p, int fd)
+{
+    gw_upconn_t *c = calloc(1, sizeof(*c));
+    if (!c) return NULL;
+    c->pool = p;
+    gw_timer_init(&c->timer, on_upconn_timer);
+    if (gw_io_start(p->worker->loop, &c->io, fd, EPOLLOUT, on_upconn_io) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static const char *connect_error(int e)
+{
+    if (e == ECONNREFUSED || e == ENOENT || e == ECONNRESET) return gw_err_connect_refused;
+    if (e == EHOSTUNREACH || e == ENETUNREACH || e == EADDRNOTAVAIL) return gw_err_unreachable;
+    if (e == ETIMEDOUT) return gw_err_connect_timeout;
+    return gw_err_unreachable;
+}
+
+static void finish_connect(gw_upconn_t *c, const char *err)
+{
+    gw_pool_waiter_t *w = c->waiter;
+    c->waiter = NULL;
+    w->connecting = NULL;
+    gw_timer_cancel(&c->timer);
+    if (err) {
+        gw_pool_report(c->pool, false);
+        upconn_close(c);
+        w->cb(w, NULL, err);
+        return;
+    }
+    gw_io_modify(&c->io, 0); /* the owner arms what it needs */
+    w->cb(w, c, NULL);
+}
+
+static void on_upconn_io(gw_io_t *io, uint32_t events)
+{
+    gw_upconn_t *c = gw_container_of(io, gw_upconn_t, io);
+    if (c->waiter) {
+        int e = 0;
+        socklen_t len = sizeof(e);
+        if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = errno;
+        finish_connect(c, e ? connect_error(e) : NULL);
+        return;
+    }
+    if (c->idle) {
+        /* an idle connection that becomes readable was closed by the backend (or it sent
+         * something unasked for): either way it cannot be reused */
+        idle_unlink(c);
+        upconn_close(c);
+        return;
+    }
+    if (c->on_event) c->on_event(c, events);
+}
+
+static void on_upconn_timer(gw_timer_t *t)
+{
+    gw_upconn_t *c = gw_container_of(t, gw_upconn_t, timer);
+    if (c->waiter) {
+        finish_connect(c, gw_err_connect_timeout);
+        return;
+    }
+    if (c->idle) {
+        idle_unlink(c);
+        upconn_close(c);
+        return;
+    }
+    if (c->on_timeout) c->on_timeout(c);
+}
+
+static int open_socket(const gw_target_t *t, const struct sockaddr_in6 *addr)
+{
+    int fd = socket(t->unix_path ? AF_UNIX : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int rc;
+    if (t->unix_path) {
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        if (strlen(t->unix_path) >= sizeof(un.sun_path)) {
+            close(fd);
+            return -ENAMETOOLONG;
+        }
+        strcpy(un.sun_path, t->unix_path);
+        rc = connect(fd, (struct sockaddr *)&un, sizeof(un));
+    } else {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        rc = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
+    }
+    if (rc != 0 && errno != EINPROGRESS && errno != EAGAIN) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static void start_connect(gw_pool_waiter_t *w, const struct sockaddr_in6 *addr)
+{
+    gw_pool_t *p = w->pool;
+    int fd = open_socket(p->target, addr);
+    if (fd < 0) {
+        gw_pool_report(p, false);
+        w->cb(w, NULL, connect_error(-fd));
+        return;
+    }
+    gw_upconn_t *c = upconn_new(p, fd);
+    if (!c) {
+        close(fd);
+        w->cb(w, NULL, gw_err_no_memory);
+        return;
+    }
+    c->waiter = w;
+    w->connecting = c;
+    gw_timer_set(p->worker->loop, &c->timer, pool_cfg(p)->connect_timeout_ms);
+}
+
+static void on_resolved(gw_dns_query_t *q, const char *err, const struct sockaddr_in6 *addrs, size_t n)
+{
+    gw_pool_waiter_t *w = q->data;
+    w->resolving = false;
+    if (err || !n) {
+        w->cb(w, NULL, gw_err_dns);
+        return;
+    }
+    start_connect(w, &addrs[0]);
+}
+
+void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
+{
+    w->pool = p;
+    w->connecting = NULL;
+    w->resolving = false;
+    if (p->idle) {
+        gw_upconn_t *c = p->idle; /* LIFO: the most recently used is the least likely to be stale */
+        idle_unlink(c);
+        gw_timer_cancel(&c->timer);
+        gw_io_modify(&c->io, 0);
+        w->cb(w, c, NULL);
+        return;
+    }
+    if (p->target->unix_path) {
+        start_connect(w, NULL);
+        return;
+    }
+    w->resolving = true;
+    w->dns.cb = on_resolved;
+    w->dns.data = w;
+    gw_dns_resolve(p->worker->dns, &w->dns, p->target->host, p->target->port);
+}
+
+void gw_pool_cancel(gw_pool_waiter_t *w)
+{
+    if (w->resolving) gw_dns_cancel(&w->dns);
+    w->resolving = false;
+    if (w->connecting) {
+        gw_upconn_t *c = w->connecting;
+        w->connecting = NULL;
+        c->waiter = NULL;
+        upconn_close(c);
+    }
+}
+
+void gw_pool_release(gw_upconn_t *c, bool reusable)
+{
+    gw_pool_t *p = c->pool;
+    c->on_event = NULL;
+    c->on_timeout = NULL;
+    c->owner = NULL;
+    if (!reusable || p->num_idle >= pool_cfg(p)->max_idle || p->worker->draining) {
+        upconn_close(c);
+        return;
+    }
+    c->reused = true;
+    c->idle = true;
+    c->next = p->idle;
+    if (p->idle) p->idle->pprev = &c->next;
+    c->pprev = &p->idle;
+    p->idle = c;
+    p->num_idle++;
+    gw_io_modify(&c->io, EPOLLIN | EPOLLRDHUP); /* notice a backend close at once */
+    gw_timer_set(p->worker->loop, &c->timer, pool_cfg(p)->idle_timeout_ms);
+}
+
+void gw_pool_report(gw_pool_t *p, bool ok)
+{
+    uint64_t now = gw_loop_now(p->worker->loop);
+    if (now - p->window_start > pool_cfg(p)->health_window_ms) {
+        p->window_start = now;
+        p->failures = 0;
+    }
+    if (!ok) p->failures++;
+}
+
+uint32_t gw_pool_recent_failures(gw_pool_t *p)
+{
+    uint64_t now = gw_loop_now(p->worker->loop);
+    return now - p->window_start > pool_cfg(p)->health_window_ms ? 0 : p->failures;
+}
+
+void gw_pools_free(struct gw_worker *w)
+{
+    pool_table_t *tab = w->pools;
+    if (!tab) return;
+    for (uint32_t i = 0; i < tab->cap; i++) {
+        gw_pool_t *p = tab->pools[i];
+        if (!p) continue;
+        while (p->idle) {
+            gw_upconn_t *c = p->idle;
+            idle_unlink(c);
+            upconn_close(c);
+        }
+        free(p);
+    }
+    free(tab->pools);
+    free(tab);
+    w->pools = NULL;
+}

@@ -1,0 +1,80 @@
+/*
+ * Backend connections, per worker and per target: DNS through the worker's resolver, non-blocking
+ * connect with a timeout, idle keep-alive connections kept LIFO (the warmest first) and watched for
+ * the backend closing them, bounded in count and idle time, and passive health (failures within a
+ * window). Every upstream type (rproxy, fauth, fcgi, scgi, fproxy) gets its connections here.
+ */
+#ifndef GW_POOL_H
+#define GW_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dns.h"
+#include "loop.h"
+#include "target.h"
+
+struct gw_worker;
+typedef struct gw_pool gw_pool_t;
+typedef struct gw_upconn gw_upconn_t;
+typedef struct gw_pool_waiter gw_pool_waiter_t;
+
+/** Pool settings (global properties). */
+typedef struct gw_pool_config {
+    uint32_t connect_timeout_ms; /**< proxyConnectTimeout */
+    uint32_t idle_timeout_ms;    /**< proxyKeepaliveTimeout: idle pooled connections closed after */
+    uint32_t max_idle;           /**< proxyKeepaliveConnections: idle connections kept per target */
+    uint32_t health_window_ms;   /**< loadBalancerHealthCheckWindow (Ferron) */
+} gw_pool_config_t;
+
+/** Called once per gw_pool_acquire (unless cancelled): a connected connection, or an error
+ *  (errors.h: refused, unreachable, dns, connect timeout). May run inside gw_pool_acquire. */
+typedef void (*gw_pool_cb)(gw_pool_waiter_t *w, gw_upconn_t *c, const char *err);
+
+struct gw_pool_waiter {
+    gw_pool_cb cb;
+    void *data;
+    /* private */
+    gw_pool_t *pool;
+    gw_dns_query_t dns;
+    gw_upconn_t *connecting;
+    bool resolving;
+};
+
+/** A backend connection. While the owner holds it, events go to on_event and the timer is the
+ *  owner's (set its callback with gw_upconn_set_timer_cb). */
+struct gw_upconn {
+    gw_io_t io;
+    gw_timer_t timer;
+    gw_pool_t *pool;
+    gw_upconn_t *next, **pprev; /* idle list */
+    bool reused;                /**< served a request before: a failure may mean it went stale */
+    bool idle;
+    void (*on_event)(gw_upconn_t *c, uint32_t events);
+    void (*on_timeout)(gw_upconn_t *c);
+    void *owner;
+    gw_pool_waiter_t *waiter; /* while connecting */
+};
+
+/** The pool of `t` on worker `w` (created on first use; NULL without memory). */
+gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t);
+
+/** Hands out an idle connection at once, or resolves and connects a new one. */
+void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w);
+
+/** Forgets a waiter (its owner goes away); a connection being made for it is closed. */
+void gw_pool_cancel(gw_pool_waiter_t *w);
+
+/** Returns a connection: kept idle for reuse when `reusable`, else closed. */
+void gw_pool_release(gw_upconn_t *c, bool reusable);
+
+/** Records a failed exchange with the pool's target (passive health) or a success. */
+void gw_pool_report(gw_pool_t *p, bool ok);
+
+/** Failures of the target within the health window. */
+uint32_t gw_pool_recent_failures(gw_pool_t *p);
+
+/** Frees every pool of a worker (at worker exit). */
+void gw_pools_free(struct gw_worker *w);
+
+#endif
