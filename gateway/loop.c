@@ -25,6 +25,7 @@ struct gw_loop {
     int64_t wall_s;
     uint64_t cur_tick; /* last processed tick */
     gw_timer_t *slots[WHEEL_SLOTS];
+    gw_timer_t *due; /* timers being fired; linked so that a callback can cancel or re-arm them */
     uint64_t nonempty[WHEEL_SLOTS / 64];
     void (*idle_hook)(gw_loop_t *, void *);
     void *idle_arg;
@@ -227,28 +228,37 @@ void gw_timer_cancel(gw_timer_t *t)
     timer_unlink(t); /* an emptied slot's bit is cleared when the wheel next sweeps it */
 }
 
+/* Moves a timer to the due list; slot_ms = UINT64_MAX marks it so that gw_timer_set re-files it. */
+static void move_to_due(gw_loop_t *loop, gw_timer_t *t)
+{
+    timer_unlink(t);
+    t->slot_ms = UINT64_MAX;
+    t->next = loop->due;
+    if (t->next) t->next->pprev = &t->next;
+    t->pprev = &loop->due;
+    loop->due = t;
+}
+
 static void sweep_slot(gw_loop_t *loop, unsigned s, uint64_t now_tick)
 {
-    gw_timer_t *due = NULL;
     gw_timer_t *t = loop->slots[s];
     while (t) {
         gw_timer_t *next = t->next;
         if (t->slot_ms / TICK_MS <= now_tick) {
-            timer_unlink(t);
             if (t->expire_ms > loop->now_ms) {
+                timer_unlink(t);
                 timer_file(loop, t); /* moved later meanwhile: lazy re-arm */
             } else {
-                t->next = due;
-                due = t;
+                move_to_due(loop, t);
             }
         }
         t = next;
     }
     if (!loop->slots[s]) slot_mark(loop, s, false);
-    while (due) {
-        gw_timer_t *fire = due;
-        due = due->next;
-        fire->next = NULL;
+    /* each due timer is unlinked before its callback: callbacks may cancel or set any timer */
+    while (loop->due) {
+        gw_timer_t *fire = loop->due;
+        timer_unlink(fire);
         fire->cb(fire);
     }
 }

@@ -33,6 +33,8 @@ typedef struct rproxy {
     gw_pool_waiter_t waiter;
     gw_upconn_t *conn;
     int retries;
+    const gw_target_list_t *list;
+    uint32_t tried; /* connect failures so far, for failing over to another target */
     /* request to the backend */
     char *head;
     size_t head_len, head_off;
@@ -144,11 +146,21 @@ static bool named_in_connection(const gw_req_t *req, gw_slice_t name)
     return false;
 }
 
+static bool in_list(const gw_headers_t *list, gw_slice_t name)
+{
+    for (uint32_t i = 0; i < list->count; i++)
+        if (list->items[i].name.len == name.len && strncasecmp(list->items[i].name.base, name.base, name.len) == 0)
+            return true;
+    return false;
+}
+
 static size_t head_capacity(const gw_req_t *req, const gw_target_t *t)
 {
     size_t n = req->method.len + strlen(t->base_path) + req->path.len + req->query.len + strlen(t->authority) + 256;
     for (size_t i = 0; i < req->num_headers; i++) n += req->headers[i].name.len + req->headers[i].value.len + 4;
-    return n + req->authority.len;
+    const gw_headers_t *set = &req->route->proxy.set_request;
+    for (uint32_t i = 0; i < set->count; i++) n += set->items[i].name.len + set->items[i].value.len + 4;
+    return n + 2 * req->authority.len;
 }
 
 static char *put(char *p, const void *s, size_t n)
@@ -160,8 +172,11 @@ static char *put(char *p, const void *s, size_t n)
 static char *put_forwarded(char *p, const gw_req_t *req)
 {
     char peer[64];
-    gw_conn_peer_text(req->conn, peer, sizeof(peer));
-    p += sprintf(p, "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n", peer, req->conn->tls ? "https" : "http");
+    gw_conn_info_t client = *req->conn;
+    if (!IN6_IS_ADDR_UNSPECIFIED(&req->client_ip)) client.peer.sin6_addr = req->client_ip; /* from a trusted proxy */
+    gw_conn_peer_text(&client, peer, sizeof(peer));
+    p += sprintf(p, "X-Forwarded-For: %s\r\nX-Real-IP: %s\r\nX-Forwarded-Proto: %s\r\n", peer, peer,
+                 req->conn->tls ? "https" : "http");
     if (req->authority.len) {
         p = put(p, "X-Forwarded-Host: ", 18);
         p = put(p, req->authority.base, req->authority.len);
@@ -196,10 +211,25 @@ static bool build_head(rproxy_t *rp)
         p = put(p, "?", 1);
         p = put(p, req->query.base, req->query.len);
     }
-    p += sprintf(p, " HTTP/1.1\r\nHost: %s\r\n", t->authority);
+    const gw_proxy_route_t *pr = &route_of(rp)->proxy;
+    p = put(p, " HTTP/1.1\r\nHost: ", 17);
+    if (pr->keep_host && req->authority.len)
+        p = put(p, req->authority.base, req->authority.len);
+    else
+        p = put(p, t->authority, strlen(t->authority));
+    p = put(p, "\r\n", 2);
     for (size_t i = 0; i < req->num_headers; i++) {
         const gw_header_t *h = &req->headers[i];
-        if (hop_by_hop(h->name) || named_in_connection(req, h->name)) continue;
+        if (hop_by_hop(h->name) || named_in_connection(req, h->name) || in_list(&pr->remove_request, h->name) ||
+            in_list(&pr->set_request, h->name) || (pr->x_forwarded && gw_slice_ieq(h->name, "x-real-ip")))
+            continue;
+        p = put(p, h->name.base, h->name.len);
+        p = put(p, ": ", 2);
+        p = put(p, h->value.base, h->value.len);
+        p = put(p, "\r\n", 2);
+    }
+    for (uint32_t i = 0; i < pr->set_request.count; i++) {
+        const gw_header_t *h = &pr->set_request.items[i];
         p = put(p, h->name.base, h->name.len);
         p = put(p, ": ", 2);
         p = put(p, h->value.base, h->value.len);
@@ -339,8 +369,11 @@ static bool drop_response_header(gw_slice_t name)
 static bool copy_headers(rproxy_t *rp, const gw_h1_response_head_t *h)
 {
     gw_req_t *req = rp->req;
+    const gw_proxy_route_t *pr = &route_of(rp)->proxy;
     for (size_t i = 0; i < h->num_headers; i++) {
-        if (drop_response_header(h->headers[i].name)) continue;
+        gw_slice_t name = h->headers[i].name;
+        if (drop_response_header(name) || in_list(&pr->remove_response, name) || in_list(&pr->set_response, name))
+            continue;
         char *n = gw_arena_strndup(&req->arena, h->headers[i].name.base, h->headers[i].name.len);
         char *v = gw_arena_strndup(&req->arena, h->headers[i].value.base, h->headers[i].value.len);
         if (!n || !v) return false;
@@ -349,6 +382,8 @@ static bool copy_headers(rproxy_t *rp, const gw_h1_response_head_t *h)
         if (!gw_res_add_header(req, (gw_slice_t){n, h->headers[i].name.len}, (gw_slice_t){v, h->headers[i].value.len}))
             return false;
     }
+    for (uint32_t i = 0; i < pr->set_response.count; i++)
+        if (!gw_res_add_header(req, pr->set_response.items[i].name, pr->set_response.items[i].value)) return false;
     return true;
 }
 
@@ -375,6 +410,13 @@ static int parse_head(rproxy_t *rp)
         return rp->rlen ? parse_head(rp) : 0;
     }
     gw_req_t *req = rp->req;
+    if (h.status >= 400 && route_of(rp)->proxy.intercept_errors) {
+        rp->res_done = true; /* proxyInterceptErrors: our own page instead of the backend's */
+        gw_pool_report(rp->pool, true);
+        drop_conn(rp, false);
+        gw_send_error(req, h.status);
+        return -1;
+    }
     req->res.status = h.status;
     if (!copy_headers(rp, &h)) {
         rp_fail(rp, gw_err_no_memory);
@@ -523,11 +565,28 @@ static void on_conn_timeout(gw_upconn_t *c)
 
 /* ---- connecting ---- */
 
+static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *list);
+
+/* A connection that could not be made carried nothing: try another target of the list. */
+static bool fail_over(rproxy_t *rp)
+{
+    if (++rp->tried >= rp->list->count) return false;
+    gw_pool_report(rp->pool, false);
+    const gw_target_t *prev = rp->target;
+    for (int i = 0; i < 8 && rp->target == prev; i++) rp->target = pick_target(rp->req, rp->list);
+    if (rp->target == prev) rp->target = rp->list->items[(rp->tried) % rp->list->count];
+    rp->pool = gw_pool_get(rp->req->worker, rp->target);
+    rp->head_off = 0;
+    if (!rp->pool || !build_head(rp)) return false;
+    rp_connect(rp);
+    return true;
+}
+
 static void on_conn(gw_pool_waiter_t *w, gw_upconn_t *c, const char *err)
 {
     rproxy_t *rp = w->data;
     if (err) {
-        rp_fail(rp, err);
+        if (!fail_over(rp)) rp_fail(rp, err);
         return;
     }
     rp->conn = c;
@@ -574,6 +633,7 @@ static gw_handler_result_t rproxy_on_request(const gw_handler_t *self, gw_req_t 
     memset(rp, 0, sizeof(*rp));
     rp->gen = (gw_generator_t){rp_proceed, rp_stop};
     rp->req = req;
+    rp->list = list;
     rp->target = pick_target(req, list);
     rp->pool = gw_pool_get(req->worker, rp->target);
     rp->rbuf = gw_chunk_get(&req->worker->io_pool);

@@ -215,3 +215,41 @@ def test_https_backend_is_a_config_error(gateway_bin, tmp_path):
     out = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, text=True)
     assert out.returncode == 1
     assert f"{cfg}:3:12: proxyTo:" in out.stderr
+
+
+def test_intercept_errors(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url, "  proxyInterceptErrors: true\n"))
+    r = gw.get("/status/404")
+    assert r.status == 404 and b"<title>404 Not Found</title>" in r.body
+    assert gw.get("/status/200").body == b"status 200\n"
+    gw2 = start_gateway(proxy_config(b.url))
+    assert gw2.get("/status/404").body == b"status 404\n"
+
+
+def test_header_rules_and_keep_host(start_gateway, backends):
+    b = backends()
+    extra = ("  proxyKeepHost: true\n"
+             "  proxySetRequestHeaders: {X-Env: prod, User-Agent: gateway-test}\n"
+             "  proxyRemoveRequestHeaders: [X-Drop]\n"
+             "  proxySetResponseHeaders: {X-Served-By: edge}\n"
+             "  proxyRemoveResponseHeaders: [X-Backend]\n")
+    gw = start_gateway(proxy_config(b.url, extra))
+    r = gw.get("/echo", host="public.test", headers={"X-Drop": "1", "User-Agent": "curl"})
+    h = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
+    assert h["host"] == "public.test"
+    assert h["x-env"] == "prod" and h["user-agent"] == "gateway-test"
+    assert "x-drop" not in h
+    r = gw.get("/status/200")
+    assert r.header("x-served-by") == "edge" and r.header("x-backend") is None
+
+
+def test_fail_over_to_a_live_target(start_gateway, backends):
+    b = backends()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+    gw = start_gateway(proxy_config([f"http://127.0.0.1:{dead}", b.url]))
+    for _ in range(10):
+        assert gw.get("/echo").status == 200

@@ -79,6 +79,43 @@ static void test_long_timer_survives_revolution(gw_loop_t *loop)
     gw_timer_cancel(&a.t);
 }
 
+static tagged_timer_t *victim;
+static gw_loop_t *the_loop;
+
+static void on_timer_cancel_other(gw_timer_t *t)
+{
+    on_timer(t);
+    gw_timer_cancel(&victim->t); /* due in the same sweep: must not fire after this */
+}
+
+static void on_timer_rearm(gw_timer_t *t)
+{
+    on_timer(t);
+    if (nfired < 3) gw_timer_set(the_loop, t, 10);
+}
+
+static void test_callbacks_cancel_and_rearm(gw_loop_t *loop)
+{
+    tagged_timer_t a = {.id = 1}, b = {.id = 2};
+    the_loop = loop;
+    gw_timer_init(&a.t, on_timer_cancel_other);
+    gw_timer_init(&b.t, on_timer_cancel_other);
+    nfired = 0;
+    gw_timer_set(loop, &a.t, 16);
+    gw_timer_set(loop, &b.t, 16);
+    victim = &a; /* whichever fires first cancels a; if a fires first, b still fires */
+    run_for(loop, 60);
+    CHECK(nfired == 1 || (nfired == 2 && fired[0] == 1));
+    CHECK(!gw_timer_active(&a.t) && !gw_timer_active(&b.t));
+    tagged_timer_t c = {.id = 3};
+    gw_timer_init(&c.t, on_timer_rearm);
+    nfired = 0;
+    gw_timer_set(loop, &c.t, 10);
+    run_for(loop, 150);
+    CHECK_EQ_INT(nfired, 3);
+    CHECK(!gw_timer_active(&c.t));
+}
+
 static int io_calls;
 
 static void on_io(gw_io_t *io, uint32_t events)
@@ -149,6 +186,7 @@ int main(void)
     test_timer_order_and_cancel(loop);
     test_lazy_rearm(loop);
     test_long_timer_survives_revolution(loop);
+    test_callbacks_cancel_and_rearm(loop);
     test_io_generation(loop);
     test_messages(loop);
     gw_loop_free(loop);
