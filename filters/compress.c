@@ -259,11 +259,17 @@ static void cstream_send(gw_ostream_t *self, gw_req_t *req, const gw_slice_t *bu
         return;
     }
     c->used = 0; /* what was passed on last time has been written: the producer sent again */
-    bool ok = true;
+    bool ok = true, had_input = false;
     for (size_t i = 0; ok && i < n; i++)
-        if (bufs[i].len) ok = encode(c, bufs[i].base, bufs[i].len, 0);
+        if (bufs[i].len) {
+            had_input = true;
+            ok = encode(c, bufs[i].base, bufs[i].len, 0);
+        }
+    /* A piece in always gives bytes out: the codecs only ask the producer for more once something
+     * was written, so an empty pass-on would stall a file being pumped through us. A sync flush
+     * keeps the window (the ratio barely moves) and costs a few bytes per piece. */
     if (ok && state == GW_SEND_FINAL) ok = encode(c, NULL, 0, 2);
-    else if (ok && (c->flush_each || req->res.flush_each)) ok = encode(c, NULL, 0, 1);
+    else if (ok && (c->flush_each || req->res.flush_each || (had_input && !c->used))) ok = encode(c, NULL, 0, 1);
     if (!ok) {
         gw_ostream_next(self, req, NULL, 0, GW_SEND_ERROR);
         return;

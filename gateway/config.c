@@ -30,6 +30,8 @@ typedef struct loader {
     gw_config_warn_fn warn;
     void *warn_ctx;
     const gw_node_t *modules; /* loadModules list, or NULL */
+    const gw_node_t *policy_warned[32]; /* policy warnings already given (one per node) */
+    size_t num_policy_warned;
 } loader_t;
 
 typedef struct config_mem {
@@ -290,6 +292,24 @@ static void build_targets(loader_t *ld, const gw_route_t *r, const char *name, g
     }
 }
 
+/* A map property (name -> value) or a list property (names) as a header list; names lower-cased. */
+static void build_header_list(loader_t *ld, const gw_route_t *r, const char *name, gw_headers_t *out)
+{
+    const gw_node_t *n = gw_route_prop(r, name);
+    size_t count = !n ? 0 : n->kind == GW_NODE_MAP ? n->map.count : n->kind == GW_NODE_SEQ ? n->seq.count : 0;
+    for (size_t i = 0; i < count; i++) {
+        const gw_node_t *k = n->kind == GW_NODE_MAP ? n->map.entries[i].key : n->seq.items[i];
+        const char *v = n->kind == GW_NODE_MAP ? gw_node_as_string(n->map.entries[i].value) : "";
+        const char *ks = gw_node_as_string(k);
+        if (!ks || !v) continue;
+        char *low = gw_arena_strndup(ld->arena, ks, strlen(ks));
+        char *val = gw_arena_strndup(ld->arena, v, strlen(v));
+        if (!low || !val) return;
+        for (char *p = low; *p; p++) *p = (char)tolower((unsigned char)*p);
+        gw_headers_add(ld->arena, out, (gw_slice_t){low, strlen(low)}, (gw_slice_t){val, strlen(val)});
+    }
+}
+
 static void build_proxy(loader_t *ld, gw_route_t *r)
 {
     gw_proxy_route_t *p = &r->proxy;
@@ -299,6 +319,12 @@ static void build_proxy(loader_t *ld, gw_route_t *r)
     p->health_check = prop_bool(r, "enableLoadBalancerHealthCheck", false);
     p->max_fails = (uint32_t)prop_int(&r->props, "loadBalancerHealthCheckMaximumFails", 3);
     p->read_timeout_ms = (uint32_t)prop_int(&r->props, "proxyReadTimeout", 60000);
+    p->intercept_errors = prop_bool(r, "proxyInterceptErrors", false);
+    p->keep_host = prop_bool(r, "proxyKeepHost", false);
+    build_header_list(ld, r, "proxySetRequestHeaders", &p->set_request);
+    build_header_list(ld, r, "proxyRemoveRequestHeaders", &p->remove_request);
+    build_header_list(ld, r, "proxySetResponseHeaders", &p->set_response);
+    build_header_list(ld, r, "proxyRemoveResponseHeaders", &p->remove_response);
 }
 
 static void build_error_pages(loader_t *ld, gw_route_t *r)
@@ -317,9 +343,16 @@ static void build_error_pages(loader_t *ld, gw_route_t *r)
 
 /* A policy error; a rule written at global or host level is built into each route below it, so
  * the same located message is reported once. */
-static void policy_error(void *ctx, const gw_node_t *at, const char *prop, const char *msg)
+static void policy_error(void *ctx, const gw_node_t *at, const char *prop, const char *msg, bool fatal)
 {
     loader_t *ld = ctx;
+    if (!fatal && at) {
+        for (size_t i = 0; i < ld->num_policy_warned; i++)
+            if (ld->policy_warned[i] == at) return;
+        if (ld->num_policy_warned < 32) ld->policy_warned[ld->num_policy_warned++] = at;
+        add_warning(ld, at, "%s: %s", prop, msg);
+        return;
+    }
     char line[512];
     if (at)
         snprintf(line, sizeof(line), "%s:%d:%d: %s: %s\n", at->file, at->line, at->column, prop, msg);
@@ -779,7 +812,8 @@ static gw_config_t *finish_load(gw_config_t *cfg, bool parsed, char *err, size_t
         gw_config_free(cfg);
         return NULL;
     }
-    loader_t ld = {cfg, &((config_mem_t *)cfg->arena)->arena, err, errlen, 0, 0, warn, warn_ctx, NULL};
+    loader_t ld = {.cfg = cfg, .arena = &((config_mem_t *)cfg->arena)->arena, .err = err, .errlen = errlen,
+                   .warn = warn, .warn_ctx = warn_ctx};
     if (errlen) err[0] = '\0';
     build_config(&ld);
     if (ld.nerrors) {

@@ -59,6 +59,12 @@ typedef struct gw_proxy_route {
     bool health_check;          /**< enableLoadBalancerHealthCheck */
     uint32_t max_fails;         /**< loadBalancerHealthCheckMaximumFails */
     uint32_t read_timeout_ms;   /**< proxyReadTimeout: first byte and between bytes */
+    bool intercept_errors;      /**< proxyInterceptErrors: our error page for backend statuses >= 400 */
+    bool keep_host;             /**< proxyKeepHost: send the client's Host instead of the backend's */
+    gw_headers_t set_request;   /**< proxySetRequestHeaders: replace (or add) these to the backend */
+    gw_headers_t remove_request; /**< proxyRemoveRequestHeaders: names only */
+    gw_headers_t set_response;  /**< proxySetResponseHeaders: replace (or add) these to the client */
+    gw_headers_t remove_response; /**< proxyRemoveResponseHeaders: names only */
 } gw_proxy_route_t;
 
 /** Everything a request needs once its host and location are known. */

@@ -59,7 +59,20 @@ static void fail(builder_t *b, const gw_node_t *at, const char *prop, const char
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     b->failed = true;
-    if (b->err) b->err(b->ctx, at, prop, msg);
+    if (b->err) b->err(b->ctx, at, prop, msg, true);
+}
+
+static void warn(builder_t *b, const gw_node_t *at, const char *prop, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void warn(builder_t *b, const gw_node_t *at, const char *prop, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (b->err) b->err(b->ctx, at, prop, msg, false);
 }
 
 static gw_policy_t *policy(const stage_t *s)
@@ -231,7 +244,7 @@ static void add_user(void *ctx, const char *name, const char *hash)
         v->cap = cap;
     }
     const char *why = gw_password_check_format(hash);
-    if (why) fail(v->b, v->at, v->prop, "user '%s': %s", name, why);
+    if (why) warn(v->b, v->at, v->prop, "user '%s' can never log in: %s", name, why);
     v->items[v->count++] = (gw_user_t){gw_arena_strndup(v->b->arena, name, strlen(name)),
                                        gw_arena_strndup(v->b->arena, hash, strlen(hash))};
 }
@@ -242,10 +255,13 @@ static void build_users(builder_t *b)
     const gw_node_t *users = gw_route_prop(b->route, "users");
     for (size_t i = 0; users && users->kind == GW_NODE_SEQ && i < users->seq.count; i++) {
         const gw_node_t *u = users->seq.items[i];
-        const char *name = map_string(b, u, "name", "users", true);
-        const char *pass = map_string(b, u, "pass", "users", true);
+        const char *name = gw_node_as_string(gw_yaml_map_get(u, "name"));
+        const char *pass = gw_node_as_string(gw_yaml_map_get(u, "pass"));
         v.at = gw_yaml_map_get(u, "pass") ? gw_yaml_map_get(u, "pass") : u;
-        if (name && pass) add_user(&v, name, pass);
+        if (name && pass)
+            add_user(&v, name, pass);
+        else
+            warn(b, u, "users", "an entry needs 'name' and 'pass' strings: ignored");
     }
     const gw_node_t *files = gw_route_prop(b->route, "htpasswdFile");
     v.prop = "htpasswdFile";

@@ -9,14 +9,19 @@
 #ifndef GW_POLICY_POLICY_H
 #define GW_POLICY_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
 
 typedef struct gw_policy gw_policy_t;
 
-/** Receives a configuration error located at `at` (may be NULL) about property `prop`. */
-typedef void (*gw_policy_err_fn)(void *ctx, const gw_node_t *at, const char *prop, const char *msg);
+/**
+ * Receives a configuration problem located at `at` (may be NULL) about property `prop`: an error
+ * when `fatal`, else a warning (a user entry that can never log in: it fails closed, and Ferron's
+ * own documentation has such entries, which must still load).
+ */
+typedef void (*gw_policy_err_fn)(void *ctx, const gw_node_t *at, const char *prop, const char *msg, bool fatal);
 
 /**
  * Builds the policy of a route from its properties (blocklist, allowlist, trustedProxies,

@@ -5,7 +5,7 @@ Method (see tests/bench/README.md): every server runs ONE worker pinned to CPU 0
 generator is pinned to CPU 1, and for every scenario three figures are taken per server:
 
   cpu_us_per_req    (utime+stime delta of the server process over a wrk round) / requests,
-                    rounds interleaved A B A B ..., median over rounds
+                    short rounds interleaved (A B, B A, A B ...), median over rounds
   syscalls_per_req  `strace -c -f -p PID` attached while a fixed number of requests is made
   instr_per_req     `valgrind --tool=callgrind` user-space instructions (Ir) of a fixed number of
                     requests, start-up cost excluded (counters zeroed after a warm-up)
@@ -15,6 +15,7 @@ Results go to stdout and, as JSON, to tests/bench/results/last.json.
 
 Extending: add a ServerDef subclass to SERVERS (config writer + argv), or a Scenario to
 SCENARIOS (file size, keep-alive or not). Only loopback addresses are ever used.
+Needs: wrk, strace, valgrind, taskset, nginx (Debian packages); h2o and haproxy are opt-in.
 """
 
 import argparse
@@ -150,8 +151,9 @@ class Gateway(ServerDef):
         return [self.path, "-c", cfg]
 
     def describe(self):
-        bt = build_type_of(self.path) or "build type unknown"
-        return f"{version_line([self.path, '-v']) or 'gateway'} ({bt} build)"
+        bt = build_type_of(self.path)
+        return (f"{version_line([self.path, '-v']) or 'gateway'} "
+                f"({bt + ' build' if bt else 'build type unknown'})")
 
 
 class Nginx(ServerDef):
@@ -304,14 +306,17 @@ def default_gateway():
     return os.path.join(REPO, "build-release", "gateway")
 
 
+# Every server the harness knows, by --servers name. The gateway's factory takes its path.
+SERVERS = {"gateway": Gateway, "nginx": Nginx, "h2o": H2O, "haproxy": HAProxy}
+DEFAULT_SERVERS = "gateway,nginx"
+
+
 def make_servers(names, gateway_path):
-    table = {"gateway": lambda: Gateway(gateway_path), "nginx": Nginx, "h2o": H2O,
-             "haproxy": HAProxy}
     out = []
     for n in names:
-        if n not in table:
-            raise BenchError(f"unknown server {n!r} (known: {', '.join(table)})")
-        out.append(table[n]())
+        if n not in SERVERS:
+            raise BenchError(f"unknown server {n!r} (known: {', '.join(SERVERS)})")
+        out.append(SERVERS[n](gateway_path) if n == "gateway" else SERVERS[n]())
     return out
 
 
@@ -767,8 +772,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gateway", default=default_gateway(),
                     help="gateway binary (default: build-release/gateway, else build/gateway)")
-    ap.add_argument("--servers", default="gateway,nginx",
-                    help="comma list from gateway,nginx,h2o,haproxy (default gateway,nginx)")
+    ap.add_argument("--servers", default=DEFAULT_SERVERS,
+                    help=f"comma list from {','.join(SERVERS)} (default {DEFAULT_SERVERS})")
     ap.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
                     help="comma list (default: all): " + ", ".join(s.name for s in SCENARIOS))
     ap.add_argument("--rounds", type=int, default=5, help="interleaved CPU rounds (default 5)")
@@ -858,6 +863,9 @@ def main(argv=None):
     try:
         for s in servers:
             log(f"# {s.name}: {s.describe()}")
+            if isinstance(s, Gateway) and build_type_of(s.path) not in ("Release", None):
+                log(f"# warning: the gateway is a {build_type_of(s.path)} build; "
+                    "compare Release builds")
         if not {"cpu", "syscalls"} <= skip:
             runs = [start_server(s, workdir, wwwroot) for s in servers]
             for i, sc in enumerate(scenarios):

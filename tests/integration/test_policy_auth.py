@@ -156,9 +156,12 @@ def test_missing_header_is_not_a_failure(auth_gw):
     assert req(auth_gw, auth=basic("sha1", "s-secret"), ip=ip).status == 200
 
 
-def test_plain_text_password_rejected(tmp_path, gateway_bin):
-    p = tmp_path / "plain.yaml"
-    p.write_text('global:\n  port: 1\n  users:\n    - {name: joe, pass: "hunter2"}\n')
-    r = subprocess.run([str(gateway_bin), "-t", "-c", str(p)], capture_output=True, text=True)
-    assert r.returncode != 0
-    assert "users: user 'joe': not a password hash" in r.stderr + r.stdout
+def test_plain_text_password_fails_closed(start_gateway, wwwroot):
+    gw = start_gateway(make_config(wwwroot) + """\
+  users:
+    - {name: joe, pass: "hunter2"}
+  nonStandardCodes:
+    - {scode: 401, url: /hello.txt}
+""")
+    assert "users: user 'joe' can never log in: not a password hash" in gw.stderr()
+    assert gw.get("/hello.txt", headers={"Authorization": basic("joe", "hunter2")}).status == 401

@@ -351,6 +351,14 @@ static void test_rewrite(void)
 }
 
 static char errs[4096];
+static char warnings[4096];
+
+static void collect_warning(void *ctx, const char *msg)
+{
+    (void)ctx;
+    size_t n = strlen(warnings);
+    snprintf(warnings + n, sizeof(warnings) - n, "%s\n", msg);
+}
 
 static gw_config_t *load(const char *yaml)
 {
@@ -386,13 +394,25 @@ static void test_config(void)
                "hosts:\n  - domain: a.test\n  - domain: b.test\n    locations: [{path: /x}]\n");
     CHECK(cfg == NULL);
     CHECK(strstr(errs, "policy.yaml:2:15: blocklist: '10.0.0.0/40' is not an IP address or CIDR prefix") != NULL);
-    CHECK(strstr(errs, "users: user 'a': not a password hash") != NULL);
+    CHECK(strstr(errs, "users:") == NULL); /* a user that cannot log in is a warning, not an error */
     CHECK(strstr(errs, "rewriteMap: bad regex at offset") != NULL);
     CHECK(strstr(errs, "nonStandardCodes: a 302 rule needs a 'location'") != NULL);
     CHECK(strstr(errs, "rateLimit: per: expected a duration") != NULL);
     CHECK(strstr(errs, "rateLimit: key: expected ip, user or header:<name>") != NULL);
     const char *first = strstr(errs, "blocklist:");
     CHECK(first && !strstr(first + 1, "blocklist:"));
+    /* Ferron's documentation writes `user:` and a placeholder hash: it loads, with one warning each */
+    warnings[0] = '\0';
+    cfg = gw_config_load_string("policy.yaml",
+                                "global:\n  users:\n    - {user: admin, pass: x}\n    - {name: joe, pass: hunter2}\n"
+                                "hosts:\n  - domain: a.test\n  - domain: b.test\n",
+                                errs, sizeof(errs), collect_warning, NULL);
+    CHECK(cfg != NULL);
+    CHECK(strstr(warnings, "policy.yaml:3:7: users: an entry needs 'name' and 'pass' strings: ignored\n") != NULL);
+    CHECK(strstr(warnings, "policy.yaml:4:25: users: user 'joe' can never log in: not a password hash") != NULL);
+    const char *w = strstr(warnings, "joe");
+    CHECK(w && !strstr(w + 1, "joe")); /* once, although three routes hold it */
+    gw_config_free(cfg);
     cfg = load("hosts:\n  - domain: a.test\n    htpasswdFile: /nonexistent/htpasswd\n");
     CHECK(cfg == NULL);
     CHECK(strstr(errs, "htpasswdFile: cannot open '/nonexistent/htpasswd'") != NULL);
