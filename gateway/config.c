@@ -18,6 +18,7 @@
 #include "config_props.h"
 #include "module_loader.h"
 #include "modules.h"
+#include "balancer.h"
 #include "policy.h"
 #include "uri.h"
 
@@ -272,23 +273,141 @@ static gw_target_t *intern_target(loader_t *ld, gw_target_t *t)
 }
 
 /* proxyTo-style property: a URL or a list of them -> parsed targets with config-wide ids. */
+/* Parses one backend URL into an interned target; NULL (error reported) when it is invalid. */
+static gw_target_t *parse_target(loader_t *ld, const gw_node_t *u, const char *prop)
+{
+    const char *url = gw_node_as_string(u);
+    gw_target_t *t = gw_arena_alloc(ld->arena, sizeof(*t));
+    const char *err = !url ? "expected a URL" : !t ? "out of memory" : gw_target_parse(t, url, arena_alloc_cb, ld->arena);
+    if (!err && t->tls) err = "https:// backends need the TLS client, which this build does not have yet";
+    if (err) {
+        add_error(ld, u, prop, "%s", err);
+        return NULL;
+    }
+    return intern_target(ld, t);
+}
+
+static bool list_alloc(loader_t *ld, gw_target_list_t *out, size_t count)
+{
+    out->items = gw_arena_alloc(ld->arena, (count ? count : 1) * sizeof(*out->items));
+    out->weights = gw_arena_alloc(ld->arena, (count ? count : 1) * sizeof(*out->weights));
+    out->id = ld->cfg->num_lists++;
+    return out->items && out->weights;
+}
+
+/* "http://NAME" with NAME a group from `upstreams:` means that group (as nginx's proxy_pass). */
+static const gw_target_list_t *named_group(loader_t *ld, const char *url)
+{
+    if (!url || strncmp(url, "http://", 7) != 0) return NULL;
+    const char *name = url + 7;
+    for (size_t i = 0; i < ld->cfg->num_groups; i++)
+        if (strcmp(ld->cfg->groups[i].name, name) == 0) return &ld->cfg->groups[i];
+    return NULL;
+}
+
+/* proxyTo-style property: a URL or a list of them (Ferron: random choice), or one group name. */
 static void build_targets(loader_t *ld, const gw_route_t *r, const char *name, gw_target_list_t *out)
 {
     const gw_node_t *n = gw_route_prop(r, name);
     if (!n) return;
     size_t count = n->kind == GW_NODE_SEQ ? n->seq.count : 1;
-    out->items = gw_arena_alloc(ld->arena, (count ? count : 1) * sizeof(*out->items));
-    for (size_t i = 0; out->items && i < count; i++) {
-        const gw_node_t *u = n->kind == GW_NODE_SEQ ? n->seq.items[i] : n;
-        const char *url = gw_node_as_string(u);
-        gw_target_t *t = gw_arena_alloc(ld->arena, sizeof(*t));
-        const char *err = !url ? "expected a URL" : !t ? "out of memory" : gw_target_parse(t, url, arena_alloc_cb, ld->arena);
-        if (!err && t->tls) err = "https:// backends need the TLS client, which this build does not have yet";
-        if (err) {
-            add_error(ld, u, name, "%s", err);
-            continue;
+    const gw_target_list_t *group = count == 1 ? named_group(ld, gw_node_as_string(n->kind == GW_NODE_SEQ ? n->seq.items[0] : n)) : NULL;
+    if (group) {
+        *out = *group; /* shares the group's balancer state */
+        return;
+    }
+    if (!list_alloc(ld, out, count)) return;
+    for (size_t i = 0; i < count; i++) {
+        gw_target_t *t = parse_target(ld, n->kind == GW_NODE_SEQ ? n->seq.items[i] : n, name);
+        if (!t) continue;
+        out->weights[out->count] = 1;
+        out->items[out->count++] = t;
+    }
+}
+
+/* ---- upstreams: named groups ---- */
+
+static const struct {
+    const char *name;
+    gw_balance_t kind;
+} balance_names[] = {{"random", GW_LB_RANDOM}, {"roundRobin", GW_LB_ROUND_ROBIN},
+                     {"leastConnections", GW_LB_LEAST_CONN}, {"twoRandomChoices", GW_LB_TWO_CHOICES},
+                     {"hash", GW_LB_HASH}};
+
+static void group_balance(loader_t *ld, gw_target_list_t *g, const gw_node_t *gn)
+{
+    const gw_node_t *b = gw_yaml_map_get(gn, "balance");
+    const char *bs = gw_node_as_string(b);
+    g->balance = GW_LB_ROUND_ROBIN;
+    bool found = !b;
+    for (size_t i = 0; bs && i < sizeof(balance_names) / sizeof(balance_names[0]); i++)
+        if (strcmp(bs, balance_names[i].name) == 0) {
+            g->balance = balance_names[i].kind;
+            found = true;
         }
-        out->items[out->count++] = intern_target(ld, t);
+    if (!found)
+        add_error(ld, b, "balance", "expected random, roundRobin, leastConnections, twoRandomChoices or hash");
+    const gw_node_t *k = gw_yaml_map_get(gn, "hashKey");
+    const char *ks = gw_node_as_string(k);
+    if (!ks || strcmp(ks, "ip") == 0) return;
+    bool header = strncmp(ks, "header:", 7) == 0, cookie = strncmp(ks, "cookie:", 7) == 0;
+    if ((!header && !cookie) || !ks[7]) {
+        add_error(ld, k, "hashKey", "expected ip, header:NAME or cookie:NAME");
+        return;
+    }
+    g->hash_key = header ? GW_HASH_HEADER : GW_HASH_COOKIE;
+    char *nm = gw_arena_strndup(ld->arena, ks + 7, strlen(ks + 7));
+    for (char *p = nm; header && p && *p; p++) *p = (char)tolower((unsigned char)*p);
+    g->hash_name = nm;
+}
+
+static void group_server(loader_t *ld, gw_target_list_t *g, const gw_node_t *sn)
+{
+    const gw_node_t *url = sn->kind == GW_NODE_MAP ? gw_yaml_map_get(sn, "url") : sn;
+    int64_t weight = 1;
+    const gw_node_t *w = sn->kind == GW_NODE_MAP ? gw_yaml_map_get(sn, "weight") : NULL;
+    if (w && (!gw_node_as_int(w, &weight) || weight < 1 || weight > 1000)) {
+        add_error(ld, w, "weight", "expected an integer from 1 to 1000");
+        return;
+    }
+    if (!url) {
+        add_error(ld, sn, "servers", "a server needs a 'url'");
+        return;
+    }
+    gw_target_t *t = parse_target(ld, url, "servers");
+    if (!t) return;
+    g->weights[g->count] = (uint32_t)weight;
+    g->items[g->count++] = t;
+}
+
+static void build_group(loader_t *ld, gw_target_list_t *g, const gw_map_entry_t *e)
+{
+    g->name = e->key->scalar.text;
+    const gw_node_t *servers = gw_yaml_map_get(e->value, "servers");
+    if (e->value->kind != GW_NODE_MAP || !servers || servers->kind != GW_NODE_SEQ || !servers->seq.count) {
+        add_error(ld, e->key, "upstreams", "group '%s' needs a non-empty 'servers' list", g->name);
+        return;
+    }
+    if (!list_alloc(ld, g, servers->seq.count)) return;
+    for (size_t i = 0; i < servers->seq.count; i++) group_server(ld, g, servers->seq.items[i]);
+    group_balance(ld, g, e->value);
+    if (g->balance == GW_LB_HASH && !gw_balance_build_ring(g, arena_alloc_cb, ld->arena))
+        add_error(ld, e->key, "upstreams", "out of memory");
+}
+
+static void build_groups(loader_t *ld, const gw_node_t *root)
+{
+    const gw_node_t *ups = root ? gw_yaml_map_get(root, "upstreams") : NULL;
+    if (!ups) return;
+    if (ups->kind != GW_NODE_MAP) {
+        add_error(ld, ups, "upstreams", "expected a map of group name -> {servers, balance}");
+        return;
+    }
+    ld->cfg->groups = gw_arena_alloc(ld->arena, (ups->map.count + 1) * sizeof(gw_target_list_t));
+    for (size_t i = 0; ld->cfg->groups && i < ups->map.count; i++) {
+        gw_target_list_t *g = &ld->cfg->groups[ld->cfg->num_groups++];
+        memset(g, 0, sizeof(*g));
+        build_group(ld, g, &ups->map.entries[i]);
     }
 }
 
@@ -762,8 +881,8 @@ static void check_top_level(loader_t *ld, const gw_node_t *root)
         const char *k = e->key->scalar.text;
         if (!strcmp(k, "include"))
             add_error(ld, e->key, "include", "not supported by this build yet; merge the files into one");
-        else if (strcmp(k, "global") != 0 && strcmp(k, "hosts") != 0)
-            add_warning(ld, e->key, "unused top-level key '%s' (expected global, hosts)", k);
+        else if (strcmp(k, "global") != 0 && strcmp(k, "hosts") != 0 && strcmp(k, "upstreams") != 0)
+            add_warning(ld, e->key, "unused top-level key '%s' (expected global, hosts, upstreams)", k);
     }
 }
 
@@ -776,6 +895,7 @@ static void build_config(loader_t *ld)
         return;
     }
     if (root) check_top_level(ld, root);
+    build_groups(ld, root); /* before any route names a group */
     const gw_node_t *g = root ? gw_yaml_map_get(root, "global") : NULL;
     if (g && g->kind != GW_NODE_MAP) {
         add_error(ld, g, "global", "expected a map");

@@ -132,6 +132,9 @@ typedef struct gw_config {
     gw_dns_config_t dns; /**< resolver settings; dns.servers is a csv in the arena, NULL: resolv.conf */
     gw_target_t **targets; /**< distinct backend targets; targets[i]->id == i */
     uint32_t num_targets;
+    uint32_t num_lists;        /**< target lists (balancer state ids 0..n-1) */
+    gw_target_list_t *groups;  /**< named groups from the top-level `upstreams:` */
+    size_t num_groups;
     char *log_file;
     char *error_log_file;
     gw_route_t global_route; /**< for requests no host matches */

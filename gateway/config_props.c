@@ -110,7 +110,7 @@ const gw_prop_def_t gw_props_registry[] = {
     {"enableCompression", A, GW_PT_BOOL, NOLIM, "true", NULL, true, "gzip/brotli, and file.br/file.gz siblings"},
     {"enableDirectoryListing", A, GW_PT_BOOL, NOLIM, "false", NULL, true, "generated index pages"},
     /* our own response properties */
-    {"serverHeader", A, GW_PT_STRING, NOLIM, "gateway", NULL, true, "Server header value; \"\": none"},
+    {"serverHeader", A, GW_PT_STRING, NOLIM, "gateway", NULL, false, "Server header value; \"\": none"},
     {"setResponseHeaders", A, GW_PT_STRING_MAP, NOLIM, NULL, NULL, true, "response headers set (replaced); {path}"},
     {"addResponseHeaders", A, GW_PT_STRING_MAP, NOLIM, NULL, NULL, true, "response headers appended; {path}"},
     {"removeResponseHeaders", A, GW_PT_STRING_LIST, NOLIM, NULL, NULL, true, "response headers removed"},

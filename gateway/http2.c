@@ -32,7 +32,7 @@
 
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define PREFACE_LEN 24
-#define MAX_FLUSH_ROUNDS 64
+#define MAX_PROCEED_ROUNDS 64 /* producers that send nothing: stop, their flag stays set */
 
 typedef struct gw_h2_worker {
     nghttp2_session_callbacks *cbs;
@@ -667,8 +667,8 @@ static void flush(h2_conn_t *hc)
     if (hc->in_flush) return;
     unschedule_flush(hc);
     hc->in_flush = true;
-    int rc = 1;
-    for (int round = 0; round < MAX_FLUSH_ROUNDS; round++) {
+    int rc = 1, rounds = 0;
+    for (;;) { /* ends when the socket is full or nobody has anything more to send */
         rc = write_out(hc);
         if (rc <= 0) break;
         if (!fill_obuf(hc)) {
@@ -676,7 +676,7 @@ static void flush(h2_conn_t *hc)
             break;
         }
         if (hc->olen) continue;
-        if (!run_proceeds(hc)) break;
+        if (++rounds > MAX_PROCEED_ROUNDS || !run_proceeds(hc)) break;
     }
     hc->in_flush = false;
     if (rc < 0) {

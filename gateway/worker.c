@@ -18,6 +18,7 @@
 #include "module_loader.h"
 #include "dns.h"
 #include "pool.h"
+#include "balancer.h"
 #include "static.h"
 #include "tls.h"
 
@@ -223,6 +224,7 @@ void gw_worker_free(gw_worker_t *w)
     gw_file_cache_free(w->file_cache);
     gw_h2_worker_free(w);
     gw_pools_free(w);
+    gw_balance_worker_free(w);
     gw_dns_free(w->dns);
     gw_loop_free(w->loop);
     gw_chunk_pool_clear(&w->io_pool);

@@ -43,6 +43,7 @@ typedef struct gw_worker {
     gw_timer_t drain_timer;
     struct gw_dns *dns;  /**< this worker's resolver */
     void *pools;         /**< backend connection pools by target id (pool.c) */
+    void *lb;            /**< balancer state by target list id (balancer.c) */
     uint64_t rng;        /**< xorshift state for load balancing */
     gw_msg_t stop_msg;
 } gw_worker_t;

@@ -111,8 +111,10 @@ void gw_ip_text(const struct in6_addr *ip, char *buf, size_t len)
 
 static gw_slice_t trim(gw_slice_t s)
 {
-    while (s.len && (s.base[0] == ' ' || s.base[0] == '\t')) s.base++, s.len--;
-    while (s.len && (s.base[s.len - 1] == ' ' || s.base[s.len - 1] == '\t')) s.len--;
+    while (s.len && (s.base[0] == ' ' || s.base[0] == '\t'))
+        s.base++, s.len--;
+    while (s.len && (s.base[s.len - 1] == ' ' || s.base[s.len - 1] == '\t'))
+        s.len--;
     return s;
 }
 
@@ -133,7 +135,8 @@ bool gw_xff_element_parse(gw_slice_t s, struct in6_addr *out)
 static gw_slice_t element_before(gw_slice_t v, size_t end, size_t *start)
 {
     size_t b = end;
-    while (b > 0 && v.base[b - 1] != ',') b--;
+    while (b > 0 && v.base[b - 1] != ',')
+        b--;
     *start = b;
     return (gw_slice_t){v.base + b, end - b};
 }

@@ -45,7 +45,8 @@ bool gw_cidr_match(const gw_cidr_t *c, const struct in6_addr *ip);
  * Builds a list from `n` strings in `arena`. On a bad entry returns false and sets *bad to its
  * index (the list is then unusable).
  */
-bool gw_cidr_list_build(gw_cidr_list_t *l, gw_arena_t *arena, const char *const *items, size_t n, size_t *bad);
+bool gw_cidr_list_build(gw_cidr_list_t *l, gw_arena_t *arena, const char *const *items, size_t n,
+                        size_t *bad);
 
 /** True when `ip` matches any entry. */
 bool gw_cidr_list_match(const gw_cidr_list_t *l, const struct in6_addr *ip);

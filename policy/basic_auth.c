@@ -47,7 +47,8 @@ void gw_userdb_seal(gw_userdb_t *db)
 
 static cache_entry_t *cache_set(const uint8_t key[32])
 {
-    cache_entry_t *c = gw_policy_slot(GW_SLOT_AUTH_CACHE, CACHE_SETS * CACHE_WAYS * sizeof(cache_entry_t), NULL, NULL);
+    cache_entry_t *c =
+        gw_policy_slot(GW_SLOT_AUTH_CACHE, CACHE_SETS * CACHE_WAYS * sizeof(cache_entry_t), NULL, NULL);
     if (!c) return NULL;
     uint32_t h;
     memcpy(&h, key, sizeof(h));
@@ -91,16 +92,18 @@ static long decode_basic(gw_slice_t authz, char *buf, size_t cap)
     if (authz.len < 6 || strncasecmp(authz.base, "basic ", 6) != 0) return -1;
     const char *b = authz.base + 6;
     size_t n = authz.len - 6;
-    while (n && *b == ' ') b++, n--;
-    while (n && b[n - 1] == ' ') n--;
+    while (n && *b == ' ')
+        b++, n--;
+    while (n && b[n - 1] == ' ')
+        n--;
     size_t max, out;
     if (!EVP_DecodedLength(&max, n) || max > cap) return -1;
     if (!EVP_DecodeBase64((uint8_t *)buf, &out, cap, (const uint8_t *)b, n)) return -1;
     return (long)out;
 }
 
-static gw_auth_result_t verify(const gw_userdb_t *db, const char *cred, size_t len, const char *const *allowed,
-                               size_t nallowed, uint32_t *user)
+static gw_auth_result_t verify(const gw_userdb_t *db, const char *cred, size_t len,
+                               const char *const *allowed, size_t nallowed, uint32_t *user)
 {
     const char *colon = memchr(cred, ':', len);
     if (!colon) return GW_AUTH_FAILED;
@@ -131,7 +134,8 @@ gw_auth_result_t gw_basic_auth_check(const gw_userdb_t *db, gw_slice_t authz, co
     SHA256_Update(&c, authz.base, authz.len);
     SHA256_Final(key, &c);
     uint32_t idx;
-    if (cache_get(key, now_ms, &idx) && idx < db->count && user_allowed(db->users[idx].name, allowed, nallowed)) {
+    if (cache_get(key, now_ms, &idx) && idx < db->count &&
+        user_allowed(db->users[idx].name, allowed, nallowed)) {
         *user = db->users[idx].name;
         return GW_AUTH_OK;
     }
@@ -151,10 +155,12 @@ gw_auth_result_t gw_basic_auth_check(const gw_userdb_t *db, gw_slice_t authz, co
 
 static brute_entry_t *brute_find(const struct in6_addr *ip, bool create, int64_t now)
 {
-    brute_entry_t *t = gw_policy_slot(GW_SLOT_BRUTE, BRUTE_SETS * BRUTE_WAYS * sizeof(brute_entry_t), NULL, NULL);
+    brute_entry_t *t =
+        gw_policy_slot(GW_SLOT_BRUTE, BRUTE_SETS * BRUTE_WAYS * sizeof(brute_entry_t), NULL, NULL);
     if (!t) return NULL;
     uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++) h = (h ^ ip->s6_addr[i]) * 16777619u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ ip->s6_addr[i]) * 16777619u;
     brute_entry_t *set = &t[(h % BRUTE_SETS) * BRUTE_WAYS];
     brute_entry_t *victim = NULL;
     bool victim_live = false;

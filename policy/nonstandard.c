@@ -9,8 +9,8 @@
 static gw_slice_t request_url(gw_req_t *req)
 {
     if (!req->has_query) return req->path;
-    char *s = gw_arena_printf(&req->arena, "%.*s?%.*s", (int)req->path.len, req->path.base, (int)req->query.len,
-                              req->query.base);
+    char *s = gw_arena_printf(&req->arena, "%.*s?%.*s", (int)req->path.len, req->path.base,
+                              (int)req->query.len, req->query.base);
     return s ? (gw_slice_t){s, strlen(s)} : req->path;
 }
 
@@ -41,8 +41,9 @@ static gw_handler_result_t basic_auth(const gw_nonstandard_t *ns, const gw_ns_ru
     gw_slice_t authz = h ? h->value : (gw_slice_t){NULL, 0};
     const char *user = NULL;
     gw_userdb_t none = {0};
-    gw_auth_result_t res = gw_basic_auth_check(ns->users ? ns->users : &none, authz,
-                                               (const char *const *)r->user_list, r->num_user_list, &user, now);
+    gw_auth_result_t res =
+        gw_basic_auth_check(ns->users ? ns->users : &none, authz, (const char *const *)r->user_list,
+                            r->num_user_list, &user, now);
     if (res == GW_AUTH_OK) {
         req->remote_user = user;
         return GW_CONTINUE;

@@ -24,7 +24,7 @@ typedef struct gw_ns_rule {
     const char *challenge; /**< WWW-Authenticate value for 401 */
     const char **user_list;
     size_t num_user_list;
-    gw_cidr_list_t ips;    /**< `users`: empty = every client */
+    gw_cidr_list_t ips; /**< `users`: empty = every client */
     bool brute_protect;
 } gw_ns_rule_t;
 

@@ -40,7 +40,8 @@ static int b64_value(char c)
 
 static long b64_decode(const char *s, size_t len, uint8_t *out, size_t cap)
 {
-    while (len && s[len - 1] == '=') len--;
+    while (len && s[len - 1] == '=')
+        len--;
     size_t n = 0;
     uint32_t acc = 0;
     int bits = 0;
@@ -152,7 +153,8 @@ static bool pbkdf2_derive(const phc_t *p, const uint8_t *salt, size_t salt_len, 
     uint64_t rounds;
     if (!phc_param(p, "i", &rounds) && !phc_param(p, "", &rounds)) return false;
     if (rounds == 0 || rounds > 100000000) return false;
-    return PKCS5_PBKDF2_HMAC(pw, len, salt, salt_len, (unsigned)rounds, pbkdf2_md(p->alg), p->hash_len, out) == 1;
+    return PKCS5_PBKDF2_HMAC(pw, len, salt, salt_len, (unsigned)rounds, pbkdf2_md(p->alg), p->hash_len,
+                             out) == 1;
 }
 
 static bool scrypt_derive(const phc_t *p, const uint8_t *salt, size_t salt_len, const char *pw, size_t len,
@@ -168,7 +170,9 @@ static bool scrypt_derive(const phc_t *p, const uint8_t *salt, size_t salt_len, 
 
 static gw_pw_result_t verify_argon2(const char *hash, const char *pw, size_t len)
 {
-    argon2_type t = has_prefix(hash, "$argon2id$") ? Argon2_id : has_prefix(hash, "$argon2i$") ? Argon2_i : Argon2_d;
+    argon2_type t = has_prefix(hash, "$argon2id$")  ? Argon2_id
+                    : has_prefix(hash, "$argon2i$") ? Argon2_i
+                                                    : Argon2_d;
     int rc = argon2_verify(hash, pw ? pw : "", len, t);
     if (rc == ARGON2_OK) return GW_PW_OK;
     return rc == ARGON2_VERIFY_MISMATCH ? GW_PW_MISMATCH : GW_PW_BAD_HASH;
@@ -192,12 +196,16 @@ static void apr1_rounds(uint8_t f[16], const char *pw, size_t len, const char *s
     for (int i = 0; i < 1000; i++) {
         MD5_CTX c;
         MD5_Init(&c);
-        if (i & 1) MD5_Update(&c, pw, len);
-        else MD5_Update(&c, f, 16);
+        if (i & 1)
+            MD5_Update(&c, pw, len);
+        else
+            MD5_Update(&c, f, 16);
         if (i % 3) MD5_Update(&c, salt, slen);
         if (i % 7) MD5_Update(&c, pw, len);
-        if (i & 1) MD5_Update(&c, f, 16);
-        else MD5_Update(&c, pw, len);
+        if (i & 1)
+            MD5_Update(&c, f, 16);
+        else
+            MD5_Update(&c, pw, len);
         MD5_Final(f, &c);
     }
 }
@@ -219,8 +227,10 @@ static gw_pw_result_t verify_apr1(const char *hash, const char *pw, size_t len)
     MD5_Update(&c, pw, len);
     MD5_Update(&c, "$apr1$", 6);
     MD5_Update(&c, salt, slen);
-    for (size_t n = len; n > 0; n -= n > 16 ? 16 : n) MD5_Update(&c, f, n > 16 ? 16 : n);
-    for (size_t i = len; i; i >>= 1) MD5_Update(&c, (i & 1) ? "" : pw, 1);
+    for (size_t n = len; n > 0; n -= n > 16 ? 16 : n)
+        MD5_Update(&c, f, n > 16 ? 16 : n);
+    for (size_t i = len; i; i >>= 1)
+        MD5_Update(&c, (i & 1) ? "" : pw, 1);
     MD5_Final(f, &c);
     apr1_rounds(f, pw, len, salt, slen);
     char out[64], *p = out;
@@ -247,7 +257,7 @@ static gw_pw_result_t verify_sha1(const char *hash, const char *pw, size_t len)
 static gw_pw_result_t verify_crypt(const char *hash, const char *pw, size_t len)
 {
     if (memchr(pw, '\0', len) || len > 4096) return GW_PW_MISMATCH; /* crypt takes C strings */
-    struct crypt_data *cd = calloc(1, sizeof(*cd)); /* ~32 KiB: not on a worker's stack */
+    struct crypt_data *cd = calloc(1, sizeof(*cd));                 /* ~32 KiB: not on a worker's stack */
     char *phrase = malloc(len + 1);
     gw_pw_result_t res = GW_PW_BAD_HASH;
     if (cd && phrase) {
@@ -285,11 +295,22 @@ const char *gw_password_scheme(const char *hash)
     static const struct {
         const char *prefix, *name;
     } schemes[] = {
-        {"$argon2id$", "argon2id"}, {"$argon2i$", "argon2i"}, {"$argon2d$", "argon2d"},
-        {"$pbkdf2-sha256$", "pbkdf2-sha256"}, {"$pbkdf2-sha512$", "pbkdf2-sha512"}, {"$pbkdf2", "pbkdf2-sha1"},
-        {"$scrypt$", "scrypt"}, {"$apr1$", "apr1-md5"}, {"{SHA}", "sha1"}, {"$2", "bcrypt"},
-        {"$6$", "sha512-crypt"}, {"$5$", "sha256-crypt"}, {"$y$", "yescrypt"}, {"$gy$", "gost-yescrypt"},
-        {"$7$", "scrypt-crypt"}, {"$1$", "md5-crypt"},
+        {"$argon2id$", "argon2id"},
+        {"$argon2i$", "argon2i"},
+        {"$argon2d$", "argon2d"},
+        {"$pbkdf2-sha256$", "pbkdf2-sha256"},
+        {"$pbkdf2-sha512$", "pbkdf2-sha512"},
+        {"$pbkdf2", "pbkdf2-sha1"},
+        {"$scrypt$", "scrypt"},
+        {"$apr1$", "apr1-md5"},
+        {"{SHA}", "sha1"},
+        {"$2", "bcrypt"},
+        {"$6$", "sha512-crypt"},
+        {"$5$", "sha256-crypt"},
+        {"$y$", "yescrypt"},
+        {"$gy$", "gost-yescrypt"},
+        {"$7$", "scrypt-crypt"},
+        {"$1$", "md5-crypt"},
     };
     for (size_t i = 0; hash && i < sizeof(schemes) / sizeof(schemes[0]); i++)
         if (has_prefix(hash, schemes[i].prefix)) return schemes[i].name;
@@ -306,6 +327,7 @@ const char *gw_password_check_format(const char *hash)
             return "malformed PHC hash";
         return NULL;
     }
-    if (hash[0] == '$') return crypt_checksalt(hash) == CRYPT_SALT_INVALID ? "unknown or malformed crypt hash" : NULL;
+    if (hash[0] == '$')
+        return crypt_checksalt(hash) == CRYPT_SALT_INVALID ? "unknown or malformed crypt hash" : NULL;
     return "not a password hash (plain text is not accepted; make one with htpasswd -B, mkpasswd or argon2)";
 }

@@ -97,7 +97,8 @@ static gw_handler_result_t client_stage(const gw_handler_t *self, gw_req_t *req)
         req->res.status = 400;
         return GW_ERROR;
     }
-    if (gw_cidr_list_match(&p->trusted, &req->conn->peer.sin6_addr)) gw_xff_pick(xff, n, &p->trusted, &req->client_ip);
+    if (gw_cidr_list_match(&p->trusted, &req->conn->peer.sin6_addr))
+        gw_xff_pick(xff, n, &p->trusted, &req->client_ip);
     return GW_CONTINUE;
 }
 
@@ -173,8 +174,10 @@ static gw_regex_t *compile(builder_t *b, const gw_node_t *n, const char *prop)
     const char *pat = gw_node_as_string(n);
     char why[200];
     gw_regex_t *re = pat ? gw_regex_compile(pat, why, sizeof(why)) : NULL;
-    if (!pat) fail(b, n, prop, "expected a regular expression");
-    else if (!re) fail(b, n, prop, "%s", why);
+    if (!pat)
+        fail(b, n, prop, "expected a regular expression");
+    else if (!re)
+        fail(b, n, prop, "%s", why);
     return re && keep_regex(b, re) ? re : NULL;
 }
 
@@ -201,7 +204,8 @@ static void cidr_list(builder_t *b, const gw_node_t *n, const char *prop, gw_cid
     const char **items = string_list(b, n, prop, &count);
     if (!count || !items) return;
     if (!gw_cidr_list_build(out, b->arena, items, count, &bad)) {
-        fail(b, n->seq.items[bad], prop, "'%s' is not an IP address or CIDR prefix", items[bad] ? items[bad] : "");
+        fail(b, n->seq.items[bad], prop, "'%s' is not an IP address or CIDR prefix",
+             items[bad] ? items[bad] : "");
         memset(out, 0, sizeof(*out));
     }
 }
@@ -214,7 +218,8 @@ static bool map_bool(builder_t *b, const gw_node_t *m, const char *key, const ch
     return v;
 }
 
-static const char *map_string(builder_t *b, const gw_node_t *m, const char *key, const char *prop, bool required)
+static const char *map_string(builder_t *b, const gw_node_t *m, const char *key, const char *prop,
+                              bool required)
 {
     const gw_node_t *n = gw_yaml_map_get(m, key);
     const char *s = gw_node_as_string(n);
@@ -272,7 +277,8 @@ static void build_users(builder_t *b)
         const char *path = single ? gw_node_as_string(single) : paths[i];
         char why[300];
         v.at = single ? single : files->seq.items[i];
-        if (path && gw_htpasswd_read(path, add_user, &v, why, sizeof(why)) < 0) fail(b, v.at, "htpasswdFile", "%s", why);
+        if (path && gw_htpasswd_read(path, add_user, &v, why, sizeof(why)) < 0)
+            fail(b, v.at, "htpasswdFile", "%s", why);
     }
     b->p->users = (gw_userdb_t){v.items, v.count, {0}};
     gw_userdb_seal(&b->p->users);
@@ -297,7 +303,8 @@ static void build_ns_rule(builder_t *b, const gw_node_t *m, gw_ns_rule_t *r)
     const char *P = "nonStandardCodes";
     int64_t code = 0;
     const gw_node_t *sc = gw_yaml_map_get(m, "scode");
-    if (!gw_node_as_int(sc, &code) || code < 100 || code > 599) fail(b, sc ? sc : m, P, "scode: expected a status code");
+    if (!gw_node_as_int(sc, &code) || code < 100 || code > 599)
+        fail(b, sc ? sc : m, P, "scode: expected a status code");
     r->scode = (int)code;
     r->url = map_string(b, m, "url", P, false);
     const gw_node_t *rx = gw_yaml_map_get(m, "regex");
@@ -318,7 +325,8 @@ static void build_nonstandard(builder_t *b, const gw_node_t *list)
     ns->rules = gw_arena_alloc(b->arena, list->seq.count * sizeof(*ns->rules));
     if (!ns->rules) return;
     memset(ns->rules, 0, list->seq.count * sizeof(*ns->rules));
-    for (size_t i = 0; i < list->seq.count; i++) build_ns_rule(b, list->seq.items[i], &ns->rules[ns->count++]);
+    for (size_t i = 0; i < list->seq.count; i++)
+        build_ns_rule(b, list->seq.items[i], &ns->rules[ns->count++]);
     ns->users = &b->p->users;
 }
 
@@ -334,8 +342,10 @@ static void build_rewrite(builder_t *b, const gw_node_t *list)
         const gw_node_t *m = list->seq.items[i];
         gw_rewrite_rule_t r = {0};
         const gw_node_t *rx = gw_yaml_map_get(m, "regex");
-        if (!rx) fail(b, m, P, "needs a 'regex'");
-        else r.re = compile(b, rx, P);
+        if (!rx)
+            fail(b, m, P, "needs a 'regex'");
+        else
+            r.re = compile(b, rx, P);
         r.replacement = map_string(b, m, "replacement", P, true);
         r.is_not_file = map_bool(b, m, "isNotFile", P);
         r.is_not_dir = map_bool(b, m, "isNotDirectory", P);
@@ -353,15 +363,18 @@ static void build_rewrite(builder_t *b, const gw_node_t *list)
 static uint64_t fnv64(uint64_t h, const void *data, size_t n)
 {
     const uint8_t *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
     return h;
 }
 
 static void rl_key(builder_t *b, const gw_node_t *m, gw_ratelimit_t *rl)
 {
     const char *key = map_string(b, m, "key", "rateLimit", false);
-    if (!key || !strcmp(key, "ip")) rl->key = GW_RL_KEY_IP;
-    else if (!strcmp(key, "user")) rl->key = GW_RL_KEY_USER;
+    if (!key || !strcmp(key, "ip"))
+        rl->key = GW_RL_KEY_IP;
+    else if (!strcmp(key, "user"))
+        rl->key = GW_RL_KEY_USER;
     else if (!strncmp(key, "header:", 7) && key[7]) {
         rl->key = GW_RL_KEY_HEADER;
         rl->header = key + 7;
@@ -390,15 +403,19 @@ static void build_ratelimit(builder_t *b, const gw_node_t *m)
     rl->burst = (uint32_t)(burst ? burst : req);
     const char *zone = map_string(b, m, "zone", "rateLimit", false);
     uint64_t h = 14695981039346656037ull;
-    if (zone) h = fnv64(h, zone, strlen(zone)); /* named: shared by every route naming it */
-    else h = fnv64(fnv64(fnv64(h, m->file, strlen(m->file)), &m->line, sizeof(m->line)), &m->column, sizeof(m->column));
+    if (zone)
+        h = fnv64(h, zone, strlen(zone)); /* named: shared by every route naming it */
+    else
+        h = fnv64(fnv64(fnv64(h, m->file, strlen(m->file)), &m->line, sizeof(m->line)), &m->column,
+                  sizeof(m->column));
     rl->zone = fnv64(h, rl, offsetof(gw_ratelimit_t, header));
     b->p->has_rl = req > 0;
 }
 
 /* ---- assembly ---- */
 
-static void add_stage(gw_policy_t *p, const char *name, gw_handler_result_t (*fn)(const gw_handler_t *, gw_req_t *))
+static void add_stage(gw_policy_t *p, const char *name,
+                      gw_handler_result_t (*fn)(const gw_handler_t *, gw_req_t *))
 {
     p->stages[p->num_stages++] = (stage_t){{name, fn}, p};
 }
@@ -417,7 +434,8 @@ static void assemble(gw_policy_t *p)
 {
     if (p->spoofing || !gw_cidr_list_empty(&p->trusted)) add_stage(p, "client-address", client_stage);
     p->num_early = p->num_stages;
-    if (!gw_cidr_list_empty(&p->block) || !gw_cidr_list_empty(&p->allow)) add_stage(p, "access-list", access_stage);
+    if (!gw_cidr_list_empty(&p->block) || !gw_cidr_list_empty(&p->allow))
+        add_stage(p, "access-list", access_stage);
     if (p->rewrite.count) add_stage(p, "rewriteMap", rewrite_stage);
     if (p->ns.count) add_stage(p, "nonStandardCodes", nonstandard_stage);
     if (p->has_rl) add_stage(p, "rateLimit", ratelimit_stage);
@@ -446,14 +464,16 @@ size_t gw_policy_stages(const gw_policy_t *p, bool early, const gw_handler_t **o
 {
     if (!p) return 0;
     size_t from = early ? 0 : p->num_early, to = early ? p->num_early : p->num_stages;
-    for (size_t i = from; i < to; i++) out[i - from] = &p->stages[i].h;
+    for (size_t i = from; i < to; i++)
+        out[i - from] = &p->stages[i].h;
     return to - from;
 }
 
 void gw_policy_free(gw_policy_t *p)
 {
     if (!p) return;
-    for (size_t i = 0; i < p->num_regexes; i++) gw_regex_free(p->regexes[i]);
+    for (size_t i = 0; i < p->num_regexes; i++)
+        gw_regex_free(p->regexes[i]);
     free(p->regexes);
     p->regexes = NULL;
     p->num_regexes = p->cap_regexes = 0;

@@ -21,7 +21,8 @@ typedef struct gw_policy gw_policy_t;
  * when `fatal`, else a warning (a user entry that can never log in: it fails closed, and Ferron's
  * own documentation has such entries, which must still load).
  */
-typedef void (*gw_policy_err_fn)(void *ctx, const gw_node_t *at, const char *prop, const char *msg, bool fatal);
+typedef void (*gw_policy_err_fn)(void *ctx, const gw_node_t *at, const char *prop, const char *msg,
+                                 bool fatal);
 
 /**
  * Builds the policy of a route from its properties (blocklist, allowlist, trustedProxies,

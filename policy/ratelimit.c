@@ -30,7 +30,8 @@ static void make_sip_key(void)
     }
 }
 
-bool gw_bucket_take(double *tokens, int64_t *last_ms, double rate, double burst, int64_t now_ms, uint32_t *retry_ms)
+bool gw_bucket_take(double *tokens, int64_t *last_ms, double rate, double burst, int64_t now_ms,
+                    uint32_t *retry_ms)
 {
     if (now_ms > *last_ms) {
         *tokens += (double)(now_ms - *last_ms) * rate;
@@ -60,7 +61,8 @@ static bucket_t *find_bucket(uint64_t key, double burst, int64_t now)
     return victim;
 }
 
-bool gw_ratelimit_take(const gw_ratelimit_t *rl, const void *key, size_t len, int64_t now_ms, uint32_t *retry_s)
+bool gw_ratelimit_take(const gw_ratelimit_t *rl, const void *key, size_t len, int64_t now_ms,
+                       uint32_t *retry_s)
 {
     pthread_once(&sip_once, make_sip_key);
     uint8_t buf[8 + 256];
@@ -72,7 +74,8 @@ bool gw_ratelimit_take(const gw_ratelimit_t *rl, const void *key, size_t len, in
     bucket_t *b = find_bucket(h, burst, now_ms);
     if (!b) return true; /* no memory: fail open rather than refuse everyone */
     uint32_t retry_ms = 0;
-    if (gw_bucket_take(&b->tokens, &b->last, (double)rl->requests / rl->per_ms, burst, now_ms, &retry_ms)) return true;
+    if (gw_bucket_take(&b->tokens, &b->last, (double)rl->requests / rl->per_ms, burst, now_ms, &retry_ms))
+        return true;
     *retry_s = (retry_ms + 999) / 1000;
     if (*retry_s == 0) *retry_s = 1;
     return false;
@@ -84,11 +87,16 @@ bool gw_duration_parse(const char *s, uint32_t *ms)
     double v = strtod(s, &end);
     if (end == s || v < 0) return false;
     double mul;
-    if (!*end || !strcmp(end, "ms")) mul = 1;
-    else if (!strcmp(end, "s")) mul = 1000;
-    else if (!strcmp(end, "m")) mul = 60000;
-    else if (!strcmp(end, "h")) mul = 3600000;
-    else return false;
+    if (!*end || !strcmp(end, "ms"))
+        mul = 1;
+    else if (!strcmp(end, "s"))
+        mul = 1000;
+    else if (!strcmp(end, "m"))
+        mul = 60000;
+    else if (!strcmp(end, "h"))
+        mul = 3600000;
+    else
+        return false;
     double r = v * mul;
     if (r < 1 || r > 86400000.0 * 7) return false;
     *ms = (uint32_t)r;

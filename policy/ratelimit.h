@@ -24,10 +24,10 @@ typedef enum gw_rl_key {
 } gw_rl_key_t;
 
 typedef struct gw_ratelimit {
-    uint64_t zone;      /**< which buckets: from `zone`, or from where the rule is written */
-    uint32_t requests;  /**< tokens per period */
-    uint32_t per_ms;    /**< the period */
-    uint32_t burst;     /**< bucket size (default: requests) */
+    uint64_t zone;     /**< which buckets: from `zone`, or from where the rule is written */
+    uint32_t requests; /**< tokens per period */
+    uint32_t per_ms;   /**< the period */
+    uint32_t burst;    /**< bucket size (default: requests) */
     gw_rl_key_t key;
     const char *header; /**< for GW_RL_KEY_HEADER */
 } gw_ratelimit_t;
@@ -37,13 +37,15 @@ typedef struct gw_ratelimit {
  * (capped at `burst`) and takes one token. Returns true when allowed; otherwise *retry_ms is the
  * time until a token is available. A fresh bucket must start with *tokens = burst.
  */
-bool gw_bucket_take(double *tokens, int64_t *last_ms, double rate, double burst, int64_t now_ms, uint32_t *retry_ms);
+bool gw_bucket_take(double *tokens, int64_t *last_ms, double rate, double burst, int64_t now_ms,
+                    uint32_t *retry_ms);
 
 /**
  * Takes a token for key[0..len) under `rl` from the calling worker's table. Returns true when
  * allowed; otherwise *retry_s (>= 1) is the Retry-After value.
  */
-bool gw_ratelimit_take(const gw_ratelimit_t *rl, const void *key, size_t len, int64_t now_ms, uint32_t *retry_s);
+bool gw_ratelimit_take(const gw_ratelimit_t *rl, const void *key, size_t len, int64_t now_ms,
+                       uint32_t *retry_s);
 
 /** Parses a duration: "250ms", "1s", "1.5s", "2m", "1h", or a bare integer of milliseconds. */
 bool gw_duration_parse(const char *s, uint32_t *ms);

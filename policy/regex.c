@@ -66,7 +66,8 @@ bool gw_regex_match(const gw_regex_t *re, const char *s, size_t len)
     return pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, md, NULL) >= 0;
 }
 
-int gw_regex_replace(const gw_regex_t *re, const char *s, size_t len, const char *repl, char *out, size_t *outlen)
+int gw_regex_replace(const gw_regex_t *re, const char *s, size_t len, const char *repl, char *out,
+                     size_t *outlen)
 {
     pcre2_match_data *md = match_data();
     if (!md) return -2;

@@ -25,6 +25,7 @@ bool gw_regex_match(const gw_regex_t *re, const char *s, size_t len);
  * and sets *outlen. Returns 1 when replaced, 0 when there is no match, -1 when out is too small
  * (*outlen then holds the size needed), -2 on another error (a bad group reference).
  */
-int gw_regex_replace(const gw_regex_t *re, const char *s, size_t len, const char *repl, char *out, size_t *outlen);
+int gw_regex_replace(const gw_regex_t *re, const char *s, size_t len, const char *repl, char *out,
+                     size_t *outlen);
 
 #endif

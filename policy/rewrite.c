@@ -21,7 +21,8 @@ static char file_kind(int root_fd, gw_arena_t *arena, const char *url, size_t le
     if (n < 0) return 0;
     dec[n] = '\0';
     const char *rel = dec;
-    while (*rel == '/') rel++;
+    while (*rel == '/')
+        rel++;
     if (strstr(rel, "..")) return 0; /* the normalised path has none; a rewritten one is not trusted */
     struct stat st;
     if (fstatat(root_fd, *rel ? rel : ".", &st, 0) != 0) return 0;
@@ -78,8 +79,8 @@ int gw_rewrite_apply(const gw_rewrite_t *rw, int root_fd, gw_arena_t *arena, con
 static gw_slice_t request_url(gw_req_t *req)
 {
     if (!req->has_query) return req->path;
-    char *s = gw_arena_printf(&req->arena, "%.*s?%.*s", (int)req->path.len, req->path.base, (int)req->query.len,
-                              req->query.base);
+    char *s = gw_arena_printf(&req->arena, "%.*s?%.*s", (int)req->path.len, req->path.base,
+                              (int)req->query.len, req->query.base);
     return s ? (gw_slice_t){s, strlen(s)} : req->path;
 }
 
@@ -100,8 +101,7 @@ gw_handler_result_t gw_rewrite_run(const gw_rewrite_t *rw, gw_req_t *req)
         n = gw_uri_normalize(out.base, plen, path, plen * 3 + 3, dbl);
     else
         path[0] = '/';
-    if (rw->log)
-        gw_log_error("info", "rewrite %.*s -> %.*s", (int)url.len, url.base, (int)out.len, out.base);
+    if (rw->log) gw_log_error("info", "rewrite %.*s -> %.*s", (int)url.len, url.base, (int)out.len, out.base);
     if (n < 0) {
         req->res.status = 400;
         return GW_ERROR;

@@ -18,6 +18,7 @@ struct gw_pool {
     const gw_target_t *target;
     gw_upconn_t *idle;
     uint32_t num_idle;
+    uint32_t active; /* connections handed out or being made: for least-connections */
     uint32_t failures;
     uint64_t window_start;
 };
@@ -100,6 +101,21 @@ static const char *connect_error(int e)
     return gw_err_unreachable;
 }
 
+/* The waiter no longer counts as an active connection attempt (failed or cancelled). */
+static void uncount(gw_pool_waiter_t *w)
+{
+    if (w->counted) {
+        w->counted = false;
+        w->pool->active--;
+    }
+}
+
+static void hand_over(gw_pool_waiter_t *w, gw_upconn_t *c)
+{
+    w->counted = false; /* the connection carries the count until gw_pool_release */
+    w->cb(w, c, NULL);
+}
+
 static void finish_connect(gw_upconn_t *c, const char *err)
 {
     gw_pool_waiter_t *w = c->waiter;
@@ -109,11 +125,12 @@ static void finish_connect(gw_upconn_t *c, const char *err)
     if (err) {
         gw_pool_report(c->pool, false);
         upconn_close(c);
+        uncount(w);
         w->cb(w, NULL, err);
         return;
     }
     gw_io_modify(&c->io, 0); /* the owner arms what it needs */
-    w->cb(w, c, NULL);
+    hand_over(w, c);
 }
 
 static void on_upconn_io(gw_io_t *io, uint32_t events)
@@ -183,12 +200,14 @@ static void start_connect(gw_pool_waiter_t *w, const struct sockaddr_in6 *addr)
     int fd = open_socket(p->target, addr);
     if (fd < 0) {
         gw_pool_report(p, false);
+        uncount(w);
         w->cb(w, NULL, connect_error(-fd));
         return;
     }
     gw_upconn_t *c = upconn_new(p, fd);
     if (!c) {
         close(fd);
+        uncount(w);
         w->cb(w, NULL, gw_err_no_memory);
         return;
     }
@@ -202,6 +221,7 @@ static void on_resolved(gw_dns_query_t *q, const char *err, const struct sockadd
     gw_pool_waiter_t *w = q->data;
     w->resolving = false;
     if (err || !n) {
+        uncount(w);
         w->cb(w, NULL, gw_err_dns);
         return;
     }
@@ -213,12 +233,14 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
     w->pool = p;
     w->connecting = NULL;
     w->resolving = false;
+    w->counted = true;
+    p->active++;
     if (p->idle) {
         gw_upconn_t *c = p->idle; /* LIFO: the most recently used is the least likely to be stale */
         idle_unlink(c);
         gw_timer_cancel(&c->timer);
         gw_io_modify(&c->io, 0);
-        w->cb(w, c, NULL);
+        hand_over(w, c);
         return;
     }
     if (p->target->unix_path) {
@@ -233,6 +255,7 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
 
 void gw_pool_cancel(gw_pool_waiter_t *w)
 {
+    if (w->pool) uncount(w);
     if (w->resolving) gw_dns_cancel(&w->dns);
     w->resolving = false;
     if (w->connecting) {
@@ -246,6 +269,7 @@ void gw_pool_cancel(gw_pool_waiter_t *w)
 void gw_pool_release(gw_upconn_t *c, bool reusable)
 {
     gw_pool_t *p = c->pool;
+    p->active--;
     c->on_event = NULL;
     c->on_timeout = NULL;
     c->owner = NULL;
@@ -272,6 +296,11 @@ void gw_pool_report(gw_pool_t *p, bool ok)
         p->failures = 0;
     }
     if (!ok) p->failures++;
+}
+
+uint32_t gw_pool_active(const gw_pool_t *p)
+{
+    return p->active;
 }
 
 uint32_t gw_pool_recent_failures(gw_pool_t *p)

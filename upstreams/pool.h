@@ -39,6 +39,7 @@ struct gw_pool_waiter {
     gw_dns_query_t dns;
     gw_upconn_t *connecting;
     bool resolving;
+    bool counted;
 };
 
 /** A backend connection. While the owner holds it, events go to on_event and the timer is the
@@ -70,6 +71,9 @@ void gw_pool_release(gw_upconn_t *c, bool reusable);
 
 /** Records a failed exchange with the pool's target (passive health) or a success. */
 void gw_pool_report(gw_pool_t *p, bool ok);
+
+/** Connections of this worker to the target that are in use or being made. */
+uint32_t gw_pool_active(const gw_pool_t *p);
 
 /** Failures of the target within the health window. */
 uint32_t gw_pool_recent_failures(gw_pool_t *p);

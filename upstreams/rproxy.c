@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "balancer.h"
 #include "config.h"
 #include "errors.h"
 #include "http1_parser.h"
@@ -565,16 +566,14 @@ static void on_conn_timeout(gw_upconn_t *c)
 
 /* ---- connecting ---- */
 
-static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *list);
+static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *list, const gw_target_t *avoid);
 
 /* A connection that could not be made carried nothing: try another target of the list. */
 static bool fail_over(rproxy_t *rp)
 {
     if (++rp->tried >= rp->list->count) return false;
     gw_pool_report(rp->pool, false);
-    const gw_target_t *prev = rp->target;
-    for (int i = 0; i < 8 && rp->target == prev; i++) rp->target = pick_target(rp->req, rp->list);
-    if (rp->target == prev) rp->target = rp->list->items[(rp->tried) % rp->list->count];
+    rp->target = pick_target(rp->req, rp->list, rp->target);
     rp->pool = gw_pool_get(rp->req->worker, rp->target);
     rp->head_off = 0;
     if (!rp->pool || !build_head(rp)) return false;
@@ -604,23 +603,10 @@ static void rp_connect(rproxy_t *rp)
     gw_pool_acquire(rp->pool, &rp->waiter);
 }
 
-/* Ferron's balancing: a random target, skipping those over the failure limit when health checks
- * are on; if all are failing, the last one picked is used. */
-static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *list)
+static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *list, const gw_target_t *avoid)
 {
     const gw_proxy_route_t *pr = &req->route->proxy;
-    gw_worker_t *w = req->worker;
-    const gw_target_t *t = NULL;
-    for (size_t tries = 0; tries < list->count * 2; tries++) {
-        w->rng ^= w->rng << 13;
-        w->rng ^= w->rng >> 7;
-        w->rng ^= w->rng << 17;
-        t = list->items[w->rng % list->count];
-        if (!pr->health_check) break;
-        gw_pool_t *p = gw_pool_get(w, t);
-        if (p && gw_pool_recent_failures(p) <= pr->max_fails) break;
-    }
-    return t;
+    return gw_balance_pick(req, list, avoid, pr->health_check, pr->max_fails);
 }
 
 static gw_handler_result_t rproxy_on_request(const gw_handler_t *self, gw_req_t *req)
@@ -634,7 +620,7 @@ static gw_handler_result_t rproxy_on_request(const gw_handler_t *self, gw_req_t 
     rp->gen = (gw_generator_t){rp_proceed, rp_stop};
     rp->req = req;
     rp->list = list;
-    rp->target = pick_target(req, list);
+    rp->target = pick_target(req, list, NULL);
     rp->pool = gw_pool_get(req->worker, rp->target);
     rp->rbuf = gw_chunk_get(&req->worker->io_pool);
     rp->rcap = req->worker->io_pool.chunk_size;

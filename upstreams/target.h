@@ -21,10 +21,30 @@ typedef struct gw_target {
     char *url;        /**< as configured */
 } gw_target_t;
 
-/** A list of targets for one route (proxyTo, secureProxyTo...). */
+/** How a request picks one target of a list. */
+typedef enum gw_balance {
+    GW_LB_RANDOM,      /**< Ferron's proxyTo: uniform (weighted) random */
+    GW_LB_ROUND_ROBIN, /**< smooth weighted round robin (as nginx) */
+    GW_LB_LEAST_CONN,  /**< fewest active connections per weight on this worker */
+    GW_LB_TWO_CHOICES, /**< two random targets, the less busy one */
+    GW_LB_HASH,        /**< consistent hash (ketama ring) of the client IP, a header or a cookie */
+} gw_balance_t;
+
+typedef enum gw_hash_key { GW_HASH_IP, GW_HASH_HEADER, GW_HASH_COOKIE } gw_hash_key_t;
+
+/** A balanced set of targets: a route's proxyTo list or a named group from `upstreams:`. */
 typedef struct gw_target_list {
     gw_target_t **items;
+    uint32_t *weights;  /**< >= 1 each */
     size_t count;
+    uint32_t id;        /**< indexes per-worker balancer state */
+    gw_balance_t balance;
+    gw_hash_key_t hash_key;
+    const char *hash_name; /**< header or cookie name (lower-case for headers) */
+    uint32_t *ring;        /**< GW_LB_HASH: sorted point hashes ... */
+    uint16_t *ring_target; /**< ... and the target index of each point */
+    size_t ring_len;
+    const char *name;      /**< group name, or NULL for a plain proxyTo list */
 } gw_target_list_t;
 
 /**

@@ -253,3 +253,71 @@ def test_fail_over_to_a_live_target(start_gateway, backends):
     gw = start_gateway(proxy_config([f"http://127.0.0.1:{dead}", b.url]))
     for _ in range(10):
         assert gw.get("/echo").status == 200
+
+
+def group_config(servers, balance, extra_group="", extra_global=""):
+    srv = "\n".join(f"      - {s}" for s in servers)
+    return (f"upstreams:\n  api:\n    balance: {balance}\n{extra_group}    servers:\n{srv}\n"
+            f"global:\n  port: {PORT_PLACEHOLDER}\n  workers: 1\n  loadModules: [rproxy]\n"
+            f"  proxyTo: http://api\n{extra_global}")
+
+
+def spread(gw, n=60, **kw):
+    seen = {}
+    for _ in range(n):
+        name = json.loads(gw.get("/echo", **kw).body)["backend"]
+        seen[name] = seen.get(name, 0) + 1
+    return seen
+
+
+def test_group_round_robin_with_weights(start_gateway, backends):
+    bs = backends(3)
+    servers = [f"{{url: \"{bs[0].url}\", weight: 2}}", f"\"{bs[1].url}\"", f"\"{bs[2].url}\""]
+    gw = start_gateway(group_config(servers, "roundRobin"))
+    seen = spread(gw, 40)
+    assert seen == {bs[0].name: 20, bs[1].name: 10, bs[2].name: 10}
+
+
+def test_group_hash_on_header_is_sticky(start_gateway, backends):
+    bs = backends(3)
+    gw = start_gateway(group_config([f"\"{b.url}\"" for b in bs], "hash", "    hashKey: header:X-User\n"))
+    owners = set()
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+        seen = spread(gw, 5, headers={"X-User": user})
+        assert len(seen) == 1  # one user always reaches the same backend
+        owners |= set(seen)
+    assert len(owners) >= 2  # and users are spread
+
+
+def test_group_least_connections_and_two_choices(start_gateway, backends):
+    bs = backends(2)
+    for balance in ("leastConnections", "twoRandomChoices", "random"):
+        gw = start_gateway(group_config([f"\"{b.url}\"" for b in bs], balance))
+        seen = spread(gw, 30)
+        assert sum(seen.values()) == 30
+
+
+def test_group_errors_are_located(gateway_bin, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("upstreams:\n  api:\n    balance: fastest\n    servers: [\"http://127.0.0.1:1\"]\n")
+    out = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, text=True)
+    assert out.returncode == 1 and f"{cfg}:3:14: balance:" in out.stderr
+    cfg.write_text("upstreams:\n  api:\n    servers: []\n")
+    out = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, text=True)
+    assert out.returncode == 1 and "needs a non-empty 'servers' list" in out.stderr
+
+
+def test_passive_health_skips_failing_target(start_gateway, backends):
+    b = backends()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+    extra = "  enableLoadBalancerHealthCheck: true\n  loadBalancerHealthCheckMaximumFails: 1\n"
+    gw = start_gateway(proxy_config([f"http://127.0.0.1:{dead}", b.url], extra))
+    for _ in range(20):
+        assert gw.get("/echo").status == 200
+    # after the dead target failed twice it is skipped: the live one serves without fail-over
+    before = b.requests
+    spread(gw, 10)
+    assert b.requests - before == 10

@@ -32,7 +32,7 @@ static void test_cidr(void)
     CHECK(gw_cidr_match(&c, &a));
     CHECK(!gw_cidr_match(&c, &b));
     struct in6_addr mapped = ip("::ffff:10.1.2.3");
-    CHECK(gw_cidr_match(&c, &mapped)); /* v4-mapped normalised */
+    CHECK(gw_cidr_match(&c, &mapped));           /* v4-mapped normalised */
     CHECK(gw_cidr_parse("192.168.1.77/24", &c)); /* host bits are cleared */
     struct in6_addr in = ip("192.168.1.1"), out = ip("192.168.2.1");
     CHECK(gw_cidr_match(&c, &in));
@@ -133,24 +133,27 @@ static const struct {
     {"{SHA}7YX78Oz8LXLfkqQdW9a5bxXYgCQ=", "s-secret", "sha1"},
     {"$5$0/mKXZom7XPG.ai0$6H0jAocUmDYoG3JY2.iUBr/uIqq04i3Jw8dVtHV0Tb6", "x", "sha256-crypt"},
     /* mkpasswd -m sha512crypt / yescrypt / scrypt */
-    {"$6$2om/kUV1D/puD2u5$x7vcHhMIVqa90RJK.3unfofrdCblrXO4mEOF4kpNzwJT9hhLBEuwY274xEMQnXmfj2lcH2cwKPLMgQj/NxQMA0",
+    {"$6$2om/kUV1D/puD2u5$x7vcHhMIVqa90RJK.3unfofrdCblrXO4mEOF4kpNzwJT9hhLBEuwY274xEMQnXmfj2lcH2cwKPLMgQj/"
+     "NxQMA0",
      "c-secret", "sha512-crypt"},
     {"$y$j9T$vGPh.VCtaR481o//goESG0$bhrZiscqeJVx1CAbRc3vdRy.Vns5f1eMLvqaNTfMbbC", "y-secret", "yescrypt"},
-    {"$7$CU..../....x7G78A3G7cgHDM827SGt./$9rN52l0gVUUFA1eUwRa3a84B/ntxDybRDvLpjLdXN.4", "k-secret", "scrypt-crypt"},
+    {"$7$CU..../....x7G78A3G7cgHDM827SGt./$9rN52l0gVUUFA1eUwRa3a84B/ntxDybRDvLpjLdXN.4", "k-secret",
+     "scrypt-crypt"},
     /* argon2 CLI: -id -t 2 -m 12 -p 1 -e / -i -t 2 -m 10 -p 2 -e */
     {"$argon2id$v=19$m=4096,t=2,p=1$c29tZXNhbHQxMjM0$vq5HTS9upGIaStDE+KXnorr1+jvNcDbo9KRe0VPJSKY", "a-secret",
      "argon2id"},
     {"$argon2i$v=19$m=1024,t=2,p=2$b3RoZXJzYWx0OTk$hq7NlYVHIUgdZIjRG+TlFr59Cez8TXiJGbQDYGdvCeA", "i-secret",
      "argon2i"},
     /* Python hashlib: pbkdf2_hmac / scrypt, salt decoded from B64, or the salt text as is */
-    {"$pbkdf2-sha256$i=10000,l=32$MDEyMzQ1Njc4OWFiY2RlZg$mcV4mQmxQUos/DTbFi6Y3OSW08VKBc01n0taoyZBB1s", "p-secret",
-     "pbkdf2-sha256"},
+    {"$pbkdf2-sha256$i=10000,l=32$MDEyMzQ1Njc4OWFiY2RlZg$mcV4mQmxQUos/DTbFi6Y3OSW08VKBc01n0taoyZBB1s",
+     "p-secret", "pbkdf2-sha256"},
     {"$pbkdf2-sha256$i=5000,l=32$c2FsdHNhbHRzYWx0$ppwIyfFRlrS3k8Oh/lEfvXF78WJ1J5RxskoZcx+0XEg", "p-secret",
      "pbkdf2-sha256"},
     {"$pbkdf2-sha512$i=2000,l=64$MDEyMzQ1Njc4OWFiY2RlZg$RtCo+DRU11on/TAZkUQ3gOaTuuGJ7Hlt1uj9NvzuQjaSNkGtk/"
      "S4vCgsFK13Yvo34J6tpYZ2NWOm2vrojj2rJA",
      "p-secret", "pbkdf2-sha512"},
-    {"$scrypt$ln=10,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$g8MhtX7rkbcyETAXO/0gfKtTsaWuwf91h99HNPH/d5c", "k-secret", "scrypt"},
+    {"$scrypt$ln=10,r=8,p=1$MDEyMzQ1Njc4OWFiY2RlZg$g8MhtX7rkbcyETAXO/0gfKtTsaWuwf91h99HNPH/d5c", "k-secret",
+     "scrypt"},
 };
 
 static void test_passwords(void)
@@ -197,7 +200,8 @@ static void test_basic_auth(void)
     CHECK_EQ_INT(gw_basic_auth_check(&db, GW_SLICE_LIT("Bearer abc"), NULL, 0, &u, 1000), GW_AUTH_MISSING);
     CHECK_EQ_INT(gw_basic_auth_check(&db, GW_SLICE_LIT("Basic !!!"), NULL, 0, &u, 1000), GW_AUTH_FAILED);
     const char *only_bob[] = {"bob"};
-    CHECK_EQ_INT(gw_basic_auth_check(&db, ok, only_bob, 1, &u, 3000), GW_AUTH_FAILED); /* cached, not listed */
+    CHECK_EQ_INT(gw_basic_auth_check(&db, ok, only_bob, 1, &u, 3000),
+                 GW_AUTH_FAILED); /* cached, not listed */
     CHECK_EQ_INT(gw_basic_auth_check(&db, bob, only_bob, 1, &u, 3000), GW_AUTH_OK);
     /* another user set with the same header is not served from the first set's cache */
     gw_user_t other[] = {{"alice", vectors[4].hash}};
@@ -230,7 +234,8 @@ static void test_bucket(void)
     int64_t last = 0;
     uint32_t retry = 0;
     int allowed = 0;
-    for (int i = 0; i < 25; i++) allowed += gw_bucket_take(&tokens, &last, rate, 20, 0, &retry);
+    for (int i = 0; i < 25; i++)
+        allowed += gw_bucket_take(&tokens, &last, rate, 20, 0, &retry);
     CHECK_EQ_INT(allowed, 20);
     CHECK_EQ_INT(retry, 100);
     CHECK(!gw_bucket_take(&tokens, &last, rate, 20, 50, &retry));
@@ -239,11 +244,13 @@ static void test_bucket(void)
     CHECK(!gw_bucket_take(&tokens, &last, rate, 20, 100, &retry));
     /* one second later: 10 more */
     allowed = 0;
-    for (int i = 0; i < 15; i++) allowed += gw_bucket_take(&tokens, &last, rate, 20, 1100, &retry);
+    for (int i = 0; i < 15; i++)
+        allowed += gw_bucket_take(&tokens, &last, rate, 20, 1100, &retry);
     CHECK_EQ_INT(allowed, 10);
     /* a long idle time refills only up to the burst */
     allowed = 0;
-    for (int i = 0; i < 30; i++) allowed += gw_bucket_take(&tokens, &last, rate, 20, 100000, &retry);
+    for (int i = 0; i < 30; i++)
+        allowed += gw_bucket_take(&tokens, &last, rate, 20, 100000, &retry);
     CHECK_EQ_INT(allowed, 20);
     /* a clock going backwards grants nothing */
     CHECK(!gw_bucket_take(&tokens, &last, rate, 20, 50000, &retry));
@@ -251,7 +258,8 @@ static void test_bucket(void)
     tokens = 5;
     last = 0;
     allowed = 0;
-    for (int64_t t = 0; t < 60000; t += 7) allowed += gw_bucket_take(&tokens, &last, 2.0 / 1000, 5, t, &retry);
+    for (int64_t t = 0; t < 60000; t += 7)
+        allowed += gw_bucket_take(&tokens, &last, 2.0 / 1000, 5, t, &retry);
     CHECK(allowed >= 5 + 119 && allowed <= 5 + 120);
 }
 
@@ -261,7 +269,8 @@ static void test_ratelimit_table(void)
     uint32_t retry = 0;
     int64_t t = 5000000;
     int ok = 0;
-    for (int i = 0; i < 5; i++) ok += gw_ratelimit_take(&rl, "client-a", 8, t, &retry);
+    for (int i = 0; i < 5; i++)
+        ok += gw_ratelimit_take(&rl, "client-a", 8, t, &retry);
     CHECK_EQ_INT(ok, 3);
     CHECK_EQ_INT(retry, 1);
     CHECK(gw_ratelimit_take(&rl, "client-b", 8, t, &retry)); /* own bucket */
@@ -331,7 +340,8 @@ static void test_rewrite(void)
     gw_arena_init(&arena, &pool);
     char err[128];
     gw_rewrite_rule_t rules[] = {
-        {gw_regex_compile("^/blog/([0-9]+)$", err, sizeof(err)), "/post.php?id=$1", false, false, false, false},
+        {gw_regex_compile("^/blog/([0-9]+)$", err, sizeof(err)), "/post.php?id=$1", false, false, false,
+         false},
         {gw_regex_compile("^/post\\.php", err, sizeof(err)), "/p", false, false, false, true},
         {gw_regex_compile("^/p", err, sizeof(err)), "/never", false, false, false, false},
         {gw_regex_compile("^/a$", err, sizeof(err)), "//x//y", false, false, true, false},
@@ -345,7 +355,8 @@ static void test_rewrite(void)
     CHECK_EQ_INT(gw_rewrite_apply(&rw, -1, &arena, "/a", 2, &out, &dbl), 1);
     CHECK(gw_slice_eq(out, "//x//y"));
     CHECK(dbl);
-    for (size_t i = 0; i < 4; i++) gw_regex_free(rules[i].re);
+    for (size_t i = 0; i < 4; i++)
+        gw_regex_free(rules[i].re);
     gw_arena_reset(&arena);
     gw_chunk_pool_clear(&pool);
 }
@@ -388,12 +399,14 @@ static void test_config(void)
         gw_config_free(cfg);
     }
     /* located errors, each reported once although built into several routes */
-    cfg = load("global:\n  blocklist: [\"10.0.0.0/40\"]\n  users: [{name: a, pass: plain}]\n"
-               "  rewriteMap: [{regex: \"([\", replacement: x}]\n"
-               "  nonStandardCodes: [{scode: 302, url: /x}]\n  rateLimit: {requests: 1, per: soon, key: cookie}\n"
-               "hosts:\n  - domain: a.test\n  - domain: b.test\n    locations: [{path: /x}]\n");
+    cfg = load(
+        "global:\n  blocklist: [\"10.0.0.0/40\"]\n  users: [{name: a, pass: plain}]\n"
+        "  rewriteMap: [{regex: \"([\", replacement: x}]\n"
+        "  nonStandardCodes: [{scode: 302, url: /x}]\n  rateLimit: {requests: 1, per: soon, key: cookie}\n"
+        "hosts:\n  - domain: a.test\n  - domain: b.test\n    locations: [{path: /x}]\n");
     CHECK(cfg == NULL);
-    CHECK(strstr(errs, "policy.yaml:2:15: blocklist: '10.0.0.0/40' is not an IP address or CIDR prefix") != NULL);
+    CHECK(strstr(errs, "policy.yaml:2:15: blocklist: '10.0.0.0/40' is not an IP address or CIDR prefix") !=
+          NULL);
     CHECK(strstr(errs, "users:") == NULL); /* a user that cannot log in is a warning, not an error */
     CHECK(strstr(errs, "rewriteMap: bad regex at offset") != NULL);
     CHECK(strstr(errs, "nonStandardCodes: a 302 rule needs a 'location'") != NULL);
@@ -403,13 +416,16 @@ static void test_config(void)
     CHECK(first && !strstr(first + 1, "blocklist:"));
     /* Ferron's documentation writes `user:` and a placeholder hash: it loads, with one warning each */
     warnings[0] = '\0';
-    cfg = gw_config_load_string("policy.yaml",
-                                "global:\n  users:\n    - {user: admin, pass: x}\n    - {name: joe, pass: hunter2}\n"
-                                "hosts:\n  - domain: a.test\n  - domain: b.test\n",
-                                errs, sizeof(errs), collect_warning, NULL);
+    cfg = gw_config_load_string(
+        "policy.yaml",
+        "global:\n  users:\n    - {user: admin, pass: x}\n    - {name: joe, pass: hunter2}\n"
+        "hosts:\n  - domain: a.test\n  - domain: b.test\n",
+        errs, sizeof(errs), collect_warning, NULL);
     CHECK(cfg != NULL);
-    CHECK(strstr(warnings, "policy.yaml:3:7: users: an entry needs 'name' and 'pass' strings: ignored\n") != NULL);
-    CHECK(strstr(warnings, "policy.yaml:4:25: users: user 'joe' can never log in: not a password hash") != NULL);
+    CHECK(strstr(warnings, "policy.yaml:3:7: users: an entry needs 'name' and 'pass' strings: ignored\n") !=
+          NULL);
+    CHECK(strstr(warnings, "policy.yaml:4:25: users: user 'joe' can never log in: not a password hash") !=
+          NULL);
     const char *w = strstr(warnings, "joe");
     CHECK(w && !strstr(w + 1, "joe")); /* once, although three routes hold it */
     gw_config_free(cfg);
