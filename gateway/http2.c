@@ -460,6 +460,7 @@ static void start_request(h2_stream_t *s, bool end_stream)
     } else {
         req->body_kind = GW_BODY_CHUNKED; /* length unknown until END_STREAM */
     }
+    req->client_ip = hc->c.info.peer.sin6_addr; /* for the log when answered before dispatch */
     const char *sni = gw_tls_sni_entry(&hc->c);
     if (s->refuse || (sni && !gw_tls_host_matches(sni, req->authority))) {
         req->route = &hc->c.worker->cfg->global_route;

@@ -1,0 +1,619 @@
+/* The shared HTTP/1.1 client exchange of the upstream types. See exchange.h. */
+#include "exchange.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "balancer.h"
+#include "errors.h"
+#include "log.h"
+#include "worker.h"
+
+#define MAX_RESPONSE_HEADERS 128
+#define MAX_RETRIES 2
+
+
+static void ex_connect(gw_exchange_t *x);
+static void ex_read(gw_exchange_t *x);
+static void ex_write(gw_exchange_t *x);
+
+static const gw_route_t *route_of(const gw_exchange_t *x)
+{
+    return x->req->route;
+}
+
+/* ---- ending ---- */
+
+static void drop_conn(gw_exchange_t *x, bool reusable)
+{
+    if (!x->conn) return;
+    gw_upconn_t *c = x->conn;
+    x->conn = NULL;
+    gw_pool_release(c, reusable);
+}
+
+/* Fails the exchange: an error page if nothing was sent yet, an abort otherwise. */
+static void ex_fail(gw_exchange_t *x, const char *err)
+{
+    gw_pool_report(x->pool, false);
+    drop_conn(x, false);
+    if (x->res_done) return;
+    x->res_done = true;
+    gw_log_error("error", "%s (%s)", err, x->target->url);
+    if (!x->req->res_started) {
+        gw_send_error(x->req, gw_error_status(err));
+        return;
+    }
+    gw_send(x->req, NULL, 0, GW_SEND_ERROR);
+}
+
+static void ex_cleanup(void *arg)
+{
+    gw_exchange_t *x = arg;
+    gw_pool_cancel(&x->waiter);
+    drop_conn(x, false);
+    gw_chunk_put(&x->req->worker->io_pool, x->rbuf);
+    x->rbuf = NULL;
+}
+
+static void ex_stop(gw_generator_t *g, gw_req_t *req)
+{
+    gw_exchange_t *x = gw_container_of(g, gw_exchange_t, gen);
+    x->res_done = true;
+    gw_pool_cancel(&x->waiter);
+    drop_conn(x, false); /* the client went away: the backend exchange is cut short */
+}
+
+/* A reused connection that fails before any response byte may just have gone stale. */
+static bool try_again(gw_exchange_t *x)
+{
+    if (!x->conn || !x->conn->reused || x->any_byte || x->body_reading || x->retries >= MAX_RETRIES)
+        return false;
+    drop_conn(x, false);
+    x->retries++;
+    x->head_off = 0;
+    ex_connect(x);
+    return true;
+}
+
+/* ---- the request head ---- */
+
+static bool hop_by_hop(gw_slice_t name)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                        "transfer-encoding", "upgrade", "host", "content-length",
+                                        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (gw_slice_ieq(name, names[i])) return true;
+    return false;
+}
+
+/* Is `name` listed in the request's Connection header (then it is hop-by-hop too)? */
+static bool named_in_connection(const gw_req_t *req, gw_slice_t name)
+{
+    const gw_header_t *c = gw_req_header(req, "connection");
+    if (!c) return false;
+    const char *p = c->value.base, *end = p + c->value.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == ',' || *p == '\t')) p++;
+        const char *s = p;
+        while (p < end && *p != ',' && *p != ' ' && *p != '\t') p++;
+        if ((size_t)(p - s) == name.len && strncasecmp(s, name.base, name.len) == 0) return true;
+    }
+    return false;
+}
+
+static bool in_list(const gw_headers_t *list, gw_slice_t name)
+{
+    for (uint32_t i = 0; i < list->count; i++)
+        if (list->items[i].name.len == name.len && strncasecmp(list->items[i].name.base, name.base, name.len) == 0)
+            return true;
+    return false;
+}
+
+size_t gw_exchange_head_capacity(const gw_req_t *req, size_t extra)
+{
+    size_t n = req->method.len + req->path.len + req->query.len + extra + 256;
+    for (size_t i = 0; i < req->num_headers; i++) n += req->headers[i].name.len + req->headers[i].value.len + 4;
+    const gw_headers_t *set = &req->route->proxy.set_request;
+    for (uint32_t i = 0; i < set->count; i++) n += set->items[i].name.len + set->items[i].value.len + 4;
+    return n + 2 * req->authority.len;
+}
+
+char *gw_exchange_put(char *p, const void *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+char *gw_exchange_put_client_headers(char *p, const gw_req_t *req, const gw_proxy_route_t *pr)
+{
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const gw_header_t *h = &req->headers[i];
+        if (hop_by_hop(h->name) || named_in_connection(req, h->name) || in_list(&pr->remove_request, h->name) ||
+            in_list(&pr->set_request, h->name) || (pr->x_forwarded && gw_slice_ieq(h->name, "x-real-ip")))
+            continue;
+        p = gw_exchange_put(p, h->name.base, h->name.len);
+        p = gw_exchange_put(p, ": ", 2);
+        p = gw_exchange_put(p, h->value.base, h->value.len);
+        p = gw_exchange_put(p, "\r\n", 2);
+    }
+    for (uint32_t i = 0; i < pr->set_request.count; i++) {
+        const gw_header_t *h = &pr->set_request.items[i];
+        p = gw_exchange_put(p, h->name.base, h->name.len);
+        p = gw_exchange_put(p, ": ", 2);
+        p = gw_exchange_put(p, h->value.base, h->value.len);
+        p = gw_exchange_put(p, "\r\n", 2);
+    }
+    return p;
+}
+
+char *gw_exchange_put_forwarded(char *p, const gw_req_t *req)
+{
+    char peer[64];
+    gw_conn_info_t client = *req->conn;
+    if (!IN6_IS_ADDR_UNSPECIFIED(&req->client_ip)) client.peer.sin6_addr = req->client_ip; /* from a trusted proxy */
+    gw_conn_peer_text(&client, peer, sizeof(peer));
+    p += sprintf(p, "X-Forwarded-For: %s\r\nX-Real-IP: %s\r\nX-Forwarded-Proto: %s\r\n", peer, peer,
+                 req->conn->tls ? "https" : "http");
+    if (req->authority.len) {
+        p = gw_exchange_put(p, "X-Forwarded-Host: ", 18);
+        p = gw_exchange_put(p, req->authority.base, req->authority.len);
+        p = gw_exchange_put(p, "\r\n", 2);
+    }
+    return p;
+}
+
+char *gw_exchange_put_framing(gw_exchange_t *x, char *p)
+{
+    const gw_req_t *req = x->req;
+    if (req->body_kind == GW_BODY_LENGTH)
+        p += sprintf(p, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
+    else if (req->body_kind == GW_BODY_CHUNKED) {
+        p = gw_exchange_put(p, "Transfer-Encoding: chunked\r\n", 28); /* length unknown: stream it chunked */
+        x->body_chunked = true;
+    }
+    return p;
+}
+
+/* ---- writing the request ---- */
+
+static void arm(gw_exchange_t *x)
+{
+    bool want_write = x->head_off < x->head_len || (x->piece.len && x->nout);
+    uint32_t ev = (x->waiting_proceed ? 0 : EPOLLIN | EPOLLRDHUP) | (want_write ? EPOLLOUT : 0);
+    gw_io_modify(&x->conn->io, ev);
+}
+
+static void on_body(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_state_t st);
+
+/* Queues the current body piece (with chunk framing) into x->out. */
+static void frame_piece(gw_exchange_t *x)
+{
+    x->nout = 0;
+    if (x->body_chunked && x->piece.len) {
+        int n = snprintf(x->chunk_hdr, sizeof(x->chunk_hdr), "%zx\r\n", x->piece.len);
+        x->out[x->nout++] = (struct iovec){x->chunk_hdr, (size_t)n};
+    }
+    if (x->piece.len) x->out[x->nout++] = (struct iovec){(void *)x->piece.base, x->piece.len};
+    if (x->body_chunked && x->piece.len) x->out[x->nout++] = (struct iovec){"\r\n", 2};
+    if (x->body_chunked && x->piece_last) x->out[x->nout++] = (struct iovec){"0\r\n\r\n", 5};
+}
+
+static ssize_t write_iov(gw_exchange_t *x, struct iovec *iov, int n)
+{
+    ssize_t w;
+    do
+        w = writev(x->conn->io.fd, iov, n);
+    while (w < 0 && errno == EINTR);
+    return w;
+}
+
+static void advance(struct iovec *iov, int *n, size_t w)
+{
+    int i = 0;
+    while (i < *n && w >= iov[i].iov_len) w -= iov[i++].iov_len;
+    memmove(iov, iov + i, (size_t)(*n - i) * sizeof(*iov));
+    *n -= i;
+    if (*n) {
+        iov[0].iov_base = (char *)iov[0].iov_base + w;
+        iov[0].iov_len -= w;
+    }
+}
+
+/* Writes what is pending; returns false when the exchange ended (failed or retried). */
+static bool flush_out(gw_exchange_t *x)
+{
+    while (x->head_off < x->head_len) {
+        struct iovec iov = {x->head + x->head_off, x->head_len - x->head_off};
+        ssize_t w = write_iov(x, &iov, 1);
+        if (w < 0 && errno == EAGAIN) return true;
+        if (w < 0) {
+            if (!try_again(x)) ex_fail(x, gw_err_backend_closed);
+            return false;
+        }
+        x->head_off += (size_t)w;
+    }
+    while (x->nout) {
+        ssize_t w = write_iov(x, x->out, x->nout);
+        if (w < 0 && errno == EAGAIN) return true;
+        if (w < 0) {
+            ex_fail(x, gw_err_backend_closed);
+            return false;
+        }
+        advance(x->out, &x->nout, (size_t)w);
+    }
+    return true;
+}
+
+static void ex_write(gw_exchange_t *x)
+{
+    bool had_piece = x->nout > 0;
+    if (!flush_out(x) || !x->conn) return;
+    if (x->head_off < x->head_len || x->nout) {
+        arm(x);
+        return;
+    }
+    if (x->send_body && x->req->body_kind != GW_BODY_NONE && !x->body_reading && !x->body_sent) {
+        x->body_reading = true;
+        gw_req_read_body(x->req, on_body, x);
+        return;
+    }
+    if (had_piece) {
+        x->piece = (gw_slice_t){NULL, 0};
+        if (x->piece_last)
+            x->body_sent = true;
+        else
+            gw_req_body_proceed(x->req); /* written: the client side may read more */
+    }
+    if (x->conn) arm(x);
+}
+
+static void on_body(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_state_t st)
+{
+    gw_exchange_t *x = ctx;
+    if (st == GW_BODY_ABORT) {
+        ex_fail(x, gw_err_client_closed);
+        return;
+    }
+    if (!x->conn) return;
+    x->piece = data;
+    x->piece_last = st == GW_BODY_END;
+    frame_piece(x);
+    if (!x->nout) { /* an empty last piece of a sized body */
+        x->body_sent = x->piece_last;
+        if (!x->piece_last) gw_req_body_proceed(req);
+        return;
+    }
+    ex_write(x);
+}
+
+/* ---- the response ---- */
+
+static bool drop_response_header(gw_slice_t name)
+{
+    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                        "transfer-encoding", "upgrade", "content-length"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (gw_slice_ieq(name, names[i])) return true;
+    return false;
+}
+
+/* Copies the backend's headers into the arena, names lower-cased (HTTP/2 needs them so). */
+static bool copy_headers(gw_exchange_t *x, const gw_h1_response_head_t *h)
+{
+    gw_req_t *req = x->req;
+    const gw_proxy_route_t *pr = &route_of(x)->proxy;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        gw_slice_t name = h->headers[i].name;
+        if (drop_response_header(name) || in_list(&pr->remove_response, name) || in_list(&pr->set_response, name))
+            continue;
+        char *n = gw_arena_strndup(&req->arena, h->headers[i].name.base, h->headers[i].name.len);
+        char *v = gw_arena_strndup(&req->arena, h->headers[i].value.base, h->headers[i].value.len);
+        if (!n || !v) return false;
+        for (char *p = n; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+        if (!gw_res_add_header(req, (gw_slice_t){n, h->headers[i].name.len}, (gw_slice_t){v, h->headers[i].value.len}))
+            return false;
+    }
+    for (uint32_t i = 0; i < pr->set_response.count; i++)
+        if (!gw_res_add_header(req, pr->set_response.items[i].name, pr->set_response.items[i].value)) return false;
+    return true;
+}
+
+static void shift_rbuf(gw_exchange_t *x, size_t used)
+{
+    memmove(x->rbuf, x->rbuf + used, x->rlen - used);
+    x->rlen -= used;
+}
+
+/* Parses the response head; returns 1 when done, 0 for more bytes, -1 when the exchange ended. */
+static int parse_head(gw_exchange_t *x)
+{
+    gw_header_t headers[MAX_RESPONSE_HEADERS];
+    gw_h1_response_head_t h = {.headers = headers};
+    gw_h1_limits_t lim = {x->rcap, MAX_RESPONSE_HEADERS, x->rcap};
+    int n = gw_h1_parse_response(x->rbuf, x->rlen, &h, &lim);
+    if (n == 0 && x->rlen < x->rcap) return 0;
+    if (n <= 0 || gw_h1_response_framing(&h, x->req->method, &x->fr) != 0) {
+        ex_fail(x, gw_err_bad_response);
+        return -1;
+    }
+    if (h.status < 200) { /* 100 Continue and other interim responses are not forwarded */
+        shift_rbuf(x, (size_t)n);
+        return x->rlen ? parse_head(x) : 0;
+    }
+    x->keep_alive = x->fr.keep_alive;
+    x->body_left = x->fr.content_length;
+    if (x->ops->on_head && x->ops->on_head(x, &h) == GW_EXCHANGE_CONSUME) {
+        x->consume = true; /* the adapter took what it needed from the head */
+        shift_rbuf(x, (size_t)n);
+        x->head_parsed = true;
+        return 1;
+    }
+    gw_req_t *req = x->req;
+    if (h.status >= 400 && route_of(x)->proxy.intercept_errors) {
+        x->res_done = true; /* proxyInterceptErrors: our own page instead of the backend's */
+        gw_pool_report(x->pool, true);
+        drop_conn(x, false);
+        gw_send_error(req, h.status);
+        return -1;
+    }
+    req->res.status = h.status;
+    if (!copy_headers(x, &h)) {
+        ex_fail(x, gw_err_no_memory);
+        return -1;
+    }
+    req->res.content_length = x->fr.body == GW_BODY_LENGTH ? (int64_t)x->fr.content_length
+                              : x->fr.body == GW_BODY_NONE   ? 0
+                                                              : -1;
+    if (req->method_id == GW_M_HEAD && x->fr.body == GW_BODY_NONE) {
+        const gw_header_t *cl = NULL;
+        for (size_t i = 0; i < h.num_headers && !cl; i++)
+            if (gw_slice_ieq(h.headers[i].name, "content-length")) cl = &h.headers[i];
+        if (cl) req->res.content_length = strtoll(cl->value.base, NULL, 10); /* HEAD keeps the length */
+    }
+    shift_rbuf(x, (size_t)n);
+    x->head_parsed = true;
+    gw_start_response(req, &x->gen);
+    return 1;
+}
+
+/* Takes the next body piece from rbuf; returns its state or -1 on a framing error. */
+static int next_piece(gw_exchange_t *x, gw_slice_t *out)
+{
+    *out = (gw_slice_t){x->rbuf, 0};
+    switch (x->fr.body) {
+    case GW_BODY_NONE:
+        return GW_SEND_FINAL;
+    case GW_BODY_LENGTH: {
+        size_t take = x->rlen < x->body_left ? x->rlen : (size_t)x->body_left;
+        x->body_left -= take;
+        out->len = x->consumed = take;
+        return x->body_left ? GW_SEND_IN_PROGRESS : GW_SEND_FINAL;
+    }
+    case GW_BODY_CHUNKED: {
+        size_t dlen = x->rlen;
+        long used = gw_chunked_decode(&x->dec, x->rbuf, &dlen, 4096, UINT64_MAX);
+        if (used < 0) return -1;
+        memmove(x->rbuf + dlen, x->rbuf + used, x->rlen - (size_t)used);
+        x->rlen -= (size_t)used - dlen;
+        out->len = x->consumed = dlen;
+        return x->dec.done ? GW_SEND_FINAL : GW_SEND_IN_PROGRESS;
+    }
+    default:
+        out->len = x->consumed = x->rlen;
+        return GW_SEND_IN_PROGRESS;
+    }
+}
+
+static bool connection_reusable(const gw_exchange_t *x)
+{
+    /* the backend connection can serve another request only if both messages ended */
+    return x->keep_alive && (x->req->body_kind == GW_BODY_NONE || !x->send_body || x->body_sent) &&
+           x->rlen == x->consumed;
+}
+
+/* A response the adapter consumed: its body is read and dropped, then the adapter goes on. */
+static void drop_body(gw_exchange_t *x)
+{
+    for (;;) {
+        gw_slice_t piece;
+        int st = next_piece(x, &piece);
+        if (st < 0) {
+            ex_fail(x, gw_err_bad_response);
+            return;
+        }
+        if (st == GW_SEND_FINAL) {
+            gw_pool_report(x->pool, true);
+            drop_conn(x, connection_reusable(x));
+            x->consume = false;
+            x->ops->on_consumed(x);
+            return;
+        }
+        shift_rbuf(x, x->consumed);
+        x->consumed = 0;
+        if (!piece.len) return; /* need bytes from the backend */
+    }
+}
+
+/* Hands buffered body bytes to the client side; returns once it must wait (proceed or socket). */
+static void deliver(gw_exchange_t *x)
+{
+    if (x->consume) {
+        drop_body(x);
+        return;
+    }
+    while (!x->res_done && !x->waiting_proceed) {
+        gw_slice_t piece;
+        int st = next_piece(x, &piece);
+        if (st < 0) {
+            ex_fail(x, gw_err_bad_response);
+            return;
+        }
+        if (!piece.len && st == GW_SEND_IN_PROGRESS) return; /* need bytes from the backend */
+        if (st == GW_SEND_FINAL) {
+            x->res_done = true;
+            gw_pool_report(x->pool, true);
+            drop_conn(x, connection_reusable(x));
+        }
+        x->proceeded = false;
+        x->sending = true;
+        gw_send(x->req, &piece, piece.len ? 1 : 0, (gw_send_state_t)st);
+        if (st == GW_SEND_FINAL) return; /* the request may be gone now */
+        x->sending = false;
+        if (!x->proceeded) {
+            x->waiting_proceed = true; /* back-pressure: stop reading the backend */
+            if (x->conn) arm(x);
+            return;
+        }
+    }
+}
+
+static void ex_proceed(gw_generator_t *g, gw_req_t *req)
+{
+    gw_exchange_t *x = gw_container_of(g, gw_exchange_t, gen);
+    shift_rbuf(x, x->consumed);
+    x->consumed = 0;
+    if (x->sending) {
+        x->proceeded = true; /* the codec wrote it at once: deliver() goes on */
+        return;
+    }
+    x->waiting_proceed = false;
+    deliver(x);
+    if (x->conn && !x->waiting_proceed && !x->res_done) arm(x);
+}
+
+static void on_eof(gw_exchange_t *x)
+{
+    if (!x->head_parsed) {
+        if (!try_again(x)) ex_fail(x, x->any_byte ? gw_err_bad_response : gw_err_backend_closed);
+        return;
+    }
+    if (x->fr.body == GW_BODY_CLOSE && !x->rlen && x->consume) {
+        drop_conn(x, false);
+        x->consume = false;
+        x->ops->on_consumed(x);
+        return;
+    }
+    if (x->fr.body == GW_BODY_CLOSE && !x->rlen) {
+        x->res_done = true;
+        drop_conn(x, false);
+        gw_send(x->req, NULL, 0, GW_SEND_FINAL);
+        return;
+    }
+    ex_fail(x, gw_err_backend_closed); /* cut off mid-body: the client sees an abort */
+}
+
+static void ex_read(gw_exchange_t *x)
+{
+    if (x->rlen >= x->rcap) return;
+    ssize_t n;
+    do
+        n = read(x->conn->io.fd, x->rbuf + x->rlen, x->rcap - x->rlen);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+        if (n < 0 && !x->head_parsed && try_again(x)) return;
+        on_eof(x);
+        return;
+    }
+    x->any_byte = true;
+    x->rlen += (size_t)n;
+    gw_timer_set(x->req->worker->loop, &x->conn->timer, route_of(x)->proxy.read_timeout_ms);
+    if (!x->head_parsed && parse_head(x) <= 0) return;
+    deliver(x);
+}
+
+static void on_conn_event(gw_upconn_t *c, uint32_t events)
+{
+    gw_exchange_t *x = c->owner;
+    if (events & EPOLLOUT) {
+        ex_write(x);
+        if (!x->conn) return;
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) ex_read(x);
+}
+
+static void on_conn_timeout(gw_upconn_t *c)
+{
+    ex_fail(c->owner, gw_err_io_timeout);
+}
+
+/* ---- connecting ---- */
+
+static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *list, const gw_target_t *avoid);
+
+/* A connection that could not be made carried nothing: try another target of the list. */
+static bool fail_over(gw_exchange_t *x)
+{
+    if (++x->tried >= x->list->count) return false;
+    gw_pool_report(x->pool, false);
+    x->target = pick_target(x->req, x->list, x->target);
+    x->pool = gw_pool_get(x->req->worker, x->target);
+    x->head_off = 0;
+    if (!x->pool || !x->ops->build_head(x)) return false;
+    ex_connect(x);
+    return true;
+}
+
+static void on_conn(gw_pool_waiter_t *w, gw_upconn_t *c, const char *err)
+{
+    gw_exchange_t *x = w->data;
+    if (err) {
+        if (!fail_over(x)) ex_fail(x, err);
+        return;
+    }
+    x->conn = c;
+    c->owner = x;
+    c->on_event = on_conn_event;
+    c->on_timeout = on_conn_timeout;
+    gw_timer_set(x->req->worker->loop, &c->timer, route_of(x)->proxy.read_timeout_ms);
+    ex_write(x);
+}
+
+static void ex_connect(gw_exchange_t *x)
+{
+    x->waiter.cb = on_conn;
+    x->waiter.data = x;
+    gw_pool_acquire(x->pool, &x->waiter);
+}
+
+static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *list, const gw_target_t *avoid)
+{
+    const gw_proxy_route_t *pr = &req->route->proxy;
+    return gw_balance_pick(req, list, avoid, pr->health_check, pr->max_fails);
+}
+
+
+bool gw_exchange_init(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *ops, const gw_target_list_t *list)
+{
+    x->ops = ops;
+    x->gen = (gw_generator_t){ex_proceed, ex_stop};
+    x->req = req;
+    x->list = list;
+    x->target = pick_target(req, list, NULL);
+    x->pool = gw_pool_get(req->worker, x->target);
+    x->rbuf = gw_chunk_get(&req->worker->io_pool);
+    x->rcap = req->worker->io_pool.chunk_size;
+    if (!x->pool || !x->rbuf || !gw_req_defer(req, ex_cleanup, x)) {
+        gw_chunk_put(&req->worker->io_pool, x->rbuf);
+        x->rbuf = NULL;
+        return false;
+    }
+    return true;
+}
+
+void gw_exchange_start(gw_exchange_t *x)
+{
+    if (!x->ops->build_head(x)) {
+        ex_fail(x, gw_err_no_memory);
+        return;
+    }
+    ex_connect(x);
+}
