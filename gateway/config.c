@@ -429,6 +429,12 @@ static void build_header_list(loader_t *ld, const gw_route_t *r, const char *nam
     }
 }
 
+static void build_fauth(loader_t *ld, gw_route_t *r)
+{
+    build_targets(ld, r, "authTo", &r->fauth.to);
+    build_header_list(ld, r, "forwardedAuthCopyHeaders", &r->fauth.copy_headers);
+}
+
 static void build_proxy(loader_t *ld, gw_route_t *r)
 {
     gw_proxy_route_t *p = &r->proxy;
@@ -491,6 +497,7 @@ static void build_route(loader_t *ld, gw_route_t *r, gw_props_t props)
     r->server_admin = gw_node_as_string(gw_route_prop(r, "serverAdministratorEmail"));
     r->max_body_bytes = (uint64_t)prop_int(&props, "maxRequestBodyBytes", 10485760);
     build_proxy(ld, r);
+    build_fauth(ld, r);
     r->enable_compression = prop_bool(r, "enableCompression", true);
     r->enable_listing = prop_bool(r, "enableDirectoryListing", false);
     r->server_header = gw_node_as_string(gw_route_prop(r, "serverHeader"));

@@ -67,6 +67,12 @@ typedef struct gw_proxy_route {
     gw_headers_t remove_response; /**< proxyRemoveResponseHeaders: names only */
 } gw_proxy_route_t;
 
+/** Forward-auth settings of a route (fauth). */
+typedef struct gw_fauth_route {
+    gw_target_list_t to;       /**< authTo (one target) */
+    gw_headers_t copy_headers; /**< forwardedAuthCopyHeaders: names, lower-case */
+} gw_fauth_route_t;
+
 /** Everything a request needs once its host and location are known. */
 typedef struct gw_route {
     gw_props_t props;         /**< merged properties, for modules that read their own */
@@ -81,6 +87,7 @@ typedef struct gw_route {
     size_t num_handlers;
     struct gw_policy *policy; /**< access rules, auth, rewrites, rate limits (policy/); NULL: none */
     gw_proxy_route_t proxy;
+    gw_fauth_route_t fauth;
     const gw_filter_t *const *filters; /**< response filters, in set-up order */
     size_t num_filters;
     /* response shaping (filters/: compression, listings, error pages, redirects) */

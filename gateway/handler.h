@@ -27,4 +27,13 @@ struct gw_handler {
  */
 void gw_req_dispatch(gw_req_t *req);
 
+/**
+ * For a handler that returned GW_DONE without answering because it waits for something (forward
+ * auth): runs the rest of the chain, from the handler after it.
+ */
+void gw_req_continue(gw_req_t *req);
+
+/** For such a handler: answers with an error status (errorConfig applies, then the error page). */
+void gw_req_fail(gw_req_t *req, int status);
+
 #endif

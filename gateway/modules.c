@@ -6,6 +6,7 @@
 #include "config_props.h"
 #include "module_loader.h"
 #include "policy.h"
+#include "fauth.h"
 #include "rproxy.h"
 #include "static.h"
 #include "compress.h"
@@ -17,7 +18,7 @@ static const struct {
     const char *name;
     const gw_handler_t *handler;
 } modules[] = {
-    {"cache", NULL}, {"cgi", NULL},     {"fauth", NULL},   {"fcgi", NULL}, {"fproxy", NULL},
+    {"cache", NULL}, {"cgi", NULL},     {"fauth", &gw_fauth_handler},   {"fcgi", NULL}, {"fproxy", NULL},
     {"rproxy", &gw_rproxy_handler}, {"scgi", NULL},   {"wsgi", NULL}, {"wsgid", NULL}, {"asgi", NULL},
 };
 

@@ -244,10 +244,13 @@ static int prepare_path(gw_req_t *req, bool double_slashes)
 }
 
 /* Runs the route's handlers; returns 0 when one answered, else the error status to send. */
-static int run_handlers(gw_req_t *req)
+/* Runs the route's handlers from `from`; returns 0 when one answers (or suspended itself to go on
+ * later with gw_req_continue), else the error status to answer with. */
+static int run_handlers(gw_req_t *req, size_t from)
 {
     const gw_route_t *r = req->route;
-    for (size_t i = 0; i < r->num_handlers; i++) {
+    for (size_t i = from; i < r->num_handlers; i++) {
+        req->chain_pos = (uint16_t)i;
         gw_handler_result_t res = r->handlers[i]->on_request(r->handlers[i], req);
         if (res == GW_DONE) return 0;
         if (res == GW_ERROR) return req->res.status >= 400 ? req->res.status : 500;
@@ -255,22 +258,37 @@ static int run_handlers(gw_req_t *req)
     return 404;
 }
 
-static void run_chain(gw_req_t *req)
+static void run_chain_from(gw_req_t *req, size_t from)
 {
-    int status = run_handlers(req);
-    if (!status) return;
-    const gw_route_t *er = gw_error_route(req->route, status);
+    int status = run_handlers(req, from);
+    if (status) gw_req_fail(req, status);
+}
+
+void gw_req_fail(gw_req_t *req, int status)
+{
+    const gw_route_t *er = req->in_error_route ? NULL : gw_error_route(req->route, status);
     if (er) {
         /* errorConfig (spec §1): the whole chain once more on the merged route, from a clean
          * response; one level only (error routes have no error routes of their own) */
         req->route = er;
+        req->in_error_route = true;
         req->res.status = 0;
         req->res.content_length = -1;
         req->res.headers.count = 0;
-        status = run_handlers(req);
+        status = run_handlers(req, 0);
         if (!status) return;
     }
     gw_send_error(req, status);
+}
+
+void gw_req_continue(gw_req_t *req)
+{
+    run_chain_from(req, (size_t)req->chain_pos + 1);
+}
+
+static void run_chain(gw_req_t *req)
+{
+    run_chain_from(req, 0);
 }
 
 void gw_req_dispatch(gw_req_t *req)

@@ -155,6 +155,8 @@ struct gw_req {
     gw_body_cb body_cb;
     void *body_ctx;
     gw_req_cleanup_t *cleanups;
+    uint16_t chain_pos;   /**< index of the handler running (or suspended) in route->handlers */
+    bool in_error_route;  /**< the errorConfig re-run is under way: no second one */
     gw_ostream_t *ostreams; /**< response filters, outermost first; NULL: straight to the codec */
     struct gw_file_pump *file_pump; /**< private: a file being read into a filter chain */
     /* accounting for logs */

@@ -431,22 +431,54 @@ class LoadError(BenchError):
 
 
 def run_requests(port, path, total, conns=32, close=False, timeout=120.0):
+    """Makes `total` successful GETs; returns {"done", "errors"}. A connection reset or closed
+    before its response is complete counts as an error and its request is made again on a new
+    connection (up to 1 % of `total`, then it gives up)."""
     req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
            + ("Connection: close\r\n" if close else "") + "\r\n").encode()
     sel = selectors.EpollSelector()
     issued = 0
     done = 0
+    errors = 0
+    max_errors = max(10, total // 100)
     deadline = time.monotonic() + timeout
 
+    def drop(s):
+        sel.unregister(s)
+        s.close()
+
     def open_conn():
-        nonlocal issued
-        s = socket.create_connection((HOST, port), timeout=5)
+        nonlocal issued, errors
+        while True:
+            try:
+                s = socket.create_connection((HOST, port), timeout=5)
+                break
+            except OSError as e:
+                errors += 1
+                if errors > max_errors:
+                    raise LoadError(f"connect failed {errors} times: {e}") from e
+                time.sleep(0.01)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
-        st = {"buf": b"", "left": -1}
-        sel.register(s, selectors.EVENT_READ, st)
-        s.send(req)
+        sel.register(s, selectors.EVENT_READ, {"buf": b"", "left": -1})
+        send(s)
+
+    def send(s):
+        nonlocal issued
         issued += 1
+        try:
+            s.send(req)
+        except OSError:
+            pass  # seen as a reset or EOF by the next recv
+
+    def failed(s, why):
+        nonlocal issued, errors
+        errors += 1
+        if errors > max_errors:
+            raise LoadError(f"{errors} failed requests, last: {why}")
+        drop(s)
+        issued -= 1  # make that request again
+        open_conn()
 
     for _ in range(min(conns, total)):
         open_conn()
@@ -462,8 +494,12 @@ def run_requests(port, path, total, conns=32, close=False, timeout=120.0):
                 data = s.recv(1 << 18)
             except BlockingIOError:
                 continue
+            except OSError as e:
+                failed(s, str(e))
+                continue
             if not data:
-                raise LoadError("connection closed before the response was complete")
+                failed(s, "connection closed before the response was complete")
+                continue
             if st["left"] < 0:
                 st["buf"] += data
                 end = st["buf"].find(b"\r\n\r\n")
@@ -486,32 +522,29 @@ def run_requests(port, path, total, conns=32, close=False, timeout=120.0):
             done += 1
             st["left"] = -1
             if close:
-                sel.unregister(s)
-                s.close()
+                drop(s)
                 if issued < total:
                     open_conn()
             elif issued < total:
-                s.send(req)
-                issued += 1
+                send(s)
             else:
-                sel.unregister(s)
-                s.close()
+                drop(s)
     for key in list(sel.get_map().values()):
         key.fileobj.close()
     sel.close()
-    return done
+    return {"done": done, "errors": errors}
 
 
 def run_client(port, path, total, conns, close, timeout=120.0):
-    """Runs run_requests in a child pinned to the client CPU; returns responses done."""
-    code = ("import sys; sys.path.insert(0, %r); import bench; "
-            "print(bench.run_requests(%d, %r, %d, %d, %r, %r))"
+    """Runs run_requests in a child pinned to the client CPU; returns {"done", "errors"}."""
+    code = ("import sys, json; sys.path.insert(0, %r); import bench; "
+            "print(json.dumps(bench.run_requests(%d, %r, %d, %d, %r, %r)))"
             % (HERE, port, path, total, conns, close, timeout))
     r = subprocess.run(["taskset", "-c", CLIENT_CPU, sys.executable, "-B", "-c", code],
                        capture_output=True, text=True, timeout=timeout + 10)
     if r.returncode != 0:
         raise LoadError(f"client failed: {r.stderr.strip()[-500:]}")
-    return int(r.stdout.strip())
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -607,7 +640,8 @@ def measure_syscalls(run, scenario, nreq, conns, workdir):
                     raise BenchError(f"strace could not attach to {run.sdef.name}: {f.read()}")
             time.sleep(0.05)
         time.sleep(0.2)  # let the attach of every thread settle
-        done = run_client(run.port, scenario.path, nreq, conns, scenario.close)
+        cl = run_client(run.port, scenario.path, nreq, conns, scenario.close)
+        done = cl["done"]
         time.sleep(0.1)  # the server's last bookkeeping after the final response
     finally:
         if st.poll() is None:
@@ -622,7 +656,7 @@ def measure_syscalls(run, scenario, nreq, conns, workdir):
     return {"syscalls_per_req": total / done,
             "syscall_breakdown_per_req": {k: round(v / done, 3) for k, v in
                                           sorted(calls.items(), key=lambda kv: -kv[1])},
-            "strace_requests": done}
+            "strace_requests": done, "strace_client_errors": cl["errors"]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -675,13 +709,15 @@ def measure_instructions(sdef, scenarios, nreq, conns, workdir, wwwroot):
             run_client(run.port, sc.path, max(200, nreq // 10), conns, sc.close)
             callgrind_cmd(run.pid, "-z", outdir, set())
             figures = []
+            errors = 0
             for _ in range(2):
                 before = set(os.listdir(outdir))
-                done = run_client(run.port, sc.path, nreq, conns, sc.close)
+                cl = run_client(run.port, sc.path, nreq, conns, sc.close)
                 dump = callgrind_cmd(run.pid, "-d", outdir, before)
-                figures.append(callgrind_total(dump) / done)
+                figures.append(callgrind_total(dump) / cl["done"])
+                errors += cl["errors"]
             res[sc.name] = {"instr_per_req": figures[1], "instr_per_req_check": figures[0],
-                            "callgrind_requests": nreq}
+                            "callgrind_requests": nreq, "callgrind_client_errors": errors}
     finally:
         run.stop(timeout=60)
     return res
@@ -744,6 +780,14 @@ def report(results, server_names):
                                for j, c in enumerate(r)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    for scname, per in results["scenarios"].items():
+        for n in server_names:
+            v = per.get(n, {})
+            errs = {k: v[k] for k in ("wrk_errors", "strace_client_errors",
+                                      "callgrind_client_errors") if v.get(k)}
+            if errs:
+                lines.append(f"{scname} {n} failed requests (reset/closed early, retried): "
+                             + ", ".join(f"{k} {c}" for k, c in errs.items()))
     for scname, per in results["scenarios"].items():
         for n in server_names:
             bd = per.get(n, {}).get("syscall_breakdown_per_req")

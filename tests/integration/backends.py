@@ -11,6 +11,8 @@ Endpoints:
   /never          reads the request and never answers
   /status/N       status N with a short body
   /sse            three server-sent events 0.2 s apart (chunked)
+  /auth           a forward-auth server: "Bearer good" -> 200 with X-User: alice; "Bearer go-login"
+                  -> 302 to /login; anything else -> 401 with a body. Records the last request.
 """
 import hashlib
 import json
@@ -161,6 +163,18 @@ class Backend:
         if parts[0] == "never":
             time.sleep(30)
             return False
+        if parts[0] == "auth":
+            self.last_auth = hmap
+            self.last_auth_target = target
+            token = hmap.get("authorization", "")
+            if token == "Bearer good":
+                self._send(c, 200, [("Content-Length", 2), ("X-User", "alice"), ("X-Other", "no")], b"ok")
+            elif token == "Bearer go-login":
+                self._send(c, 302, [("Location", "https://login.test/?next=1"), ("Content-Length", 0)])
+            else:
+                out = b"denied by auth\n"
+                self._send(c, 401, [("WWW-Authenticate", "Bearer"), ("Content-Length", len(out))], out)
+            return True
         if parts[0] == "status":
             code = int(parts[1])
             out = f"status {code}\n".encode()

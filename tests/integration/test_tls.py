@@ -177,7 +177,7 @@ def test_bad_certificate_config_is_located(gateway_bin, wwwroot, tmp_path):
     cfg.write_text(tls_config(wwwroot, tmp_path / "missing.crt", tmp_path / "missing.key", 8443, port=8080))
     r = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, timeout=20)
     assert r.returncode == 1
-    assert b"bad.yaml:8:" in r.stderr and b"cert: cannot load certificate" in r.stderr
+    assert b"bad.yaml:7:9:" in r.stderr and b"cert: cannot load certificate" in r.stderr
 
 
 def test_nghttp_and_large_file(start_gateway, wwwroot, tmp_path):
