@@ -710,6 +710,7 @@ static void build_pool_config(const gw_node_t *g, gw_pool_config_t *p)
     p->idle_timeout_ms = global_u32(g, "proxyKeepaliveTimeout", 30000);
     p->max_idle = global_u32(g, "proxyKeepaliveConnections", 32);
     p->health_window_ms = global_u32(g, "loadBalancerHealthCheckWindow", 5000);
+    p->backoff_max_ms = global_u32(g, "proxyBackoffMax", 10000);
 }
 
 /* One `resolver` entry in c-ares' csv syntax: "ipv4", "ipv4:port", "ipv6", "[ipv6]" or "[ipv6]:port". */

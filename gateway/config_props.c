@@ -57,6 +57,7 @@ const gw_prop_def_t gw_props_registry[] = {
     {"proxyConnectTimeout", G, GW_PT_INT, 1, 3600000, "10000", NULL, true, "ms to connect to a backend (504)"},
     {"proxyReadTimeout", A, GW_PT_INT, 1, 86400000, "60000", NULL, true, "ms a backend may stay silent (504)"},
     {"proxyKeepaliveConnections", G, GW_PT_INT, 0, 100000, "32", NULL, true, "idle backend connections per target"},
+    {"proxyBackoffMax", G, GW_PT_INT, 0, 600000, "10000", NULL, true, "longest ms a refusing backend is paused; 0: off"},
     {"proxyKeepaliveTimeout", G, GW_PT_INT, 1, 3600000, "30000", NULL, true, "ms an idle backend connection is kept"},
     {"resolver", G, GW_PT_STRING_OR_LIST, NOLIM, "/etc/resolv.conf", NULL, true, "DNS servers for backend names: \"ip[:port]\""},
     {"dnsMinTtl", G, GW_PT_INT, 0, 86400000, "1000", NULL, true, "ms a DNS answer is cached at least"},

@@ -70,8 +70,9 @@ static bool usable(const pick_ctx_t *c, size_t i)
 {
     const gw_target_t *t = c->list->items[i];
     if (t == c->avoid && c->list->count > 1) return false;
-    if (!c->health_check) return true;
     gw_pool_t *p = gw_pool_get(c->req->worker, t);
+    if (p && gw_pool_backing_off(p)) return false;
+    if (!c->health_check) return true;
     return !p || gw_pool_recent_failures(p) <= c->max_fails;
 }
 
@@ -207,9 +208,14 @@ const gw_target_t *gw_balance_pick(gw_req_t *req, const gw_target_list_t *list, 
     case GW_LB_HASH: i = pick_hash(&c); break;
     default: i = pick_random(&c); break;
     }
-    if (i < 0) { /* every target is failing: use one anyway rather than refuse (Ferron) */
+    if (i < 0) { /* every target is failing or paused: use one anyway rather than refuse (Ferron) */
         c.health_check = false;
-        i = pick_random(&c);
+        c.avoid = NULL;
+        for (size_t k = 0; k < list->count && i < 0; k++) {
+            gw_pool_t *p = gw_pool_get(req->worker, list->items[k]);
+            if (!p || !gw_pool_backing_off(p)) i = (long)k;
+        }
+        if (i < 0) i = (long)(next_random(req->worker) % list->count);
     }
     return list->items[i < 0 ? 0 : i];
 }

@@ -21,6 +21,8 @@ struct gw_pool {
     uint32_t active; /* connections handed out or being made: for least-connections */
     uint32_t failures;
     uint64_t window_start;
+    uint32_t refusals;      /* connect failures in a row */
+    uint64_t backoff_until; /* no new connection attempts before this (loop ms) */
 };
 
 /* Per worker: pools indexed by target id. */
@@ -101,6 +103,27 @@ static const char *connect_error(int e)
     return gw_err_unreachable;
 }
 
+/* A target that refuses is left alone for a while: 100 ms doubling up to proxyBackoffMax, with
+ * jitter so that workers and replicas do not retry in step. */
+static void note_refusal(gw_pool_t *p)
+{
+    uint32_t max = pool_cfg(p)->backoff_max_ms;
+    if (!max) return;
+    uint32_t shift = p->refusals < 16 ? p->refusals : 16;
+    uint64_t delay = 100ull << shift;
+    if (delay > max) delay = max;
+    p->refusals++;
+    p->worker->rng ^= p->worker->rng << 13;
+    p->worker->rng ^= p->worker->rng >> 7;
+    p->worker->rng ^= p->worker->rng << 17;
+    p->backoff_until = gw_loop_now(p->worker->loop) + delay / 2 + p->worker->rng % (delay / 2 + 1);
+}
+
+bool gw_pool_backing_off(gw_pool_t *p)
+{
+    return p->backoff_until && gw_loop_now(p->worker->loop) < p->backoff_until;
+}
+
 /* The waiter no longer counts as an active connection attempt (failed or cancelled). */
 static void uncount(gw_pool_waiter_t *w)
 {
@@ -124,12 +147,15 @@ static void finish_connect(gw_upconn_t *c, const char *err)
     gw_timer_cancel(&c->timer);
     if (err) {
         gw_pool_report(c->pool, false);
+        note_refusal(c->pool);
         upconn_close(c);
         uncount(w);
         w->cb(w, NULL, err);
         return;
     }
     gw_io_modify(&c->io, 0); /* the owner arms what it needs */
+    c->pool->refusals = 0;
+    c->pool->backoff_until = 0;
     hand_over(w, c);
 }
 
@@ -200,6 +226,7 @@ static void start_connect(gw_pool_waiter_t *w, const struct sockaddr_in6 *addr)
     int fd = open_socket(p->target, addr);
     if (fd < 0) {
         gw_pool_report(p, false);
+        note_refusal(p);
         uncount(w);
         w->cb(w, NULL, connect_error(-fd));
         return;
@@ -241,6 +268,11 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
         gw_timer_cancel(&c->timer);
         gw_io_modify(&c->io, 0);
         hand_over(w, c);
+        return;
+    }
+    if (gw_pool_backing_off(p)) {
+        uncount(w);
+        w->cb(w, NULL, gw_err_connect_refused); /* refused a moment ago: fail fast */
         return;
     }
     if (p->target->unix_path) {

@@ -25,6 +25,7 @@ typedef struct gw_pool_config {
     uint32_t idle_timeout_ms;    /**< proxyKeepaliveTimeout: idle pooled connections closed after */
     uint32_t max_idle;           /**< proxyKeepaliveConnections: idle connections kept per target */
     uint32_t health_window_ms;   /**< loadBalancerHealthCheckWindow (Ferron) */
+    uint32_t backoff_max_ms;     /**< proxyBackoffMax: longest pause after refused connects; 0 = off */
 } gw_pool_config_t;
 
 /** Called once per gw_pool_acquire (unless cancelled): a connected connection, or an error
@@ -71,6 +72,9 @@ void gw_pool_release(gw_upconn_t *c, bool reusable);
 
 /** Records a failed exchange with the pool's target (passive health) or a success. */
 void gw_pool_report(gw_pool_t *p, bool ok);
+
+/** True while the target is paused after refusing connections (exponential back-off). */
+bool gw_pool_backing_off(gw_pool_t *p);
 
 /** Connections of this worker to the target that are in use or being made. */
 uint32_t gw_pool_active(const gw_pool_t *p);

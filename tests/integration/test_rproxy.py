@@ -321,3 +321,32 @@ def test_passive_health_skips_failing_target(start_gateway, backends):
     before = b.requests
     spread(gw, 10)
     assert b.requests - before == 10
+
+
+def test_refusing_backend_is_backed_off(start_gateway):
+    import threading
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    port = s.getsockname()[1]
+    gw = start_gateway(proxy_config(f"http://127.0.0.1:{port}"))
+    assert gw.get("/").status == 503
+    s.listen(8)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            accepted.append(c)
+            c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    threading.Thread(target=serve, daemon=True).start()
+    assert gw.get("/").status == 503  # still paused: no connection attempt
+    assert not accepted
+    time.sleep(0.3)
+    assert gw.get("/").status == 200  # the pause is short at first
+    s.close()
