@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config_props.h"
@@ -435,6 +436,91 @@ static void build_fauth(loader_t *ld, gw_route_t *r)
     build_header_list(ld, r, "forwardedAuthCopyHeaders", &r->fauth.copy_headers);
 }
 
+/* A list of strings (extensions get a leading dot when written without one). */
+static void build_strlist(loader_t *ld, const gw_route_t *r, const char *name, bool dot, gw_strlist_t *out)
+{
+    const gw_node_t *n = gw_route_prop(r, name);
+    if (!n || n->kind != GW_NODE_SEQ || !n->seq.count) return;
+    out->items = gw_arena_alloc(ld->arena, n->seq.count * sizeof(*out->items));
+    for (size_t i = 0; out->items && i < n->seq.count; i++) {
+        const char *v = gw_node_as_string(n->seq.items[i]);
+        if (v) out->items[out->count++] = dot && v[0] != '.' ? gw_arena_printf(ld->arena, ".%s", v) : v;
+    }
+}
+
+/* The spec §3.0 interpreters, then cgiScriptInterpreters: ext -> argv list, or null to remove. */
+static void build_interps(loader_t *ld, gw_route_t *r)
+{
+    static const char *const defaults[][2] = {{".pl", "perl"}, {".py", "python3"}, {".sh", "bash"}, {".ksh", "ksh"},
+                                              {".csh", "csh"},  {".rb", "ruby"},    {".php", "php-cgi"}};
+    const size_t nd = sizeof(defaults) / sizeof(defaults[0]);
+    const gw_node_t *m = gw_route_prop(r, "cgiScriptInterpreters");
+    size_t extra = m && m->kind == GW_NODE_MAP ? m->map.count : 0;
+    gw_cgi_interp_t *in = gw_arena_alloc(ld->arena, (nd + extra) * sizeof(*in));
+    if (!in) return;
+    for (size_t i = 0; i < nd; i++) in[i] = (gw_cgi_interp_t){defaults[i][0], &defaults[i][1]};
+    size_t n = nd;
+    for (size_t i = 0; i < extra; i++) {
+        const char *ext = gw_node_as_string(m->map.entries[i].key);
+        const gw_node_t *v = m->map.entries[i].value;
+        if (!ext) continue;
+        if (ext[0] != '.') ext = gw_arena_printf(ld->arena, ".%s", ext);
+        const char **argv = NULL;
+        if (v && v->kind == GW_NODE_SEQ && v->seq.count) {
+            argv = gw_arena_alloc(ld->arena, (v->seq.count + 1) * sizeof(*argv));
+            for (size_t j = 0; argv && j < v->seq.count; j++) argv[j] = gw_node_as_string(v->seq.items[j]);
+            if (argv) argv[v->seq.count] = NULL;
+        } else if (v && v->kind == GW_NODE_SCALAR && gw_node_as_string(v)) {
+            add_error(ld, v, "cgiScriptInterpreters", "expected a list (interpreter and its arguments) or null");
+        }
+        size_t k = 0;
+        while (k < n && strcasecmp(in[k].ext, ext) != 0) k++;
+        in[k] = (gw_cgi_interp_t){ext, argv};
+        if (k == n) n++;
+    }
+    r->cgi.interps = in;
+    r->cgi.num_interps = n;
+}
+
+/* A URL prefix property: without its trailing slash; NULL when unset. */
+static const char *prefix_prop(loader_t *ld, const gw_route_t *r, const char *name)
+{
+    const char *p = gw_node_as_string(gw_route_prop(r, name));
+    if (!p) return NULL;
+    size_t n = strlen(p);
+    while (n && p[n - 1] == '/') n--;
+    return gw_arena_strndup(ld->arena, p, n);
+}
+
+/* fcgiTo / scgiTo: one backend, the default when unset. */
+static void build_cgi_target(loader_t *ld, const gw_route_t *r, const char *name, gw_target_list_t *out)
+{
+    const gw_node_t *n = gw_route_prop(r, name);
+    if (!list_alloc(ld, out, 1)) return;
+    gw_target_t *t = n ? parse_target(ld, n, name) : NULL;
+    if (!n) {
+        t = gw_arena_alloc(ld->arena, sizeof(*t));
+        if (!t || gw_target_parse(t, "tcp://localhost:4000/", arena_alloc_cb, ld->arena)) return;
+        t = intern_target(ld, t);
+    }
+    if (!t) return;
+    out->weights[0] = 1;
+    out->items[out->count++] = t;
+}
+
+static void build_cgi(loader_t *ld, gw_route_t *r)
+{
+    gw_cgi_route_t *c = &r->cgi;
+    build_strlist(ld, r, "cgiScriptExtensions", true, &c->cgi_extensions);
+    build_interps(ld, r);
+    c->max_processes = (uint32_t)prop_int(&r->props, "cgiMaxProcesses", 64);
+    c->fcgi_path = prefix_prop(ld, r, "fcgiPath");
+    build_strlist(ld, r, "fcgiScriptExtensions", true, &c->fcgi_extensions);
+    if (c->fcgi_path || c->fcgi_extensions.count) build_cgi_target(ld, r, "fcgiTo", &c->fcgi_to);
+    c->scgi_path = prefix_prop(ld, r, "scgiPath");
+    if (c->scgi_path) build_cgi_target(ld, r, "scgiTo", &c->scgi_to);
+}
+
 static void build_proxy(loader_t *ld, gw_route_t *r)
 {
     gw_proxy_route_t *p = &r->proxy;
@@ -498,6 +584,7 @@ static void build_route(loader_t *ld, gw_route_t *r, gw_props_t props)
     r->max_body_bytes = (uint64_t)prop_int(&props, "maxRequestBodyBytes", 10485760);
     build_proxy(ld, r);
     build_fauth(ld, r);
+    build_cgi(ld, r);
     r->enable_compression = prop_bool(r, "enableCompression", true);
     r->enable_listing = prop_bool(r, "enableDirectoryListing", false);
     r->server_header = gw_node_as_string(gw_route_prop(r, "serverHeader"));
@@ -855,15 +942,27 @@ static void check_modules(loader_t *ld, const gw_node_t *mods, const gw_node_t *
 static void build_global(loader_t *ld, const gw_node_t *g)
 {
     gw_config_t *cfg = ld->cfg;
+    ld->modules = gw_yaml_map_get(g, "loadModules"); /* before validation: module properties need it */
     validate_level(ld, g, GW_SCOPE_GLOBAL);
     if (gw_yaml_map_get(g, "locations")) add_error(ld, gw_yaml_map_get(g, "locations"), "locations", "not allowed in global");
-    ld->modules = gw_yaml_map_get(g, "loadModules");
     check_modules(ld, ld->modules, g);
     cfg->listens = gw_arena_alloc(ld->arena, 2 * sizeof(gw_listen_t));
     add_listen(ld, gw_yaml_map_get(g, "port"), false, "port", 80);
-    bool secure = false, plain_off = false;
+    bool secure = false, plain_off = false, acme = false;
     gw_node_as_bool(gw_yaml_map_get(g, "secure"), &secure);
     gw_node_as_bool(gw_yaml_map_get(g, "disableNonEncryptedServer"), &plain_off);
+    gw_node_as_bool(gw_yaml_map_get(g, "enableAutomaticTLS"), &acme);
+    bool have_cert = gw_yaml_map_get(g, "cert") && gw_yaml_map_get(g, "key");
+    if (secure && !have_cert && acme) {
+        /* certificates would come from ACME, which this build does not have: no HTTPS listener */
+        add_warning(ld, gw_yaml_map_get(g, "secure"),
+                    "secure: true without cert/key needs enableAutomaticTLS, which this build does not support "
+                    "yet: the HTTPS listener is not started");
+        secure = false;
+    } else if (secure && !have_cert) {
+        add_error(ld, gw_yaml_map_get(g, "secure"), "secure", "needs cert and key (the default certificate)");
+        secure = false;
+    }
     if (secure) {
         add_listen(ld, gw_yaml_map_get(g, "sport"), true, "sport", 443);
         if (plain_off && cfg->num_listens == 2) { /* HTTPS only */

@@ -73,6 +73,31 @@ typedef struct gw_fauth_route {
     gw_headers_t copy_headers; /**< forwardedAuthCopyHeaders: names, lower-case */
 } gw_fauth_route_t;
 
+/** A list of strings from the config (arena). */
+typedef struct gw_strlist {
+    const char **items;
+    size_t count;
+} gw_strlist_t;
+
+/** An interpreter for CGI scripts of one extension (cgiScriptInterpreters). */
+typedef struct gw_cgi_interp {
+    const char *ext;         /**< with its dot: ".php" */
+    const char *const *argv; /**< argv prefix, NULL-terminated; NULL: none (the file runs itself) */
+} gw_cgi_interp_t;
+
+/** CGI, FastCGI and SCGI settings of a route (filters/cgi.c, upstreams/fcgi.c, upstreams/scgi.c). */
+typedef struct gw_cgi_route {
+    gw_strlist_t cgi_extensions;     /**< cgiScriptExtensions, with their dots */
+    const gw_cgi_interp_t *interps;  /**< the defaults of spec §3.0 with cgiScriptInterpreters applied */
+    size_t num_interps;
+    uint32_t max_processes;          /**< cgiMaxProcesses: CGI programs running at once (whole process) */
+    gw_target_list_t fcgi_to;        /**< fcgiTo (default tcp://localhost:4000/); empty: fcgi inactive */
+    const char *fcgi_path;           /**< fcgiPath without a trailing slash ("" for "/"); NULL: none */
+    gw_strlist_t fcgi_extensions;    /**< fcgiScriptExtensions, with their dots */
+    gw_target_list_t scgi_to;        /**< scgiTo (default tcp://localhost:4000/); empty: scgi inactive */
+    const char *scgi_path;           /**< scgiPath without a trailing slash ("" for "/"); NULL: none */
+} gw_cgi_route_t;
+
 /** Everything a request needs once its host and location are known. */
 typedef struct gw_route {
     gw_props_t props;         /**< merged properties, for modules that read their own */
@@ -88,6 +113,7 @@ typedef struct gw_route {
     struct gw_policy *policy; /**< access rules, auth, rewrites, rate limits (policy/); NULL: none */
     gw_proxy_route_t proxy;
     gw_fauth_route_t fauth;
+    gw_cgi_route_t cgi;
     const gw_filter_t *const *filters; /**< response filters, in set-up order */
     size_t num_filters;
     /* response shaping (filters/: compression, listings, error pages, redirects) */

@@ -42,7 +42,7 @@ static void tcp_dispose(gw_conn_t *c)
     (void)c;
 }
 
-const gw_transport_ops_t gw_tcp_transport = {tcp_read, tcp_writev, tcp_sendfile, tcp_dispose};
+const gw_transport_ops_t gw_tcp_transport = {tcp_read, tcp_writev, tcp_sendfile, tcp_dispose, NULL};
 
 void gw_conn_peer_text(const gw_conn_info_t *info, char *buf, size_t len)
 {

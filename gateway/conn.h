@@ -24,6 +24,9 @@ typedef struct gw_transport_ops {
     ssize_t (*sendfile)(gw_conn_t *c, int fd, off_t *off, size_t len);
     /** Releases transport state; the fd is closed by the connection. */
     void (*dispose)(gw_conn_t *c);
+    /** True when input is buffered inside the transport (decrypted TLS records), so a read gives
+     *  bytes although epoll reports nothing; NULL when the transport never buffers (TCP). */
+    bool (*pending)(gw_conn_t *c);
 } gw_transport_ops_t;
 
 /** The plain TCP transport. */
@@ -38,6 +41,9 @@ struct gw_conn {
     void *xprt_ctx;
     gw_conn_info_t info;
     struct gw_conn *next_idle, **prev_idle; /**< in the worker's idle list (for draining) */
+    struct gw_conn *next_all, **prev_all;   /**< in the worker's list of every connection */
+    /** Closes the connection at once (worker exit after the graceful timeout). */
+    void (*abort)(struct gw_conn *c);
     /** The codec's drain (HTTP/2: GOAWAY, close when its streams are done); NULL for HTTP/1.1. */
     void (*drain)(struct gw_conn *c);
 };

@@ -13,6 +13,7 @@ const char gw_err_bad_response[] = "backend sent an invalid response";
 const char gw_err_tls[] = "TLS handshake with backend failed";
 const char gw_err_client_closed[] = "client closed the connection";
 const char gw_err_body_too_large[] = "request body too large";
+const char gw_err_bad_request_body[] = "malformed request body framing";
 const char gw_err_no_memory[] = "out of memory";
 const char gw_err_internal[] = "internal error";
 
@@ -32,6 +33,7 @@ static const struct {
     {gw_err_tls, 502, "tls"},
     {gw_err_client_closed, 499, "client_closed"},
     {gw_err_body_too_large, 413, "body_too_large"},
+    {gw_err_bad_request_body, 400, "bad_request_body"},
     {gw_err_no_memory, 500, "no_memory"},
     {gw_err_internal, 500, "internal"},
 };

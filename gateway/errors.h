@@ -16,6 +16,7 @@ extern const char gw_err_bad_response[];
 extern const char gw_err_tls[];
 extern const char gw_err_client_closed[];
 extern const char gw_err_body_too_large[];
+extern const char gw_err_bad_request_body[];
 extern const char gw_err_no_memory[];
 extern const char gw_err_internal[];
 

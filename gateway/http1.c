@@ -65,6 +65,7 @@ typedef struct h1_req {
 
 static void h1_process(h1_conn_t *hc);
 static void h1_close(h1_conn_t *hc);
+static void on_readable_active(h1_conn_t *hc);
 static enum flush_result h1_flush(h1_req_t *r);
 
 static const gw_limits_t *limits(const h1_conn_t *hc)
@@ -115,6 +116,8 @@ static char *put(char *p, const char *s, size_t n)
     return p + n;
 }
 
+static bool discard_body(h1_req_t *r);
+
 static void decide_framing(h1_req_t *r)
 {
     gw_req_t *req = &r->req;
@@ -129,29 +132,66 @@ static void decide_framing(h1_req_t *r)
             r->keep_alive = false; /* HTTP/1.0: the close ends the body */
     }
     if (r->hc->c.worker->draining) r->keep_alive = false;
+    /* a response before the whole body arrived: we close afterwards, so say so (RFC 9112 §9.6),
+     * unless the rest of a sized body is already buffered and can be skipped */
+    if (!req->body_cb && !r->body_done) discard_body(r); /* nobody will read it: skip what is here */
+    if (!r->body_done && !req->body_cb) r->keep_alive = false;
+}
+
+/* Decimal digits of v at p (no sprintf on the hot path). */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+static char *put_str(char *p, const char *s)
+{
+    return put(p, s, strlen(s));
 }
 
 static bool build_head(h1_req_t *r)
 {
     gw_req_t *req = &r->req;
     decide_framing(r);
-    char *buf = gw_arena_alloc(&req->arena, head_size(req));
+    const char *server = req->route && req->route->server_header ? req->route->server_header : "gateway";
+    char *buf = gw_arena_alloc(&req->arena, head_size(req) + strlen(server));
     if (!buf) return false;
-    char *p = buf;
-    const char *reason = gw_status_reason(req->res.status);
-    p += sprintf(p, "HTTP/1.1 %d %s\r\nServer: gateway\r\nDate: %s\r\n", req->res.status, reason,
-                 gw_worker_date(r->hc->c.worker));
+    char *p = put(buf, "HTTP/1.1 ", 9);
+    p = put_u64(p, (uint64_t)(req->res.status > 0 && req->res.status < 1000 ? req->res.status : 500));
+    p = put(p, " ", 1);
+    p = put_str(p, gw_status_reason(req->res.status));
+    if (*server) {
+        p = put(p, "\r\nServer: ", 10);
+        p = put_str(p, server);
+    }
+    p = put(p, "\r\n", 2);
+    bool has_date = false; /* a proxied or cached response keeps its origin's Date */
     for (uint32_t i = 0; i < req->res.headers.count; i++) {
         const gw_header_t *h = &req->res.headers.items[i];
+        has_date |= h->name.len == 4 && gw_slice_ieq(h->name, "date");
         p = put(p, h->name.base, h->name.len);
         p = put(p, ": ", 2);
         p = put(p, h->value.base, h->value.len);
         p = put(p, "\r\n", 2);
     }
-    if (req->res.content_length >= 0)
-        p += sprintf(p, "Content-Length: %lld\r\n", (long long)req->res.content_length);
-    else if (r->chunked)
+    if (!has_date) {
+        p = put(p, "Date: ", 6);
+        p = put_str(p, gw_worker_date(r->hc->c.worker));
+        p = put(p, "\r\n", 2);
+    }
+    if (req->res.content_length >= 0) {
+        p = put(p, "Content-Length: ", 16);
+        p = put_u64(p, (uint64_t)req->res.content_length);
+        p = put(p, "\r\n", 2);
+    } else if (r->chunked) {
         p = put(p, "Transfer-Encoding: chunked\r\n", 28);
+    }
     if (!r->keep_alive)
         p = put(p, "Connection: close\r\n", 19);
     else if (req->version == 10)
@@ -427,12 +467,15 @@ static void h1_body_resume(gw_req_t *req)
     if (err) {
         r->body_end_sent = true;
         r->keep_alive = false;
+        req->body_error = err == 413 ? gw_err_body_too_large : gw_err_bad_request_body;
         req->body_cb(req, req->body_ctx, piece, GW_BODY_ABORT);
         return;
     }
     if (!piece.len && !r->body_done) {
         /* wait for the socket; reading may have been paused while the buffer was full */
         gw_io_modify(&r->hc->c.io, EPOLLIN | EPOLLRDHUP | (r->writing ? EPOLLOUT : 0));
+        gw_conn_t *c = &r->hc->c;
+        if (c->xprt->pending && c->xprt->pending(c)) on_readable_active(r->hc); /* TLS holds input */
         return;
     }
     r->body_busy = true;
@@ -563,6 +606,7 @@ static void enter_idle(h1_conn_t *hc)
 static void enter_linger(h1_conn_t *hc)
 {
     hc->state = H1_LINGER;
+    release_rbuf(hc); /* a closing connection holds no buffer; what arrives is read and dropped */
     shutdown(hc->c.io.fd, SHUT_WR);
     gw_timer_set(hc->c.worker->loop, &hc->c.timer, LINGER_MS);
 }
@@ -573,14 +617,20 @@ static void h1_finish(h1_req_t *r)
     h1_conn_t *hc = r->hc;
     gw_req_t *req = &r->req;
     gw_log_access(hc->c.worker->access_log, req, gw_loop_wall(hc->c.worker->loop));
-    bool keep = r->keep_alive && discard_body(r);
+    bool complete = discard_body(r);
+    bool keep = r->keep_alive && complete && !hc->c.worker->draining;
     uint32_t used = r->body_off;
     gw_req_dispose(req);
     hc->req = NULL;
     gw_arena_t arena = req->arena;
     gw_arena_reset(&arena); /* r is gone from here on */
     if (!keep) {
-        enter_linger(hc);
+        /* linger only when the client may still be sending: closing with unread data would make
+         * the kernel reset the connection and could destroy the response before it is read */
+        if (complete && hc->rlen == used)
+            h1_close(hc);
+        else
+            enter_linger(hc);
         return;
     }
     hc->rlen -= used;
@@ -640,6 +690,7 @@ static void on_readable_active(h1_conn_t *hc)
 static void handoff_to_h2(h1_conn_t *hc)
 {
     gw_worker_t *w = hc->c.worker;
+    gw_worker_untrack(w, &hc->c);
     gw_timer_cancel(&hc->c.timer);
     gw_io_stop(&hc->c.io);
     gw_h2_takeover(&hc->c, hc->rbuf, hc->rlen); /* closes the connection itself if it fails */
@@ -653,12 +704,13 @@ static void on_readable(h1_conn_t *hc)
         on_readable_active(hc);
         return;
     }
-    ssize_t n = fill(hc);
     if (hc->state == H1_LINGER) {
-        hc->rlen = 0; /* discard what the client still sends */
-        if (n == 0 || (n < 0 && n != -EAGAIN)) h1_close(hc);
+        char sink[4096]; /* discard what the client still sends */
+        ssize_t d = hc->c.xprt->read(&hc->c, sink, sizeof(sink));
+        if (d == 0 || (d < 0 && d != -EAGAIN)) h1_close(hc);
         return;
     }
+    ssize_t n = fill(hc);
     if (n == 0 || (n < 0 && n != -EAGAIN)) {
         h1_close(hc);
         return;
@@ -730,10 +782,10 @@ static void h1_close(h1_conn_t *hc)
         hc->req = NULL;
     }
     if (hc->state == H1_IDLE) gw_worker_set_idle(w, &hc->c, false);
+    gw_worker_untrack(w, &hc->c);
     gw_timer_cancel(&hc->c.timer);
-    gw_io_stop(&hc->c.io);
     hc->c.xprt->dispose(&hc->c);
-    close(hc->c.io.fd);
+    gw_io_close(&hc->c.io); /* closing the fd removes it from epoll: no EPOLL_CTL_DEL */
     release_rbuf(hc);
     gw_chunk_put(&w->conn_pool, hc);
     gw_worker_conn_closed(w);
@@ -747,6 +799,12 @@ void gw_conn_drain(gw_conn_t *c)
     }
     h1_conn_t *hc = (h1_conn_t *)c;
     if (hc->state == H1_IDLE) h1_close(hc); /* busy ones close after their response */
+}
+
+/* Forced close at worker exit (the graceful timeout ran out). */
+static void h1_abort(gw_conn_t *c)
+{
+    h1_close((h1_conn_t *)c);
 }
 
 void gw_h1_accept(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local)
@@ -782,6 +840,8 @@ void gw_h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const 
         return;
     }
     hc->state = H1_HEAD;
+    hc->c.abort = h1_abort;
+    gw_worker_track(w, &hc->c);
     gw_timer_set(w->loop, &hc->c.timer, limits(hc)->header_timeout_ms);
     on_readable(hc); /* TCP_DEFER_ACCEPT: the request is usually here already */
 }

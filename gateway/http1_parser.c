@@ -515,7 +515,10 @@ static int request_body(const msg_facts_t *f, int minor, gw_h1_framing_t *out)
 {
     if (f->te_count) {
         if (f->cl_count || minor == 0 || f->te_bad || f->chunked > 1) return -400;
-        if (f->te_other || !f->te_last_chunked) return -501;
+        /* RFC 9112 §6.3: chunked not last means the length cannot be known: 400 and close;
+         * chunked last after a coding we do not implement: 501 */
+        if (!f->te_last_chunked) return -400;
+        if (f->te_other) return -501;
         out->body = GW_BODY_CHUNKED;
         return 0;
     }

@@ -85,7 +85,7 @@ struct h2_stream {
     /* request body */
     char *body;
     size_t body_len, body_cap, delivered;
-    bool body_eof, body_busy, body_end_sent;
+    bool body_eof, body_busy, body_end_sent, continue_sent;
 };
 
 static void schedule_flush(h2_conn_t *hc);
@@ -349,6 +349,10 @@ static void h2_body_resume(gw_req_t *req)
 {
     h2_stream_t *s = (h2_stream_t *)req;
     if (s->finishing) return;
+    if (!s->continue_sent) {
+        s->continue_sent = true;
+        if (req->expect_continue && !s->body_eof && !s->head_sent) gw_send_informational(req, 100, NULL, 0);
+    }
     if (s->body_busy) {
         size_t d = s->delivered;
         memmove(s->body, s->body + d, s->body_len - d);
@@ -452,7 +456,8 @@ static void start_request(h2_stream_t *s, bool end_stream)
     req->headers = s->hdrs.items;
     req->num_headers = s->hdrs.count;
     lower_into(req, s->authority.len ? s->authority : s->host);
-    const gw_header_t *cl = gw_req_header(req, "content-length");
+    const gw_header_t *cl = gw_req_header(req, "content-length"), *ex = gw_req_header(req, "expect");
+    req->expect_continue = ex && gw_slice_ieq(ex->value, "100-continue");
     if (end_stream) {
         req->body_kind = GW_BODY_NONE;
     } else if (cl && parse_length(cl->value, &req->content_length)) {
@@ -587,6 +592,8 @@ static void update_timer(h2_conn_t *hc)
         gw_timer_set(hc->c.worker->loop, &hc->c.timer, l->send_timeout_ms);
     else if (!hc->num_streams)
         gw_timer_set(hc->c.worker->loop, &hc->c.timer, hc->goaway ? 1000 : l->keepalive_timeout_ms);
+    else if (l->request_timeout_ms) /* streams that make no progress at all (e.g. a head never ended) */
+        gw_timer_set(hc->c.worker->loop, &hc->c.timer, l->request_timeout_ms);
     else
         gw_timer_cancel(&hc->c.timer);
 }
@@ -641,7 +648,8 @@ static bool run_proceeds(h2_conn_t *hc)
     for (h2_stream_t *s = hc->streams; s; s = s->next) {
         if (!s->proceed_pending) continue;
         s->proceed_pending = false;
-        if (s->req.gen && s->req.gen->proceed && !s->req.res_done && s->state == GW_SEND_IN_PROGRESS) {
+        /* the codec's own state: res_done is already set while a file is pumped through filters */
+        if (s->req.gen && s->req.gen->proceed && s->state == GW_SEND_IN_PROGRESS) {
             ran = true;
             s->req.gen->proceed(s->req.gen, &s->req);
         }
@@ -715,8 +723,11 @@ static void read_input(h2_conn_t *hc)
         close_conn(hc);
         return;
     }
-    for (int i = 0; i < 16 && !hc->closing; i++) {
-        ssize_t n = hc->c.xprt->read(&hc->c, buf, pool->chunk_size);
+    const gw_transport_ops_t *x = hc->c.xprt;
+    for (int i = 0; !hc->closing; i++) {
+        bool more = x->pending && x->pending(&hc->c); /* TLS input that epoll cannot report */
+        if (i >= 16 && !more) break;
+        ssize_t n = x->read(&hc->c, buf, pool->chunk_size);
         if (n == -EAGAIN) break;
         if (n <= 0) {
             gw_chunk_put(pool, buf);
@@ -724,7 +735,7 @@ static void read_input(h2_conn_t *hc)
             return;
         }
         feed(hc, (const uint8_t *)buf, (size_t)n);
-        if ((size_t)n < pool->chunk_size) break; /* drained (TLS reads until BoringSSL has nothing) */
+        if ((size_t)n < pool->chunk_size && !(x->pending && x->pending(&hc->c))) break; /* drained */
     }
     gw_chunk_put(pool, buf);
     schedule_flush(hc);

@@ -59,6 +59,11 @@ void gw_log_buf_free(gw_log_buf_t *b)
     free(b);
 }
 
+bool gw_log_pending(const gw_log_buf_t *b)
+{
+    return b && b->used;
+}
+
 void gw_log_flush(gw_log_buf_t *b)
 {
     if (!b || !b->used) return;

@@ -5,6 +5,7 @@
 #ifndef GW_LOG_H
 #define GW_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "request.h"
@@ -23,6 +24,9 @@ void gw_log_buf_free(gw_log_buf_t *b);
 
 /** Appends the Combined Log Format line of a finished request. */
 void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now);
+
+/** True when lines wait in the buffer. */
+bool gw_log_pending(const gw_log_buf_t *b);
 
 /** Writes buffered lines out (called once per loop iteration when a second passed, and at exit). */
 void gw_log_flush(gw_log_buf_t *b);

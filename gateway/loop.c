@@ -155,6 +155,14 @@ void gw_io_stop(gw_io_t *io)
     io->loop = NULL;
 }
 
+void gw_io_close(gw_io_t *io)
+{
+    gw_loop_t *loop = io->loop;
+    if (loop && io->fd >= 0 && loop->ios[io->fd] == io) loop->ios[io->fd] = NULL;
+    io->loop = NULL;
+    if (io->fd >= 0) close(io->fd);
+}
+
 static void dispatch(gw_loop_t *loop, const struct epoll_event *ev)
 {
     uint32_t fd = (uint32_t)ev->data.u64;

@@ -76,6 +76,10 @@ int gw_io_modify(gw_io_t *io, uint32_t events);
 /** Stops watching (before the fd is closed); pending events for it in this batch are dropped. */
 void gw_io_stop(gw_io_t *io);
 
+/** Forgets the watcher and closes its fd: the kernel drops the epoll registration with the last
+ *  reference to the file, so no EPOLL_CTL_DEL is spent (the fd must not be duplicated). */
+void gw_io_close(gw_io_t *io);
+
 /** Initialises a timer (not scheduled). */
 void gw_timer_init(gw_timer_t *t, gw_timer_cb cb);
 

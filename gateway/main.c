@@ -106,6 +106,7 @@ static int open_listener(const gw_listen_t *l)
         close(fd);
         return -e;
     }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* accepted sockets inherit it */
     /* wake us only when the request bytes are there, so accept is followed by a useful read */
     setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
     return fd;

@@ -34,8 +34,10 @@ const char *gw_module_default_dir(char *buf, size_t len)
     exe[n] = '\0';
     char *slash = strrchr(exe, '/');
     if (slash) *slash = '\0';
-    snprintf(buf, len, "%s/modules", exe);
-    if (access(buf, F_OK) != 0) snprintf(buf, len, "%s/../lib/gateway/modules", exe);
+    /* a path that does not fit is cut short and simply not found: no truncation warning wanted */
+    int n1 = snprintf(buf, len, "%.*s/modules", (int)(len > 16 ? len - 16 : 0), exe);
+    if (n1 < 0 || access(buf, F_OK) != 0)
+        snprintf(buf, len, "%.*s/../lib/gateway/modules", (int)(len > 32 ? len - 32 : 0), exe);
     return buf;
 }
 

@@ -6,7 +6,10 @@
 #include "config_props.h"
 #include "module_loader.h"
 #include "policy.h"
+#include "cache.h"
 #include "fauth.h"
+#include "fcgi.h"
+#include "scgi.h"
 #include "rproxy.h"
 #include "static.h"
 #include "compress.h"
@@ -18,8 +21,8 @@ static const struct {
     const char *name;
     const gw_handler_t *handler;
 } modules[] = {
-    {"cache", NULL}, {"cgi", NULL},     {"fauth", &gw_fauth_handler},   {"fcgi", NULL}, {"fproxy", NULL},
-    {"rproxy", &gw_rproxy_handler}, {"scgi", NULL},   {"wsgi", NULL}, {"wsgid", NULL}, {"asgi", NULL},
+    {"cache", &gw_cache_default_handler}, {"cgi", NULL},     {"fauth", &gw_fauth_handler},   {"fcgi", &gw_fcgi_handler}, {"fproxy", NULL},
+    {"rproxy", &gw_rproxy_handler}, {"scgi", &gw_scgi_handler},   {"wsgi", NULL}, {"wsgid", NULL}, {"asgi", NULL},
 };
 
 static int module_index(const char *name)
@@ -60,16 +63,31 @@ void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_confi
         const char *name = gw_node_as_string(mods->seq.items[i]);
         int m = name ? module_index(name) : -1;
         const gw_handler_t *h = m >= 0 ? modules[m].handler : name ? loaded_handler(cfg, name) : NULL;
+        if (h == &gw_cache_default_handler) h = gw_cache_handler_new(route, arena); /* per-route settings */
         if (h) chain[route->num_handlers++] = h;
     }
     chain[route->num_handlers++] = &gw_static_handler;
     gw_modules_build_filters(route, arena);
 }
 
+/* Whether `cache` is in the route's loadModules. */
+static bool cache_loaded(const gw_route_t *route)
+{
+    const gw_node_t *mods = gw_route_prop(route, "loadModules");
+    for (size_t i = 0; mods && mods->kind == GW_NODE_SEQ && i < mods->seq.count; i++) {
+        const char *name = gw_node_as_string(mods->seq.items[i]);
+        if (name && strcmp(name, "cache") == 0) return true;
+    }
+    return false;
+}
+
 void gw_modules_build_filters(gw_route_t *route, gw_arena_t *arena)
 {
-    /* header rules first, so compression sees a Cache-Control or Content-Type they set */
-    const gw_filter_t *candidates[] = {gw_headers_filter_new(route, arena), gw_compress_filter_new(route, arena)};
+    /* the cache first: it stores what the handler sent, before header rules and compression, which
+     * then apply to hits as to any response; header rules before compression, so compression sees
+     * a Cache-Control or Content-Type they set */
+    const gw_filter_t *candidates[] = {cache_loaded(route) ? &gw_cache_filter : NULL,
+                                       gw_headers_filter_new(route, arena), gw_compress_filter_new(route, arena)};
     const size_t max = sizeof(candidates) / sizeof(candidates[0]);
     const gw_filter_t **filters = gw_arena_alloc(arena, max * sizeof(*filters));
     route->filters = filters;

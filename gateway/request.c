@@ -220,15 +220,42 @@ void gw_req_dispose(gw_req_t *req)
 /* ---- dispatch ---- */
 
 /* Splits the target into path and query and normalises the path once (spec §3.4). */
+/* absolute-form http://authority/path: the authority replaces Host (RFC 9112 §3.2.2). */
+static int absolute_form(gw_req_t *req, gw_slice_t *t)
+{
+    const char *colon = memchr(t->base, ':', t->len);
+    if (!colon || colon + 3 > t->base + t->len || colon[1] != '/' || colon[2] != '/') return 400;
+    const char *auth = colon + 3, *end = t->base + t->len;
+    const char *sep = memchr(auth, '/', (size_t)(end - auth));
+    const char *q = memchr(auth, '?', (size_t)(end - auth));
+    if (q && (!sep || q < sep)) sep = q;
+    if (!sep) sep = end;
+    if (sep == auth) return 400;
+    char *low = gw_arena_strndup(&req->arena, auth, (size_t)(sep - auth));
+    if (!low) return 500;
+    for (char *p = low; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    req->authority = (gw_slice_t){low, (size_t)(sep - auth)};
+    *t = sep < end && *sep == '/' ? (gw_slice_t){sep, (size_t)(end - sep)} : GW_SLICE_LIT("/");
+    if (sep < end && *sep == '?') { /* "http://host?q": path "/" with the query */
+        char *with = gw_arena_printf(&req->arena, "/%.*s", (int)(end - sep), sep);
+        if (!with) return 500;
+        *t = (gw_slice_t){with, strlen(with)};
+    }
+    return 0;
+}
+
 static int prepare_path(gw_req_t *req, bool double_slashes)
 {
     gw_slice_t t = req->target;
+    if (req->method_id == GW_M_CONNECT) { /* authority-form: no path to normalise */
+        req->path = GW_SLICE_LIT("/");
+        req->query = (gw_slice_t){"", 0};
+        return 0;
+    }
     if (t.len && t.base[0] != '/' && !gw_slice_eq(t, "*")) {
-        /* absolute-form: http://authority/path; the authority replaces Host (RFC 9112 §3.2.2) */
-        const char *sep = t.len > 7 ? memchr(t.base + 7, '/', t.len - 7) : NULL;
-        if (!sep) return 400;
-        t.len -= (size_t)(sep - t.base);
-        t.base = sep;
+        int err = absolute_form(req, &t);
+        if (err) return err;
     }
     const char *q = memchr(t.base, '?', t.len);
     size_t plen = q ? (size_t)(q - t.base) : t.len;

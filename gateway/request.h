@@ -154,7 +154,9 @@ struct gw_req {
     /* body stream */
     gw_body_cb body_cb;
     void *body_ctx;
+    const char *body_error; /**< why the body stream aborted (errors.h); NULL: the client went away */
     gw_req_cleanup_t *cleanups;
+    struct gw_cache_req *cache; /**< the response cache's state for this request (filters/cache.c), or NULL */
     uint16_t chain_pos;   /**< index of the handler running (or suspended) in route->handlers */
     bool in_error_route;  /**< the errorConfig re-run is under way: no second one */
     gw_ostream_t *ostreams; /**< response filters, outermost first; NULL: straight to the codec */

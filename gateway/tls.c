@@ -139,7 +139,12 @@ static void tls_dispose(gw_conn_t *c)
     c->xprt_ctx = NULL;
 }
 
-const gw_transport_ops_t gw_tls_transport = {tls_read, tls_writev, NULL, tls_dispose};
+static bool tls_pending(gw_conn_t *c)
+{
+    return c->xprt_ctx && (SSL_pending(c->xprt_ctx) > 0 || SSL_has_pending(c->xprt_ctx));
+}
+
+const gw_transport_ops_t gw_tls_transport = {tls_read, tls_writev, NULL, tls_dispose, tls_pending};
 
 bool gw_tls_alpn_h2(const gw_conn_t *c)
 {

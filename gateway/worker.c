@@ -40,12 +40,20 @@ static size_t io_chunk_size(const gw_config_t *cfg)
     return size;
 }
 
+static void on_log_timer(gw_timer_t *t)
+{
+    gw_worker_t *w = gw_container_of(t, gw_worker_t, log_timer);
+    gw_log_flush(w->access_log);
+}
+
 /* Once per loop iteration: write HTTP/2 output, refresh Date and flush the access log when a second
- * has passed. */
+ * has passed; lines that arrive in a quiet second are flushed by a timer, so the log never lags
+ * by more than about a second. */
 static void idle_hook(gw_loop_t *loop, void *arg)
 {
     gw_worker_t *w = arg;
     gw_h2_flush_pending(w);
+    if (gw_log_pending(w->access_log) && !gw_timer_active(&w->log_timer)) gw_timer_set(loop, &w->log_timer, 1000);
     int64_t now = gw_loop_wall(loop);
     if (now == w->date_at) return;
     gw_log_flush(w->access_log);
@@ -77,6 +85,7 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
     gw_chunk_pool_init(&w->conn_pool, gw_h1_conn_size(), 4096);
     gw_loop_set_data(w->loop, w);
     gw_loop_set_idle_hook(w->loop, idle_hook, w);
+    gw_timer_init(&w->log_timer, on_log_timer);
     w->date_at = -1;
     for (size_t i = 0; i < n; i++) {
         gw_listener_t *l = &w->listeners[w->num_listeners++];
@@ -125,7 +134,9 @@ static void on_accept(gw_io_t *io, uint32_t events)
 {
     gw_listener_t *l = gw_container_of(io, gw_listener_t, io);
     gw_worker_t *w = l->worker;
-    while (w->conns < w->max_conns && !w->draining) {
+    /* a bounded batch per wake-up (level-triggered: the rest wake us again), so that a flood of
+     * new connections cannot starve the ones already accepted */
+    for (int batch = 0; batch < 64 && w->conns < w->max_conns && !w->draining; batch++) {
         struct sockaddr_in6 peer;
         socklen_t plen = sizeof(peer);
         int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -133,8 +144,7 @@ static void on_accept(gw_io_t *io, uint32_t events)
             if (errno == EMFILE || errno == ENFILE) set_accepting(w, false); /* resumes on a close */
             return;
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* TCP_NODELAY is inherited from the listening socket */
         struct sockaddr_in6 local = l->spec->addr;
         if (IN6_IS_ADDR_UNSPECIFIED(&local.sin6_addr)) {
             socklen_t llen = sizeof(local);
@@ -154,6 +164,24 @@ void gw_worker_conn_closed(gw_worker_t *w)
     w->conns--;
     if (w->draining && w->conns == 0) gw_loop_stop(w->loop);
     if (!w->accepting && w->conns < w->max_conns) set_accepting(w, true);
+}
+
+void gw_worker_track(gw_worker_t *w, gw_conn_t *c)
+{
+    c->next_all = w->all;
+    if (w->all) w->all->prev_all = &c->next_all;
+    c->prev_all = &w->all;
+    w->all = c;
+}
+
+void gw_worker_untrack(gw_worker_t *w, gw_conn_t *c)
+{
+    (void)w;
+    if (!c->prev_all) return;
+    if (c->next_all) c->next_all->prev_all = c->prev_all;
+    *c->prev_all = c->next_all;
+    c->next_all = NULL;
+    c->prev_all = NULL;
 }
 
 void gw_worker_set_idle(gw_worker_t *w, gw_conn_t *c, bool idle)
@@ -196,6 +224,13 @@ static void *worker_main(void *arg)
 {
     gw_worker_t *w = arg;
     gw_loop_run(w->loop);
+    while (w->all) { /* the graceful timeout ran out: close what is left, freeing its state */
+        gw_conn_t *c = w->all;
+        if (c->abort)
+            c->abort(c);
+        else
+            gw_worker_untrack(w, c);
+    }
     gw_log_flush(w->access_log);
     return NULL;
 }
@@ -220,6 +255,7 @@ void gw_worker_join(gw_worker_t *w)
 void gw_worker_free(gw_worker_t *w)
 {
     gw_timer_cancel(&w->drain_timer);
+    gw_timer_cancel(&w->log_timer);
     gw_log_buf_free(w->access_log);
     gw_file_cache_free(w->file_cache);
     gw_h2_worker_free(w);

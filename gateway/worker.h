@@ -33,6 +33,7 @@ typedef struct gw_worker {
     uint32_t conns;
     uint32_t max_conns;
     gw_conn_t *idle; /**< idle keep-alive connections, closed first when draining */
+    gw_conn_t *all;  /**< every client connection, for the forced close at exit */
     gw_header_t *hdr_scratch; /**< parser output before a request object exists */
     char date[32];   /**< IMF-fixdate, refreshed once per second */
     int64_t date_at;
@@ -41,6 +42,7 @@ typedef struct gw_worker {
     struct gw_tls *tls;        /**< server TLS contexts (shared, owned by main) for `sport` listeners */
     struct gw_h2_worker *h2;   /**< HTTP/2 callbacks, options and the pending-flush list */
     gw_timer_t drain_timer;
+    gw_timer_t log_timer; /**< flushes access-log lines left in a quiet second */
     struct gw_dns *dns;  /**< this worker's resolver */
     void *pools;         /**< backend connection pools by target id (pool.c) */
     void *lb;            /**< balancer state by target list id (balancer.c) */
@@ -71,6 +73,10 @@ const char *gw_worker_date(gw_worker_t *w);
 
 /** A connection closed: account for it and resume accepting if we were at the limit. */
 void gw_worker_conn_closed(gw_worker_t *w);
+
+/** Adds a connection to / removes it from the worker's list of connections. */
+void gw_worker_track(gw_worker_t *w, gw_conn_t *c);
+void gw_worker_untrack(gw_worker_t *w, gw_conn_t *c);
 
 /** Moves a connection into / out of the idle list. */
 void gw_worker_set_idle(gw_worker_t *w, gw_conn_t *c, bool idle);

@@ -144,6 +144,16 @@ static uint32_t fnv1a(const char *s, size_t n, uint32_t h)
     return h;
 }
 
+/* MurmurHash3's finaliser: FNV-1a alone spreads short keys badly over the ring. */
+static uint32_t mix(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+}
+
 static gw_slice_t cookie_value(const gw_req_t *req, const char *name)
 {
     const gw_header_t *h = gw_req_header(req, "cookie");
@@ -166,13 +176,13 @@ static uint32_t request_hash(const pick_ctx_t *c)
     const gw_req_t *req = c->req;
     if (c->list->hash_key == GW_HASH_HEADER) {
         const gw_header_t *h = gw_req_header(req, c->list->hash_name);
-        if (h) return fnv1a(h->value.base, h->value.len, 2166136261u);
+        if (h) return mix(fnv1a(h->value.base, h->value.len, 2166136261u));
     } else if (c->list->hash_key == GW_HASH_COOKIE) {
         gw_slice_t v = cookie_value(req, c->list->hash_name);
-        if (v.base) return fnv1a(v.base, v.len, 2166136261u);
+        if (v.base) return mix(fnv1a(v.base, v.len, 2166136261u));
     }
     const struct in6_addr *ip = IN6_IS_ADDR_UNSPECIFIED(&req->client_ip) ? &req->conn->peer.sin6_addr : &req->client_ip;
-    return fnv1a((const char *)ip, sizeof(*ip), 2166136261u);
+    return mix(fnv1a((const char *)ip, sizeof(*ip), 2166136261u));
 }
 
 static long pick_hash(const pick_ctx_t *c)
@@ -242,7 +252,7 @@ bool gw_balance_build_ring(gw_target_list_t *list, void *(*alloc)(void *ctx, siz
         for (uint32_t j = 0; j < 160u * list->weights[i]; j++) {
             uint32_t h = fnv1a(list->items[i]->url, strlen(list->items[i]->url), 2166136261u);
             h = fnv1a((const char *)&j, sizeof(j), h);
-            points[k++] = ((uint64_t)h << 16) | (uint16_t)i;
+            points[k++] = ((uint64_t)mix(h) << 16) | (uint16_t)i;
         }
     qsort(points, n, sizeof(*points), cmp_points);
     for (size_t i = 0; i < n; i++) {

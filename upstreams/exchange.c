@@ -1,4 +1,4 @@
-/* The shared HTTP/1.1 client exchange of the upstream types. See exchange.h. */
+/* The backend exchange shared by the upstream types, and its HTTP/1.1 codec. See exchange.h. */
 #include "exchange.h"
 
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "balancer.h"
+#include "cgi_response.h"
 #include "errors.h"
 #include "log.h"
 #include "worker.h"
@@ -93,12 +94,10 @@ static bool hop_by_hop(gw_slice_t name)
     return false;
 }
 
-/* Is `name` listed in the request's Connection header (then it is hop-by-hop too)? */
-static bool named_in_connection(const gw_req_t *req, gw_slice_t name)
+/* Is `name` one of the comma-separated tokens of `list` (a Connection header value)? */
+static bool token_listed(gw_slice_t list, gw_slice_t name)
 {
-    const gw_header_t *c = gw_req_header(req, "connection");
-    if (!c) return false;
-    const char *p = c->value.base, *end = p + c->value.len;
+    const char *p = list.base, *end = p + list.len;
     while (p < end) {
         while (p < end && (*p == ' ' || *p == ',' || *p == '\t')) p++;
         const char *s = p;
@@ -106,6 +105,13 @@ static bool named_in_connection(const gw_req_t *req, gw_slice_t name)
         if ((size_t)(p - s) == name.len && strncasecmp(s, name.base, name.len) == 0) return true;
     }
     return false;
+}
+
+/* Is `name` listed in the request's Connection header (then it is hop-by-hop too)? */
+static bool named_in_connection(const gw_req_t *req, gw_slice_t name)
+{
+    const gw_header_t *c = gw_req_header(req, "connection");
+    return c && token_listed(c->value, name);
 }
 
 static bool in_list(const gw_headers_t *list, gw_slice_t name)
@@ -185,25 +191,12 @@ char *gw_exchange_put_framing(gw_exchange_t *x, char *p)
 
 static void arm(gw_exchange_t *x)
 {
-    bool want_write = x->head_off < x->head_len || (x->piece.len && x->nout);
+    bool want_write = x->head_off < x->head_len || x->nout;
     uint32_t ev = (x->waiting_proceed ? 0 : EPOLLIN | EPOLLRDHUP) | (want_write ? EPOLLOUT : 0);
     gw_io_modify(&x->conn->io, ev);
 }
 
 static void on_body(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_state_t st);
-
-/* Queues the current body piece (with chunk framing) into x->out. */
-static void frame_piece(gw_exchange_t *x)
-{
-    x->nout = 0;
-    if (x->body_chunked && x->piece.len) {
-        int n = snprintf(x->chunk_hdr, sizeof(x->chunk_hdr), "%zx\r\n", x->piece.len);
-        x->out[x->nout++] = (struct iovec){x->chunk_hdr, (size_t)n};
-    }
-    if (x->piece.len) x->out[x->nout++] = (struct iovec){(void *)x->piece.base, x->piece.len};
-    if (x->body_chunked && x->piece.len) x->out[x->nout++] = (struct iovec){"\r\n", 2};
-    if (x->body_chunked && x->piece_last) x->out[x->nout++] = (struct iovec){"0\r\n\r\n", 5};
-}
 
 static ssize_t write_iov(gw_exchange_t *x, struct iovec *iov, int n)
 {
@@ -247,24 +240,30 @@ static bool flush_out(gw_exchange_t *x)
             return false;
         }
         advance(x->out, &x->nout, (size_t)w);
+        /* progress: the backend's silence is timed from the last byte either way */
+        gw_timer_set(x->req->worker->loop, &x->conn->timer, route_of(x)->proxy.read_timeout_ms);
     }
     return true;
 }
 
 static void ex_write(gw_exchange_t *x)
 {
-    bool had_piece = x->nout > 0;
-    if (!flush_out(x) || !x->conn) return;
-    if (x->head_off < x->head_len || x->nout) {
-        arm(x);
-        return;
+    for (;;) {
+        if (!flush_out(x) || !x->conn) return;
+        if (x->head_off < x->head_len || x->nout) {
+            arm(x);
+            return;
+        }
+        if (!x->piece_active || x->piece_off >= x->piece.len) break;
+        x->codec->frame_body(x); /* the rest of a piece larger than one frame */
     }
     if (x->send_body && x->req->body_kind != GW_BODY_NONE && !x->body_reading && !x->body_sent) {
         x->body_reading = true;
         gw_req_read_body(x->req, on_body, x);
         return;
     }
-    if (had_piece) {
+    if (x->piece_active) {
+        x->piece_active = false;
         x->piece = (gw_slice_t){NULL, 0};
         if (x->piece_last)
             x->body_sent = true;
@@ -278,27 +277,125 @@ static void on_body(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_state_t s
 {
     gw_exchange_t *x = ctx;
     if (st == GW_BODY_ABORT) {
-        ex_fail(x, gw_err_client_closed);
+        ex_fail(x, req->body_error ? req->body_error : gw_err_client_closed);
         return;
     }
     if (!x->conn) return;
     x->piece = data;
+    x->piece_off = 0;
     x->piece_last = st == GW_BODY_END;
-    frame_piece(x);
-    if (!x->nout) { /* an empty last piece of a sized body */
-        x->body_sent = x->piece_last;
-        if (!x->piece_last) gw_req_body_proceed(req);
-        return;
-    }
+    x->piece_active = true;
+    x->codec->frame_body(x);
     ex_write(x);
+}
+
+/* ---- the HTTP/1.1 codec ---- */
+
+/* The piece as it is, in chunks when the length is unknown. */
+static void h1_frame_body(gw_exchange_t *x)
+{
+    gw_slice_t d = {x->piece.base + x->piece_off, x->piece.len - x->piece_off};
+    x->piece_off = x->piece.len;
+    x->nout = 0;
+    if (x->body_chunked && d.len) {
+        int n = snprintf(x->chunk_hdr, sizeof(x->chunk_hdr), "%zx\r\n", d.len);
+        x->out[x->nout++] = (struct iovec){x->chunk_hdr, (size_t)n};
+    }
+    if (d.len) x->out[x->nout++] = (struct iovec){(void *)d.base, d.len};
+    if (x->body_chunked && d.len) x->out[x->nout++] = (struct iovec){"\r\n", 2};
+    if (x->body_chunked && x->piece_last) x->out[x->nout++] = (struct iovec){"0\r\n\r\n", 5};
+}
+
+static bool h1_decode(gw_exchange_t *x)
+{
+    if (!x->head_parsed) {
+        x->ready = x->rlen; /* the head is parsed from the raw bytes */
+        return true;
+    }
+    char *raw = x->rbuf + x->ready;
+    size_t avail = x->rlen - x->ready;
+    switch (x->fr.body) {
+    case GW_BODY_NONE:
+        x->msg_done = true;
+        return true;
+    case GW_BODY_LENGTH: {
+        size_t take = avail < x->body_left ? avail : (size_t)x->body_left;
+        x->body_left -= take;
+        x->ready += take;
+        x->msg_done = !x->body_left;
+        return true;
+    }
+    case GW_BODY_CHUNKED: {
+        size_t dlen = avail;
+        long used = gw_chunked_decode(&x->dec, raw, &dlen, 4096, UINT64_MAX);
+        if (used < 0) return false;
+        memmove(raw + dlen, raw + used, avail - (size_t)used);
+        x->rlen -= (size_t)used - dlen;
+        x->ready += dlen;
+        x->msg_done = x->dec.done;
+        return true;
+    }
+    default: /* until the backend closes */
+        x->ready = x->rlen;
+        x->msg_done = x->eof;
+        return true;
+    }
+}
+
+static void shift_rbuf(gw_exchange_t *x, size_t used)
+{
+    memmove(x->rbuf, x->rbuf + used, x->rlen - used);
+    x->rlen -= used;
+    x->ready = x->ready > used ? x->ready - used : 0;
+}
+
+/* A HEAD response keeps the length the backend announced. */
+static int64_t head_length(const gw_h1_response_head_t *h)
+{
+    for (size_t i = 0; i < h->num_headers; i++)
+        if (gw_slice_ieq(h->headers[i].name, "content-length")) return strtoll(h->headers[i].value.base, NULL, 10);
+    return 0;
+}
+
+static int h1_parse_head(gw_exchange_t *x, gw_h1_response_head_t *h)
+{
+    for (;;) {
+        gw_h1_limits_t lim = {x->rcap, MAX_RESPONSE_HEADERS, x->rcap};
+        int n = gw_h1_parse_response(x->rbuf, x->ready, h, &lim);
+        if (n <= 0) return n < 0 ? -1 : 0;
+        if (gw_h1_response_framing(h, x->req->method, &x->fr) != 0) return -1;
+        if (h->status >= 200) {
+            x->keep_alive = x->fr.keep_alive;
+            x->body_left = x->fr.content_length;
+            x->res_length = x->fr.body == GW_BODY_LENGTH ? (int64_t)x->fr.content_length
+                            : x->fr.body == GW_BODY_NONE  ? 0
+                                                          : -1;
+            if (x->req->method_id == GW_M_HEAD && x->fr.body == GW_BODY_NONE) x->res_length = head_length(h);
+            x->ready = (size_t)n; /* what follows the head is raw body, decoded with its framing */
+            return n;
+        }
+        shift_rbuf(x, (size_t)n); /* 100 Continue and other interim responses are not forwarded */
+        h->num_headers = 0;
+    }
+}
+
+const gw_backend_codec_t gw_http1_backend_codec = {h1_frame_body, h1_decode, h1_parse_head};
+
+int gw_exchange_parse_cgi_head(gw_exchange_t *x, gw_h1_response_head_t *h)
+{
+    int n = gw_cgi_parse_head(x->rbuf, x->ready, h, MAX_RESPONSE_HEADERS);
+    if (n == 0 && (x->msg_done || x->eof)) return -1; /* the response ended inside its head */
+    x->res_length = -1;
+    return n;
 }
 
 /* ---- the response ---- */
 
+/* Hop-by-hop fields, framing, and the backend's Server (ours is sent, as nginx does). */
 static bool drop_response_header(gw_slice_t name)
 {
     static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                        "transfer-encoding", "upgrade", "content-length"};
+                                        "transfer-encoding", "upgrade", "content-length", "server"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (gw_slice_ieq(name, names[i])) return true;
     return false;
@@ -309,9 +406,13 @@ static bool copy_headers(gw_exchange_t *x, const gw_h1_response_head_t *h)
 {
     gw_req_t *req = x->req;
     const gw_proxy_route_t *pr = &route_of(x)->proxy;
+    gw_slice_t conn = {"", 0};
+    for (size_t i = 0; i < h->num_headers; i++)
+        if (gw_slice_ieq(h->headers[i].name, "connection")) conn = h->headers[i].value;
     for (size_t i = 0; i < h->num_headers; i++) {
         gw_slice_t name = h->headers[i].name;
-        if (drop_response_header(name) || in_list(&pr->remove_response, name) || in_list(&pr->set_response, name))
+        if (drop_response_header(name) || token_listed(conn, name) || in_list(&pr->remove_response, name) ||
+            in_list(&pr->set_response, name))
             continue;
         char *n = gw_arena_strndup(&req->arena, h->headers[i].name.base, h->headers[i].name.len);
         char *v = gw_arena_strndup(&req->arena, h->headers[i].value.base, h->headers[i].value.len);
@@ -326,30 +427,17 @@ static bool copy_headers(gw_exchange_t *x, const gw_h1_response_head_t *h)
     return true;
 }
 
-static void shift_rbuf(gw_exchange_t *x, size_t used)
-{
-    memmove(x->rbuf, x->rbuf + used, x->rlen - used);
-    x->rlen -= used;
-}
-
 /* Parses the response head; returns 1 when done, 0 for more bytes, -1 when the exchange ended. */
 static int parse_head(gw_exchange_t *x)
 {
     gw_header_t headers[MAX_RESPONSE_HEADERS];
     gw_h1_response_head_t h = {.headers = headers};
-    gw_h1_limits_t lim = {x->rcap, MAX_RESPONSE_HEADERS, x->rcap};
-    int n = gw_h1_parse_response(x->rbuf, x->rlen, &h, &lim);
-    if (n == 0 && x->rlen < x->rcap) return 0;
-    if (n <= 0 || gw_h1_response_framing(&h, x->req->method, &x->fr) != 0) {
+    int n = x->codec->decode(x) ? x->codec->parse_head(x, &h) : -1;
+    if (n == 0 && x->rlen < x->rcap && !x->eof) return 0;
+    if (n <= 0) {
         ex_fail(x, gw_err_bad_response);
         return -1;
     }
-    if (h.status < 200) { /* 100 Continue and other interim responses are not forwarded */
-        shift_rbuf(x, (size_t)n);
-        return x->rlen ? parse_head(x) : 0;
-    }
-    x->keep_alive = x->fr.keep_alive;
-    x->body_left = x->fr.content_length;
     if (x->ops->on_head && x->ops->on_head(x, &h) == GW_EXCHANGE_CONSUME) {
         x->consume = true; /* the adapter took what it needed from the head */
         shift_rbuf(x, (size_t)n);
@@ -369,80 +457,49 @@ static int parse_head(gw_exchange_t *x)
         ex_fail(x, gw_err_no_memory);
         return -1;
     }
-    req->res.content_length = x->fr.body == GW_BODY_LENGTH ? (int64_t)x->fr.content_length
-                              : x->fr.body == GW_BODY_NONE   ? 0
-                                                              : -1;
-    if (req->method_id == GW_M_HEAD && x->fr.body == GW_BODY_NONE) {
-        const gw_header_t *cl = NULL;
-        for (size_t i = 0; i < h.num_headers && !cl; i++)
-            if (gw_slice_ieq(h.headers[i].name, "content-length")) cl = &h.headers[i];
-        if (cl) req->res.content_length = strtoll(cl->value.base, NULL, 10); /* HEAD keeps the length */
-    }
+    req->res.content_length = x->res_length;
     shift_rbuf(x, (size_t)n);
     x->head_parsed = true;
     gw_start_response(req, &x->gen);
     return 1;
 }
 
-/* Takes the next body piece from rbuf; returns its state or -1 on a framing error. */
-static int next_piece(gw_exchange_t *x, gw_slice_t *out)
-{
-    *out = (gw_slice_t){x->rbuf, 0};
-    switch (x->fr.body) {
-    case GW_BODY_NONE:
-        return GW_SEND_FINAL;
-    case GW_BODY_LENGTH: {
-        size_t take = x->rlen < x->body_left ? x->rlen : (size_t)x->body_left;
-        x->body_left -= take;
-        out->len = x->consumed = take;
-        return x->body_left ? GW_SEND_IN_PROGRESS : GW_SEND_FINAL;
-    }
-    case GW_BODY_CHUNKED: {
-        size_t dlen = x->rlen;
-        long used = gw_chunked_decode(&x->dec, x->rbuf, &dlen, 4096, UINT64_MAX);
-        if (used < 0) return -1;
-        memmove(x->rbuf + dlen, x->rbuf + used, x->rlen - (size_t)used);
-        x->rlen -= (size_t)used - dlen;
-        out->len = x->consumed = dlen;
-        return x->dec.done ? GW_SEND_FINAL : GW_SEND_IN_PROGRESS;
-    }
-    default:
-        out->len = x->consumed = x->rlen;
-        return GW_SEND_IN_PROGRESS;
-    }
-}
-
 static bool connection_reusable(const gw_exchange_t *x)
 {
     /* the backend connection can serve another request only if both messages ended */
-    return x->keep_alive && (x->req->body_kind == GW_BODY_NONE || !x->send_body || x->body_sent) &&
-           x->rlen == x->consumed;
+    return x->keep_alive && !x->eof && (x->req->body_kind == GW_BODY_NONE || !x->send_body || x->body_sent) &&
+           x->rlen == x->ready;
+}
+
+/* The response ended: its connection goes back to the pool (or is closed). */
+static void response_complete(gw_exchange_t *x)
+{
+    gw_pool_report(x->pool, true);
+    drop_conn(x, connection_reusable(x));
 }
 
 /* A response the adapter consumed: its body is read and dropped, then the adapter goes on. */
 static void drop_body(gw_exchange_t *x)
 {
     for (;;) {
-        gw_slice_t piece;
-        int st = next_piece(x, &piece);
-        if (st < 0) {
+        if (!x->codec->decode(x)) {
             ex_fail(x, gw_err_bad_response);
             return;
         }
-        if (st == GW_SEND_FINAL) {
-            gw_pool_report(x->pool, true);
-            drop_conn(x, connection_reusable(x));
+        if (x->msg_done) {
+            response_complete(x);
             x->consume = false;
             x->ops->on_consumed(x);
             return;
         }
-        shift_rbuf(x, x->consumed);
-        x->consumed = 0;
-        if (!piece.len) return; /* need bytes from the backend */
+        bool progress = x->ready > 0;
+        shift_rbuf(x, x->ready);
+        if (!progress) break;
     }
+    if (x->eof) ex_fail(x, gw_err_backend_closed);
 }
 
-/* Hands buffered body bytes to the client side; returns once it must wait (proceed or socket). */
+/* Hands decoded body bytes to the client side; returns once it must wait (proceed or socket). */
 static void deliver(gw_exchange_t *x)
 {
     if (x->consume) {
@@ -450,22 +507,25 @@ static void deliver(gw_exchange_t *x)
         return;
     }
     while (!x->res_done && !x->waiting_proceed) {
-        gw_slice_t piece;
-        int st = next_piece(x, &piece);
-        if (st < 0) {
+        if (!x->codec->decode(x)) {
             ex_fail(x, gw_err_bad_response);
             return;
         }
-        if (!piece.len && st == GW_SEND_IN_PROGRESS) return; /* need bytes from the backend */
-        if (st == GW_SEND_FINAL) {
+        gw_slice_t piece = {x->rbuf, x->ready};
+        bool final = x->msg_done;
+        if (!piece.len && !final) {
+            if (x->eof) ex_fail(x, gw_err_backend_closed); /* cut off mid-body: the client sees an abort */
+            return;
+        }
+        x->consumed = piece.len;
+        if (final) {
             x->res_done = true;
-            gw_pool_report(x->pool, true);
-            drop_conn(x, connection_reusable(x));
+            response_complete(x);
         }
         x->proceeded = false;
         x->sending = true;
-        gw_send(x->req, &piece, piece.len ? 1 : 0, (gw_send_state_t)st);
-        if (st == GW_SEND_FINAL) return; /* the request may be gone now */
+        gw_send(x->req, &piece, piece.len ? 1 : 0, final ? GW_SEND_FINAL : GW_SEND_IN_PROGRESS);
+        if (final) return; /* the request may be gone now */
         x->sending = false;
         if (!x->proceeded) {
             x->waiting_proceed = true; /* back-pressure: stop reading the backend */
@@ -489,25 +549,20 @@ static void ex_proceed(gw_generator_t *g, gw_req_t *req)
     if (x->conn && !x->waiting_proceed && !x->res_done) arm(x);
 }
 
+/* The backend closed: what was read is still delivered (the connection is given up at once). */
 static void on_eof(gw_exchange_t *x)
 {
+    if (!x->head_parsed && try_again(x)) return;
+    x->eof = true;
+    drop_conn(x, false);
     if (!x->head_parsed) {
-        if (!try_again(x)) ex_fail(x, x->any_byte ? gw_err_bad_response : gw_err_backend_closed);
-        return;
+        if (!x->any_byte) {
+            ex_fail(x, gw_err_backend_closed);
+            return;
+        }
+        if (parse_head(x) <= 0) return; /* a head cut short by the close fails here */
     }
-    if (x->fr.body == GW_BODY_CLOSE && !x->rlen && x->consume) {
-        drop_conn(x, false);
-        x->consume = false;
-        x->ops->on_consumed(x);
-        return;
-    }
-    if (x->fr.body == GW_BODY_CLOSE && !x->rlen) {
-        x->res_done = true;
-        drop_conn(x, false);
-        gw_send(x->req, NULL, 0, GW_SEND_FINAL);
-        return;
-    }
-    ex_fail(x, gw_err_backend_closed); /* cut off mid-body: the client sees an abort */
+    if (!x->waiting_proceed) deliver(x);
 }
 
 static void ex_read(gw_exchange_t *x)
@@ -527,7 +582,7 @@ static void ex_read(gw_exchange_t *x)
     x->rlen += (size_t)n;
     gw_timer_set(x->req->worker->loop, &x->conn->timer, route_of(x)->proxy.read_timeout_ms);
     if (!x->head_parsed && parse_head(x) <= 0) return;
-    deliver(x);
+    if (!x->waiting_proceed) deliver(x);
 }
 
 static void on_conn_event(gw_upconn_t *c, uint32_t events)
@@ -594,6 +649,8 @@ static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *lis
 bool gw_exchange_init(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *ops, const gw_target_list_t *list)
 {
     x->ops = ops;
+    x->codec = ops->codec ? ops->codec : &gw_http1_backend_codec;
+    x->res_length = -1;
     x->gen = (gw_generator_t){ex_proceed, ex_stop};
     x->req = req;
     x->list = list;

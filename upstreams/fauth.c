@@ -94,7 +94,7 @@ static void fauth_on_consumed(gw_exchange_t *x)
     gw_req_continue(req);
 }
 
-static const gw_exchange_ops_t fauth_ops = {fauth_build_head, fauth_on_head, fauth_on_consumed};
+static const gw_exchange_ops_t fauth_ops = {.build_head = fauth_build_head, .on_head = fauth_on_head, .on_consumed = fauth_on_consumed};
 
 static gw_handler_result_t fauth_on_request(const gw_handler_t *self, gw_req_t *req)
 {

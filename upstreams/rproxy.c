@@ -41,7 +41,7 @@ static bool rproxy_build_head(gw_exchange_t *x)
     return true;
 }
 
-static const gw_exchange_ops_t rproxy_ops = {rproxy_build_head, NULL, NULL};
+static const gw_exchange_ops_t rproxy_ops = {.build_head = rproxy_build_head};
 
 static gw_handler_result_t rproxy_on_request(const gw_handler_t *self, gw_req_t *req)
 {

@@ -1,6 +1,6 @@
 /*
  * Backend targets parsed from `proxyTo`-style URLs at config load: http://host[:port][/base],
- * https://... and unix:///path/to.sock. Each target gets a small integer id, unique in its
+ * https://..., tcp://host:port/ (FastCGI, SCGI) and unix:///path/to.sock. Each target gets a small integer id, unique in its
  * config, that indexes the per-worker pool table.
  */
 #ifndef GW_TARGET_H
@@ -49,7 +49,7 @@ typedef struct gw_target_list {
 
 /**
  * Parses `url` into `t` with strings allocated by `alloc(ctx, n)`. Returns NULL on success or a
- * static message for the config error ("expected http://, https:// or unix://", "bad port", ...).
+ * static message for the config error ("expected http://, https://, tcp:// or unix://", "bad port", ...).
  */
 const char *gw_target_parse(gw_target_t *t, const char *url, void *(*alloc)(void *ctx, size_t n), void *ctx);
 

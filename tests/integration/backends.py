@@ -111,13 +111,13 @@ class Backend:
 
     @staticmethod
     def _read_chunked(f):
-        body = b""
+        body = bytearray()  # not bytes +=: that is quadratic on large uploads
         while True:
             size = int(f.readline().split(b";")[0].strip(), 16)
             if size == 0:
                 while f.readline() not in (b"\r\n", b"\n", b""):
                     pass
-                return body
+                return bytes(body)
             body += f.read(size)
             f.readline()
 

@@ -350,3 +350,60 @@ def test_refusing_backend_is_backed_off(start_gateway):
     time.sleep(0.3)
     assert gw.get("/").status == 200  # the pause is short at first
     s.close()
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_100mib_both_ways_with_flat_memory(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url, "  maxRequestBodyBytes: 209715200\n"))
+    n = 100 * 1024 * 1024
+    base = rss_kb(gw.proc.pid)
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                          f"http://127.0.0.1:{gw.port}/bytes/{n}"], capture_output=True, text=True, timeout=120)
+    assert out.stdout == f"200 {n}"
+    out = subprocess.run(f"head -c {n} /dev/zero | curl -s -T - -H 'Transfer-Encoding: chunked' -X POST "
+                         f"http://127.0.0.1:{gw.port}/echo", shell=True, capture_output=True, timeout=120)
+    assert json.loads(out.stdout)["body_len"] == n
+    grown = rss_kb(gw.proc.pid) - base
+    assert grown < 20 * 1024, f"gateway grew by {grown} KiB moving 200 MiB"  # buffers, not bodies
+
+
+def test_chunked_upload_over_the_limit_is_413(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url, "  maxRequestBodyBytes: 1000\n"))
+    with gw.connect() as c:
+        c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + b"800\r\n" + b"x" * 2048 + b"\r\n")
+        r = c.read_response()
+        assert r.status == 413 and r.header("connection") == "close"
+
+
+def test_backend_date_kept_server_and_connection_listed_dropped(start_gateway):
+    import threading
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+
+    def serve():
+        c, _ = s.accept()
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nServer: backend/1\r\n"
+                  b"Connection: close, X-Hop\r\nX-Hop: secret\r\nX-Keep: yes\r\nContent-Length: 2\r\n\r\nok")
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    gw = start_gateway(proxy_config(f"http://127.0.0.1:{s.getsockname()[1]}"))
+    with gw.connect() as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = c.read_response()
+    s.close()
+    assert r.status == 200 and r.body == b"ok"
+    assert r.header_all("date") == ["Mon, 01 Jan 2024 00:00:00 GMT"]
+    assert r.header_all("server") == ["gateway"]
+    assert r.header("x-hop") is None and r.header("x-keep") == "yes"

@@ -205,3 +205,43 @@ def test_access_log_shows_http2(start_gateway, wwwroot, tmp_path):
     text = log.read_text()
     assert '"GET /hello.txt HTTP/2.0" 200 12' in text
     assert '"GET /hello.txt HTTP/1.1" 200 12' in text
+
+
+def make_ocsp_response(d):
+    """A CA, a localhost certificate it signed and a "good" OCSP response for it (DER)."""
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+        "-out", "ca.crt", "-subj", "/CN=testca", "-days", "2")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out",
+        "leaf.csr", "-subj", "/CN=localhost")
+    run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", "0x1234", "-out",
+        "leaf.crt", "-days", "2")
+    (d / "index.txt").write_text("V\t301231000000Z\t\t1234\tunknown\t/CN=localhost\n")
+    run("ocsp", "-index", "index.txt", "-rsigner", "ca.crt", "-rkey", "ca.key", "-CA", "ca.crt", "-issuer", "ca.crt",
+        "-cert", "leaf.crt", "-respout", "resp.der", "-ndays", "1")
+    return d / "leaf.crt", d / "leaf.key", d / "resp.der"
+
+
+def test_ocsp_stapling_from_file(start_gateway, wwwroot, tmp_path):
+    cert, key, resp = make_ocsp_response(tmp_path / "pki")
+    sport = free_port()
+    start_gateway(tls_config(wwwroot, cert, key, sport, extra={"ocspResponseFile": str(resp)}))
+    wait_port(sport)
+    out = s_client(sport, "-status", "-servername", "localhost")
+    assert "OCSP Response Status: successful" in out and "Cert Status: good" in out
+    # without the property nothing is stapled
+    gw2, sport2 = start_tls(start_gateway, wwwroot, tmp_path / "b")
+    assert "OCSP response: no response sent" in s_client(sport2, "-status", "-servername", "localhost")
+
+
+def test_client_certificate_required(start_gateway, wwwroot, tmp_path):
+    gw, sport = start_tls(start_gateway, wwwroot, tmp_path, extra={"useClientCertificate": True})
+    r = curl("-k", f"https://127.0.0.1:{sport}/")
+    assert r.returncode != 0  # no client certificate: the handshake fails
+    # a certificate no trusted CA signed is refused as well
+    ccert, ckey = make_cert(tmp_path / "client", "client.test")
+    r = curl("-k", "--cert", str(ccert), "--key", str(ckey), f"https://127.0.0.1:{sport}/")
+    assert r.returncode != 0

@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "tls.h"
 #include "worker.h"
 
 static gw_config_t *cfg;
@@ -112,6 +113,7 @@ static const gw_handler_t *const test_chain[] = {&test_handler};
 
 typedef struct response {
     int status;
+    bool saw_100;
     char body[200000];
     size_t len;
     bool closed;
@@ -135,6 +137,7 @@ static int c_on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t
 {
     response_t *r = resp_of(f->hd.stream_id);
     if (namelen == 7 && !memcmp(name, ":status", 7)) r->status = atoi((const char *)value);
+    if (r->status == 100) r->saw_100 = true;
     if (namelen == 3 && !memcmp(name, "x-t", 3)) snprintf(r->trailer, sizeof(r->trailer), "%.*s", (int)valuelen, value);
     return 0;
 }
@@ -249,6 +252,36 @@ static void test_get_streaming_with_trailers(void)
     end_connection();
 }
 
+static int32_t post_echo(const char *len, bool expect)
+{
+    nghttp2_nv nv[] = {
+        {(uint8_t *)":method", (uint8_t *)"POST", 7, 4, 0},
+        {(uint8_t *)":path", (uint8_t *)"/echo", 5, 5, 0},
+        {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+        {(uint8_t *)":authority", (uint8_t *)"t", 10, 1, 0},
+        {(uint8_t *)"content-length", (uint8_t *)len, 14, strlen(len), 0},
+        {(uint8_t *)"expect", (uint8_t *)"100-continue", 6, 12, 0},
+    };
+    nghttp2_data_provider prd = {.read_callback = c_read_upload};
+    return nghttp2_submit_request(cli, NULL, nv, expect ? 6 : 5, &prd, NULL);
+}
+
+static void test_expect_continue(void)
+{
+    upload = "abc";
+    upload_len = 3;
+    upload_off = 0;
+    new_connection();
+    int32_t id = post_echo("3", true);
+    run_until_closed(id);
+    response_t *r = resp_of(id);
+    r->body[r->len] = '\0';
+    CHECK(r->saw_100);
+    CHECK_EQ_INT(r->status, 200);
+    CHECK_STR(r->body, "3");
+    end_connection();
+}
+
 static void test_post_body_flow_control(void)
 {
     static char big[150000]; /* more than the 65535-byte stream window: needs consume + WINDOW_UPDATE */
@@ -319,6 +352,19 @@ static void test_client_close_cancels(void)
     CHECK(gen_stopped);
 }
 
+/* The SNI name match behind certificate selection and 421 (one wildcard label, port ignored). */
+static void test_sni_host_match(void)
+{
+    CHECK(gw_tls_host_matches("alt.test", GW_SLICE_LIT("alt.test")));
+    CHECK(gw_tls_host_matches("alt.test", GW_SLICE_LIT("ALT.test:8443")));
+    CHECK(gw_tls_host_matches("alt.test", GW_SLICE_LIT("alt.test.")));
+    CHECK(!gw_tls_host_matches("alt.test", GW_SLICE_LIT("xalt.test")));
+    CHECK(gw_tls_host_matches("*.wild.test", GW_SLICE_LIT("a.wild.test")));
+    CHECK(!gw_tls_host_matches("*.wild.test", GW_SLICE_LIT("a.b.wild.test")));
+    CHECK(!gw_tls_host_matches("*.wild.test", GW_SLICE_LIT("wild.test")));
+    CHECK(!gw_tls_host_matches("*.wild.test", GW_SLICE_LIT(".wild.test")));
+}
+
 int main(void)
 {
     char err[512];
@@ -335,6 +381,8 @@ int main(void)
     test_stream_reset_cancels();
     test_file_body();
     test_client_close_cancels();
+    test_expect_continue();
+    test_sni_host_match();
     for (int i = 0; i < 20 && worker->conns; i++) gw_loop_run_once(worker->loop, 5);
     CHECK_EQ_INT(worker->conns, 0);
     gw_worker_free(worker);
