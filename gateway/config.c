@@ -20,6 +20,7 @@
 #include "module_loader.h"
 #include "modules.h"
 #include "balancer.h"
+#include "tls_client.h"
 #include "policy.h"
 #include "uri.h"
 
@@ -261,7 +262,8 @@ static gw_target_t *intern_target(loader_t *ld, gw_target_t *t)
 {
     gw_config_t *cfg = ld->cfg;
     for (uint32_t i = 0; i < cfg->num_targets; i++)
-        if (strcmp(cfg->targets[i]->url, t->url) == 0) return cfg->targets[i];
+        if (strcmp(cfg->targets[i]->url, t->url) == 0 && cfg->targets[i]->insecure == t->insecure)
+            return cfg->targets[i]; /* verifying and non-verifying TLS never share connections */
     if (cfg->num_targets % 16 == 0) {
         gw_target_t **grown = gw_arena_alloc(ld->arena, (cfg->num_targets + 16) * sizeof(*grown));
         if (!grown) return t;
@@ -275,16 +277,16 @@ static gw_target_t *intern_target(loader_t *ld, gw_target_t *t)
 
 /* proxyTo-style property: a URL or a list of them -> parsed targets with config-wide ids. */
 /* Parses one backend URL into an interned target; NULL (error reported) when it is invalid. */
-static gw_target_t *parse_target(loader_t *ld, const gw_node_t *u, const char *prop)
+static gw_target_t *parse_target(loader_t *ld, const gw_node_t *u, const char *prop, bool insecure)
 {
     const char *url = gw_node_as_string(u);
     gw_target_t *t = gw_arena_alloc(ld->arena, sizeof(*t));
     const char *err = !url ? "expected a URL" : !t ? "out of memory" : gw_target_parse(t, url, arena_alloc_cb, ld->arena);
-    if (!err && t->tls) err = "https:// backends need the TLS client, which this build does not have yet";
     if (err) {
         add_error(ld, u, prop, "%s", err);
         return NULL;
     }
+    t->insecure = t->tls && insecure;
     return intern_target(ld, t);
 }
 
@@ -319,7 +321,8 @@ static void build_targets(loader_t *ld, const gw_route_t *r, const char *name, g
     }
     if (!list_alloc(ld, out, count)) return;
     for (size_t i = 0; i < count; i++) {
-        gw_target_t *t = parse_target(ld, n->kind == GW_NODE_SEQ ? n->seq.items[i] : n, name);
+        gw_target_t *t = parse_target(ld, n->kind == GW_NODE_SEQ ? n->seq.items[i] : n, name,
+                                      prop_bool(r, "disableProxyCertificateVerification", false));
         if (!t) continue;
         out->weights[out->count] = 1;
         out->items[out->count++] = t;
@@ -375,7 +378,9 @@ static void group_server(loader_t *ld, gw_target_list_t *g, const gw_node_t *sn)
         add_error(ld, sn, "servers", "a server needs a 'url'");
         return;
     }
-    gw_target_t *t = parse_target(ld, url, "servers");
+    bool verify = true;
+    gw_node_as_bool(gw_yaml_map_get(sn, "tlsVerify"), &verify);
+    gw_target_t *t = parse_target(ld, url, "servers", !verify);
     if (!t) return;
     g->weights[g->count] = (uint32_t)weight;
     g->items[g->count++] = t;
@@ -497,7 +502,7 @@ static void build_cgi_target(loader_t *ld, const gw_route_t *r, const char *name
 {
     const gw_node_t *n = gw_route_prop(r, name);
     if (!list_alloc(ld, out, 1)) return;
-    gw_target_t *t = n ? parse_target(ld, n, name) : NULL;
+    gw_target_t *t = n ? parse_target(ld, n, name, false) : NULL;
     if (!n) {
         t = gw_arena_alloc(ld->arena, sizeof(*t));
         if (!t || gw_target_parse(t, "tcp://localhost:4000/", arena_alloc_cb, ld->arena)) return;
@@ -977,6 +982,9 @@ static void build_global(loader_t *ld, const gw_node_t *g)
     build_pool_config(g, &cfg->pool);
     build_dns_config(ld, g, &cfg->dns);
     cfg->log_file = global_string(ld, g, "logFilePath");
+    cfg->proxy_ca_file = global_string(ld, g, "proxyCaFile");
+    const char *ca_err = cfg->proxy_ca_file ? gw_tls_client_check_ca(cfg->proxy_ca_file) : NULL;
+    if (ca_err) add_error(ld, gw_yaml_map_get(g, "proxyCaFile"), "proxyCaFile", "%s", ca_err);
     cfg->error_log_file = global_string(ld, g, "errorLogFilePath");
     build_route(ld, &cfg->global_route, merge_props(ld, &(gw_props_t){0}, g));
 }

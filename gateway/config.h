@@ -169,6 +169,7 @@ typedef struct gw_config {
     gw_target_list_t *groups;  /**< named groups from the top-level `upstreams:` */
     size_t num_groups;
     char *log_file;
+    char *proxy_ca_file; /**< proxyCaFile: CA bundle for backend TLS; NULL = the system store */
     char *error_log_file;
     gw_route_t global_route; /**< for requests no host matches */
     gw_host_t *hosts;

@@ -19,6 +19,7 @@
 #include "dns.h"
 #include "pool.h"
 #include "balancer.h"
+#include "tls_client.h"
 #include "static.h"
 #include "tls.h"
 
@@ -260,6 +261,7 @@ void gw_worker_free(gw_worker_t *w)
     gw_file_cache_free(w->file_cache);
     gw_h2_worker_free(w);
     gw_pools_free(w);
+    gw_tls_client_free(w->tls_client);
     gw_balance_worker_free(w);
     gw_dns_free(w->dns);
     gw_loop_free(w->loop);

@@ -46,6 +46,7 @@ typedef struct gw_worker {
     struct gw_dns *dns;  /**< this worker's resolver */
     void *pools;         /**< backend connection pools by target id (pool.c) */
     void *lb;            /**< balancer state by target list id (balancer.c) */
+    struct gw_tls_client *tls_client; /**< backend TLS contexts, made on first use */
     uint64_t rng;        /**< xorshift state for load balancing */
     gw_msg_t stop_msg;
 } gw_worker_t;

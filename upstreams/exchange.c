@@ -200,10 +200,11 @@ static void on_body(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_state_t s
 
 static ssize_t write_iov(gw_exchange_t *x, struct iovec *iov, int n)
 {
-    ssize_t w;
-    do
-        w = writev(x->conn->io.fd, iov, n);
-    while (w < 0 && errno == EINTR);
+    ssize_t w = gw_upconn_writev(x->conn, iov, n); /* plain or TLS */
+    if (w < 0) {
+        errno = (int)-w;
+        return -1;
+    }
     return w;
 }
 
@@ -499,23 +500,25 @@ static void drop_body(gw_exchange_t *x)
     if (x->eof) ex_fail(x, gw_err_backend_closed);
 }
 
-/* Hands decoded body bytes to the client side; returns once it must wait (proceed or socket). */
-static void deliver(gw_exchange_t *x)
+/* Hands decoded body bytes to the client side; returns once it must wait (proceed or socket).
+ * Returns false when the exchange ended: the request (and x, in its arena) may be gone. */
+static bool deliver(gw_exchange_t *x)
 {
     if (x->consume) {
         drop_body(x);
-        return;
+        return false;
     }
     while (!x->res_done && !x->waiting_proceed) {
         if (!x->codec->decode(x)) {
             ex_fail(x, gw_err_bad_response);
-            return;
+            return false;
         }
         gw_slice_t piece = {x->rbuf, x->ready};
         bool final = x->msg_done;
         if (!piece.len && !final) {
-            if (x->eof) ex_fail(x, gw_err_backend_closed); /* cut off mid-body: the client sees an abort */
-            return;
+            if (!x->eof) return true;
+            ex_fail(x, gw_err_backend_closed); /* cut off mid-body: the client sees an abort */
+            return false;
         }
         x->consumed = piece.len;
         if (final) {
@@ -525,14 +528,15 @@ static void deliver(gw_exchange_t *x)
         x->proceeded = false;
         x->sending = true;
         gw_send(x->req, &piece, piece.len ? 1 : 0, final ? GW_SEND_FINAL : GW_SEND_IN_PROGRESS);
-        if (final) return; /* the request may be gone now */
+        if (final) return false; /* the request may be gone now */
         x->sending = false;
         if (!x->proceeded) {
             x->waiting_proceed = true; /* back-pressure: stop reading the backend */
             if (x->conn) arm(x);
-            return;
+            return true;
         }
     }
+    return !x->res_done;
 }
 
 static void ex_proceed(gw_generator_t *g, gw_req_t *req)
@@ -545,8 +549,12 @@ static void ex_proceed(gw_generator_t *g, gw_req_t *req)
         return;
     }
     x->waiting_proceed = false;
-    deliver(x);
-    if (x->conn && !x->waiting_proceed && !x->res_done) arm(x);
+    if (!deliver(x)) return;
+    if (x->conn && !x->waiting_proceed && gw_upconn_pending(x->conn)) {
+        ex_read(x); /* TLS kept decrypted bytes that no epoll event will announce */
+        return;
+    }
+    if (x->conn && !x->waiting_proceed) arm(x);
 }
 
 /* The backend closed: what was read is still delivered (the connection is given up at once). */
@@ -568,18 +576,20 @@ static void on_eof(gw_exchange_t *x)
 static void ex_read(gw_exchange_t *x)
 {
     if (x->rlen >= x->rcap) return;
-    ssize_t n;
-    do
-        n = read(x->conn->io.fd, x->rbuf + x->rlen, x->rcap - x->rlen);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN) return;
+    ssize_t n = gw_upconn_read(x->conn, x->rbuf + x->rlen, x->rcap - x->rlen);
+    if (n == -EAGAIN) return;
     if (n <= 0) {
         if (n < 0 && !x->head_parsed && try_again(x)) return;
         on_eof(x);
         return;
     }
-    x->any_byte = true;
     x->rlen += (size_t)n;
+    while (x->rlen < x->rcap && gw_upconn_pending(x->conn)) { /* TLS: take what is decrypted */
+        ssize_t more = gw_upconn_read(x->conn, x->rbuf + x->rlen, x->rcap - x->rlen);
+        if (more <= 0) break;
+        x->rlen += (size_t)more;
+    }
+    x->any_byte = true;
     gw_timer_set(x->req->worker->loop, &x->conn->timer, route_of(x)->proxy.read_timeout_ms);
     if (!x->head_parsed && parse_head(x) <= 0) return;
     if (!x->waiting_proceed) deliver(x);

@@ -10,7 +10,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "errors.h"
+#include "tls_client.h"
+#include "log.h"
 #include "worker.h"
 
 struct gw_pool {
@@ -21,6 +26,7 @@ struct gw_pool {
     uint32_t active; /* connections handed out or being made: for least-connections */
     uint32_t failures;
     uint64_t window_start;
+    SSL_SESSION *session;   /* the last TLS session, resumed by new connections */
     uint32_t refusals;      /* connect failures in a row */
     uint64_t backoff_until; /* no new connection attempts before this (loop ms) */
 };
@@ -63,6 +69,11 @@ gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t)
 
 static void upconn_close(gw_upconn_t *c)
 {
+    if (c->ssl) {
+        SSL_shutdown(c->ssl); /* one non-blocking close_notify, best effort */
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
     gw_timer_cancel(&c->timer);
     gw_io_stop(&c->io);
     close(c->io.fd);
@@ -80,6 +91,17 @@ static void idle_unlink(gw_upconn_t *c)
 }
 
 static void on_upconn_io(gw_io_t *io, uint32_t events);
+static void finish_connect(gw_upconn_t *c, const char *err);
+
+/* An idle TLS connection may receive session tickets: read them; anything else ends it. */
+static bool idle_tls_still_open(gw_upconn_t *c)
+{
+    char b[256];
+    int r = SSL_read(c->ssl, b, sizeof(b));
+    if (r <= 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ) return true;
+    ERR_clear_error();
+    return false;
+}
 static void on_upconn_timer(gw_timer_t *t);
 
 static gw_upconn_t *upconn_new(gw_pool_t *p, int fd)
@@ -159,16 +181,73 @@ static void finish_connect(gw_upconn_t *c, const char *err)
     hand_over(w, c);
 }
 
+static gw_tls_client_t *tls_client(gw_pool_t *p)
+{
+    gw_worker_t *w = p->worker;
+    if (!w->tls_client) {
+        char err[256];
+        w->tls_client = gw_tls_client_new(w->cfg->proxy_ca_file, err, sizeof(err));
+        if (!w->tls_client) gw_log_error("error", "backend TLS: %s", err);
+    }
+    return w->tls_client;
+}
+
+/* One step of the TLS handshake; the connect timer still runs. */
+static void handshake(gw_upconn_t *c)
+{
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        gw_pool_t *p = c->pool;
+        if (!SSL_session_reused(c->ssl)) {
+            if (p->session) SSL_SESSION_free(p->session);
+            p->session = SSL_get1_session(c->ssl);
+        }
+        finish_connect(c, NULL);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        gw_io_modify(&c->io, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+        return;
+    }
+    ERR_clear_error();
+    finish_connect(c, gw_err_tls);
+}
+
+static void connected(gw_upconn_t *c)
+{
+    gw_pool_t *p = c->pool;
+    if (!p->target->tls) {
+        finish_connect(c, NULL);
+        return;
+    }
+    gw_tls_client_t *tc = tls_client(p);
+    c->ssl = tc ? gw_tls_client_ssl(tc, p->target, c->io.fd, p->session) : NULL;
+    if (!c->ssl) {
+        finish_connect(c, gw_err_tls);
+        return;
+    }
+    handshake(c);
+}
+
 static void on_upconn_io(gw_io_t *io, uint32_t events)
 {
     gw_upconn_t *c = gw_container_of(io, gw_upconn_t, io);
+    if (c->waiter && c->ssl) {
+        handshake(c);
+        return;
+    }
     if (c->waiter) {
         int e = 0;
         socklen_t len = sizeof(e);
         if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = errno;
-        finish_connect(c, e ? connect_error(e) : NULL);
+        if (e)
+            finish_connect(c, connect_error(e));
+        else
+            connected(c);
         return;
     }
+    if (c->idle && c->ssl && idle_tls_still_open(c)) return;
     if (c->idle) {
         /* an idle connection that becomes readable was closed by the backend (or it sent
          * something unasked for): either way it cannot be reused */
@@ -320,6 +399,54 @@ void gw_pool_release(gw_upconn_t *c, bool reusable)
     gw_timer_set(p->worker->loop, &c->timer, pool_cfg(p)->idle_timeout_ms);
 }
 
+ssize_t gw_upconn_read(gw_upconn_t *c, void *buf, size_t len)
+{
+    if (!c->ssl) {
+        ssize_t n;
+        do
+            n = read(c->io.fd, buf, len);
+        while (n < 0 && errno == EINTR);
+        return n < 0 ? -errno : n;
+    }
+    int r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (r > 0) return r;
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -EAGAIN;
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    return e == SSL_ERROR_SYSCALL && r == 0 ? 0 : -EIO;
+}
+
+ssize_t gw_upconn_writev(gw_upconn_t *c, const struct iovec *iov, int n)
+{
+    if (!c->ssl) {
+        ssize_t w;
+        do
+            w = writev(c->io.fd, iov, n);
+        while (w < 0 && errno == EINTR);
+        return w < 0 ? -errno : w;
+    }
+    ssize_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (!iov[i].iov_len) continue;
+        int r = SSL_write(c->ssl, iov[i].iov_base, iov[i].iov_len > INT32_MAX ? INT32_MAX : (int)iov[i].iov_len);
+        if (r <= 0) {
+            int e = SSL_get_error(c->ssl, r);
+            ERR_clear_error();
+            if (total) return total;
+            return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -EAGAIN : -EPIPE;
+        }
+        total += r;
+        if ((size_t)r < iov[i].iov_len) break;
+    }
+    return total;
+}
+
+bool gw_upconn_pending(const gw_upconn_t *c)
+{
+    return c->ssl && SSL_pending(c->ssl) > 0;
+}
+
 void gw_pool_report(gw_pool_t *p, bool ok)
 {
     uint64_t now = gw_loop_now(p->worker->loop);
@@ -353,6 +480,7 @@ void gw_pools_free(struct gw_worker *w)
             idle_unlink(c);
             upconn_close(c);
         }
+        if (p->session) SSL_SESSION_free(p->session);
         free(p);
     }
     free(tab->pools);

@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "dns.h"
 #include "loop.h"
@@ -56,6 +58,7 @@ struct gw_upconn {
     void (*on_timeout)(gw_upconn_t *c);
     void *owner;
     gw_pool_waiter_t *waiter; /* while connecting */
+    struct ssl_st *ssl;       /**< https targets: the TLS session on this connection */
 };
 
 /** The pool of `t` on worker `w` (created on first use; NULL without memory). */
@@ -66,6 +69,15 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w);
 
 /** Forgets a waiter (its owner goes away); a connection being made for it is closed. */
 void gw_pool_cancel(gw_pool_waiter_t *w);
+
+/** Reads from a connection (TLS or plain): > 0 bytes, 0 end of stream, -EAGAIN, or -errno. */
+ssize_t gw_upconn_read(gw_upconn_t *c, void *buf, size_t len);
+
+/** Writes to a connection: bytes written (maybe fewer than asked), -EAGAIN, or -errno. */
+ssize_t gw_upconn_writev(gw_upconn_t *c, const struct iovec *iov, int n);
+
+/** True when TLS holds decrypted bytes that epoll will not report. */
+bool gw_upconn_pending(const gw_upconn_t *c);
 
 /** Returns a connection: kept idle for reuse when `reusable`, else closed. */
 void gw_pool_release(gw_upconn_t *c, bool reusable);

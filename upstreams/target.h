@@ -13,6 +13,7 @@
 typedef struct gw_target {
     uint32_t id;
     bool tls;
+    bool insecure;    /**< https without certificate verification (disableProxyCertificateVerification) */
     char *unix_path;  /**< unix:///path: set, host NULL */
     char *host;       /**< name or literal (without brackets) */
     uint16_t port;

@@ -209,14 +209,6 @@ def test_client_hop_headers_not_forwarded(start_gateway, backends):
     assert h["x-forwarded-for"] == "127.0.0.1"
 
 
-def test_https_backend_is_a_config_error(gateway_bin, tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("global:\n  loadModules: [rproxy]\n  proxyTo: https://example.com\n")
-    out = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, text=True)
-    assert out.returncode == 1
-    assert f"{cfg}:3:12: proxyTo:" in out.stderr
-
-
 def test_intercept_errors(start_gateway, backends):
     b = backends()
     gw = start_gateway(proxy_config(b.url, "  proxyInterceptErrors: true\n"))
