@@ -53,6 +53,7 @@ typedef struct h1_req {
     gw_chunked_decoder_t dec;
     bool body_done, body_end_sent, body_busy, continue_sent;
     bool keep_alive, chunked, suppress_body, head_sent, in_send, proceed_pending, writing;
+    bool tunnel; /* a 101 was sent: raw bytes both ways until either side closes */
     gw_send_state_t state;
     struct iovec iov[H1_MAX_IOV];
     int niov, iov_idx;
@@ -122,6 +123,14 @@ static void decide_framing(h1_req_t *r)
 {
     gw_req_t *req = &r->req;
     int s = req->res.status;
+    if (s == 101 && req->upgrade) { /* switching protocols: the connection becomes a tunnel */
+        r->tunnel = true;
+        r->keep_alive = false;
+        req->res.content_length = -2;
+        req->body_kind = GW_BODY_TUNNEL; /* the client's bytes from now on are the tunnel's */
+        r->body_done = false;
+        return;
+    }
     bool no_body = s < 200 || s == 204 || s == 304;
     r->suppress_body = no_body || req->method_id == GW_M_HEAD;
     if (no_body) req->res.content_length = -2; /* no length header at all */
@@ -192,7 +201,9 @@ static bool build_head(h1_req_t *r)
     } else if (r->chunked) {
         p = put(p, "Transfer-Encoding: chunked\r\n", 28);
     }
-    if (!r->keep_alive)
+    if (r->tunnel)
+        p = put(p, "Connection: upgrade\r\n", 21);
+    else if (!r->keep_alive)
         p = put(p, "Connection: close\r\n", 19);
     else if (req->version == 10)
         p = put(p, "Connection: keep-alive\r\n", 24);
@@ -415,6 +426,11 @@ static gw_slice_t next_body_piece(h1_req_t *r, int *err)
     char *p = hc->rbuf + r->body_off;
     size_t avail = hc->rlen - r->body_off;
     *err = 0;
+    if (r->req.body_kind == GW_BODY_TUNNEL) { /* everything that arrives, as it arrives */
+        r->delivered = (uint32_t)avail;
+        gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->request_timeout_ms ? limits(hc)->request_timeout_ms : 300000);
+        return (gw_slice_t){p, avail};
+    }
     if (r->req.body_kind == GW_BODY_LENGTH) {
         size_t take = avail < r->body_left ? avail : (size_t)r->body_left;
         r->body_left -= take;
@@ -574,6 +590,7 @@ static void start_request(h1_conn_t *hc, const gw_h1_request_head_t *head, int h
     int err = gw_h1_request_framing(head, &fr);
     if (err == 0) {
         r->keep_alive = fr.keep_alive;
+        req->upgrade = fr.upgrade && req->version == 11;
         req->body_kind = fr.body;
         req->content_length = fr.content_length;
         r->body_left = fr.content_length;

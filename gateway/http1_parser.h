@@ -60,6 +60,7 @@ typedef enum gw_body_kind {
     GW_BODY_LENGTH,  /**< Content-Length bytes */
     GW_BODY_CHUNKED, /**< Transfer-Encoding: chunked */
     GW_BODY_CLOSE,   /**< until the connection closes (responses only) */
+    GW_BODY_TUNNEL,  /**< raw bytes after a 101 (WebSocket) until either side closes */
 } gw_body_kind_t;
 
 /** Framing facts of a request, computed once from its headers. */

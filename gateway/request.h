@@ -140,6 +140,7 @@ struct gw_req {
     gw_body_kind_t body_kind;
     uint64_t content_length;
     bool expect_continue;
+    bool upgrade; /**< Connection: upgrade with an Upgrade header (HTTP/1.1): a 101 opens a tunnel */
     /* routing */
     const struct gw_config *cfg;
     const struct gw_route *route;

@@ -126,8 +126,44 @@ static gw_handler_result_t file_handler(const gw_handler_t *self, gw_req_t *req)
     return GW_DONE;
 }
 
+/* A tunnel: 101, then every client piece is echoed back; the echo's proceed asks for more. */
+typedef struct {
+    gw_generator_t gen;
+    char buf[256];
+} tunnel_t;
+
+static void tunnel_proceed(gw_generator_t *g, gw_req_t *req)
+{
+    (void)g;
+    gw_req_body_proceed(req);
+}
+
+static void on_tunnel_data(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_state_t st)
+{
+    tunnel_t *t = ctx;
+    if (st != GW_BODY_MORE) return;
+    size_t n = data.len < sizeof(t->buf) ? data.len : sizeof(t->buf);
+    memcpy(t->buf, data.base, n);
+    gw_slice_t out = {t->buf, n};
+    gw_send(req, &out, 1, GW_SEND_IN_PROGRESS);
+}
+
+static gw_handler_result_t tunnel_handler(const gw_handler_t *self, gw_req_t *req)
+{
+    if (!req->upgrade) return GW_CONTINUE;
+    tunnel_t *t = gw_arena_alloc(&req->arena, sizeof(*t));
+    t->gen = (gw_generator_t){tunnel_proceed, NULL};
+    req->res.status = 101;
+    gw_res_add_header(req, GW_SLICE_LIT("upgrade"), GW_SLICE_LIT("echo"));
+    gw_start_response(req, &t->gen);
+    gw_send(req, NULL, 0, GW_SEND_IN_PROGRESS);
+    gw_req_read_body(req, on_tunnel_data, t);
+    return GW_DONE;
+}
+
 static gw_handler_result_t dispatching(const gw_handler_t *self, gw_req_t *req)
 {
+    if (gw_slice_eq(req->path, "/ws")) return tunnel_handler(self, req);
     if (gw_slice_eq(req->path, "/upperfile")) return file_handler(self, req);
     if (gw_slice_eq(req->path, "/echo")) return echo_len_handler(self, req);
     return stream_handler(self, req);
@@ -343,6 +379,26 @@ static void test_file_through_filter(void)
     for (int i = 0; i < 5; i++) gw_loop_run_once(worker->loop, 2);
 }
 
+static void test_upgrade_tunnel(void)
+{
+    new_connection();
+    const char req[] = "GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello";
+    peer_send(req, sizeof(req) - 1);
+    char buf[4096];
+    bool eof;
+    peer_read(buf, sizeof(buf), "\r\n\r\nhello", &eof);
+    CHECK(strstr(buf, "HTTP/1.1 101 Switching Protocols\r\n") == buf);
+    CHECK(strstr(buf, "Connection: upgrade\r\n") != NULL);
+    CHECK(strstr(buf, "upgrade: echo\r\n") != NULL);
+    CHECK(strstr(buf, "Content-Length") == NULL && strstr(buf, "chunked") == NULL);
+    CHECK(strstr(buf, "\r\n\r\nhello") != NULL); /* bytes sent with the request went through */
+    peer_send(" world", 6);
+    peer_read(buf, sizeof(buf), " world", &eof);
+    CHECK(strcmp(buf, " world") == 0); /* raw, unframed */
+    close(peer_fd);
+    for (int i = 0; i < 10; i++) gw_loop_run_once(worker->loop, 2);
+}
+
 int main(void)
 {
     char err[512];
@@ -363,6 +419,7 @@ int main(void)
     test_expect_continue();
     test_pipelining();
     test_filter_chain();
+    test_upgrade_tunnel();
     test_file_through_filter();
     for (int i = 0; i < 20 && worker->conns; i++) gw_loop_run_once(worker->loop, 5);
     CHECK_EQ_INT(worker->conns, 0);
