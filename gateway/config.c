@@ -23,6 +23,9 @@
 #include "tls_client.h"
 #include "policy.h"
 #include "uri.h"
+#include "config_ids.h"
+#include "config_include.h"
+#include "admin.h"
 
 typedef struct loader {
     gw_config_t *cfg;
@@ -136,6 +139,8 @@ static void check_property(loader_t *ld, const gw_map_entry_t *e, unsigned scope
         return;
     }
     if (!strcmp(name, "errorPages")) check_error_pages(ld, e->value);
+    const gw_node_t *bad = gw_admin_check_property(name, e->value, why, sizeof(why));
+    if (bad) add_error(ld, bad, name, "%s", why);
     if (def->module && !module_loaded(ld, def->module))
         add_warning(ld, e->key, "property '%s' is unused: module '%s' is not in loadModules", name, def->module);
     else if (!def->implemented)
@@ -270,7 +275,7 @@ static gw_target_t *intern_target(loader_t *ld, gw_target_t *t)
         if (cfg->num_targets) memcpy(grown, cfg->targets, cfg->num_targets * sizeof(*grown));
         cfg->targets = grown;
     }
-    t->id = cfg->num_targets;
+    t->id = gw_identity_target(t); /* stable across reloads: pools and health survive */
     cfg->targets[cfg->num_targets++] = t;
     return t;
 }
@@ -327,6 +332,7 @@ static void build_targets(loader_t *ld, const gw_route_t *r, const char *name, g
         out->weights[out->count] = 1;
         out->items[out->count++] = t;
     }
+    out->id = gw_identity_list(out);
 }
 
 /* ---- upstreams: named groups ---- */
@@ -397,6 +403,7 @@ static void build_group(loader_t *ld, gw_target_list_t *g, const gw_map_entry_t 
     if (!list_alloc(ld, g, servers->seq.count)) return;
     for (size_t i = 0; i < servers->seq.count; i++) group_server(ld, g, servers->seq.items[i]);
     group_balance(ld, g, e->value);
+    g->id = gw_identity_list(g);
     if (g->balance == GW_LB_HASH && !gw_balance_build_ring(g, arena_alloc_cb, ld->arena))
         add_error(ld, e->key, "upstreams", "out of memory");
 }
@@ -456,8 +463,9 @@ static void build_strlist(loader_t *ld, const gw_route_t *r, const char *name, b
 /* The spec §3.0 interpreters, then cgiScriptInterpreters: ext -> argv list, or null to remove. */
 static void build_interps(loader_t *ld, gw_route_t *r)
 {
-    static const char *const defaults[][2] = {{".pl", "perl"}, {".py", "python3"}, {".sh", "bash"}, {".ksh", "ksh"},
-                                              {".csh", "csh"},  {".rb", "ruby"},    {".php", "php-cgi"}};
+    static const char *const defaults[][3] = {{".pl", "perl", NULL}, {".py", "python3", NULL}, {".sh", "bash", NULL},
+                                              {".ksh", "ksh", NULL},  {".csh", "csh", NULL},     {".rb", "ruby", NULL},
+                                              {".php", "php-cgi", NULL}}; /* ext, argv..., NULL */
     const size_t nd = sizeof(defaults) / sizeof(defaults[0]);
     const gw_node_t *m = gw_route_prop(r, "cgiScriptInterpreters");
     size_t extra = m && m->kind == GW_NODE_MAP ? m->map.count : 0;
@@ -511,6 +519,7 @@ static void build_cgi_target(loader_t *ld, const gw_route_t *r, const char *name
     if (!t) return;
     out->weights[0] = 1;
     out->items[out->count++] = t;
+    out->id = gw_identity_list(out);
 }
 
 static void build_cgi(loader_t *ld, gw_route_t *r)
@@ -775,7 +784,14 @@ static void add_listen(loader_t *ld, const gw_node_t *n, bool tls, const char *n
     l->tls = tls;
     int64_t port = def_port;
     const char *s = gw_node_as_string(n);
-    if (n && !gw_node_as_int(n, &port)) {
+    if (s && strncmp(s, "unix:", 5) == 0) {
+        if (s[5] != '/' || strlen(s + 5) >= sizeof(l->unix_path)) {
+            add_error(ld, n, name, "expected \"unix:/absolute/path\" (at most %zu bytes)", sizeof(l->unix_path) - 1);
+            return;
+        }
+        snprintf(l->unix_path, sizeof(l->unix_path), "%s", s + 5);
+        snprintf(l->text, sizeof(l->text), "%s", s);
+    } else if (n && !gw_node_as_int(n, &port)) {
         if (!s || !parse_listen(s, l)) {
             add_error(ld, n, name, "expected a port or \"address:port\"");
             return;
@@ -994,9 +1010,7 @@ static void check_top_level(loader_t *ld, const gw_node_t *root)
     for (size_t i = 0; i < root->map.count; i++) {
         const gw_map_entry_t *e = &root->map.entries[i];
         const char *k = e->key->scalar.text;
-        if (!strcmp(k, "include"))
-            add_error(ld, e->key, "include", "not supported by this build yet; merge the files into one");
-        else if (strcmp(k, "global") != 0 && strcmp(k, "hosts") != 0 && strcmp(k, "upstreams") != 0)
+        if (strcmp(k, "global") != 0 && strcmp(k, "hosts") != 0 && strcmp(k, "upstreams") != 0)
             add_warning(ld, e->key, "unused top-level key '%s' (expected global, hosts, upstreams)", k);
     }
 }
@@ -1058,6 +1072,23 @@ static gw_config_t *finish_load(gw_config_t *cfg, bool parsed, char *err, size_t
     return cfg;
 }
 
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+/* `include` files merged in, then environment overrides (spec §1); errors located as usual. */
+static bool expand_tree(gw_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    gw_include_ctx_t ic = {.alloc = arena_alloc_cb, .alloc_ctx = &((config_mem_t *)cfg->arena)->arena,
+                           .err = err, .errlen = errlen};
+    if (errlen) err[0] = '\0';
+    bool ok = gw_config_apply_includes(&ic, &cfg->doc, path) && gw_config_apply_env(&ic, &cfg->doc, env_get);
+    cfg->included = ic.docs;
+    cfg->num_included = ic.num_docs;
+    return ok;
+}
+
 gw_config_t *gw_config_load(const char *path, char *err, size_t errlen, gw_config_warn_fn warn, void *warn_ctx)
 {
     gw_config_t *cfg = config_new(path);
@@ -1065,7 +1096,7 @@ gw_config_t *gw_config_load(const char *path, char *err, size_t errlen, gw_confi
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
-    bool ok = gw_yaml_load(path, &cfg->doc, err, errlen);
+    bool ok = gw_yaml_load(path, &cfg->doc, err, errlen) && expand_tree(cfg, path, err, errlen);
     return finish_load(cfg, ok, err, errlen, warn, warn_ctx);
 }
 
@@ -1092,6 +1123,7 @@ void gw_config_free(gw_config_t *cfg)
     for (size_t i = 0; i < cfg->num_modules; i++) gw_module_unload(&cfg->modules[i]);
     free(cfg->modules);
     gw_yaml_free(&cfg->doc);
+    gw_config_free_includes(cfg->included, cfg->num_included);
     config_mem_t *mem = cfg->arena;
     gw_arena_reset(&mem->arena);
     gw_chunk_pool_clear(&mem->pool);

@@ -32,7 +32,8 @@ typedef struct gw_props {
 typedef struct gw_listen {
     struct sockaddr_in6 addr; /**< IPv4 stored v4-mapped; [::] means dual stack */
     bool tls;
-    char text[64]; /**< as shown in logs */
+    char text[128]; /**< as shown in logs */
+    char unix_path[108]; /**< `port: "unix:/path"`: a Unix-socket listener; "" for TCP */
 } gw_listen_t;
 
 /** Limits on what a client may send; each is a global property. */
@@ -163,9 +164,9 @@ typedef struct gw_config {
     gw_limits_t limits;
     gw_pool_config_t pool;
     gw_dns_config_t dns; /**< resolver settings; dns.servers is a csv in the arena, NULL: resolv.conf */
-    gw_target_t **targets; /**< distinct backend targets; targets[i]->id == i */
+    gw_target_t **targets; /**< distinct backend targets; ids are stable identities (config_ids.h) */
     uint32_t num_targets;
-    uint32_t num_lists;        /**< target lists (balancer state ids 0..n-1) */
+    uint32_t num_lists;        /**< target lists (their ids are stable identities, config_ids.h) */
     gw_target_list_t *groups;  /**< named groups from the top-level `upstreams:` */
     size_t num_groups;
     char *log_file;
@@ -176,7 +177,9 @@ typedef struct gw_config {
     size_t num_hosts;
     struct gw_loaded_module *modules; /**< dlopen'd modules from loadModules */
     size_t num_modules;
-    gw_yaml_doc_t doc;
+    gw_yaml_doc_t doc;         /**< doc.root is the tree after `include` and environment overrides */
+    gw_yaml_doc_t *included;   /**< documents loaded by `include` (their nodes are in the tree) */
+    size_t num_included;
     void *arena; /**< private: everything above lives here */
 } gw_config_t;
 

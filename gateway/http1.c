@@ -534,7 +534,7 @@ static h1_req_t *new_request(h1_conn_t *hc)
     r->req.codec = &h1_ops;
     r->req.conn = &hc->c.info;
     r->req.worker = hc->c.worker;
-    r->req.cfg = hc->c.worker->cfg;
+    gw_worker_attach_cfg(hc->c.worker, &r->req); /* req.cfg, counted until gw_req_dispose */
     r->req.res.content_length = -1;
     r->req.start_ms = gw_loop_now(hc->c.worker->loop);
     hc->req = &r->req;
@@ -763,7 +763,9 @@ static void on_io(gw_io_t *io, uint32_t events)
             return; /* the request may be gone; input is seen on the next wake-up */
         }
     }
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) on_readable(hc);
+    /* EPOLLOUT outside a response: the TLS handshake waited for room for its flight (tls.c) */
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) || ((events & EPOLLOUT) && hc->state != H1_ACTIVE))
+        on_readable(hc);
 }
 
 static void on_timeout(gw_timer_t *t)

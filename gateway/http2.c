@@ -383,7 +383,7 @@ static h2_stream_t *new_stream(h2_conn_t *hc, int32_t id)
     s->req.codec = &h2_ops;
     s->req.conn = &hc->c.info;
     s->req.worker = w;
-    s->req.cfg = w->cfg;
+    gw_worker_attach_cfg(w, &s->req); /* req.cfg, counted until gw_req_dispose */
     s->req.version = 20;
     s->req.res.content_length = -1;
     s->req.start_ms = gw_loop_now(w->loop);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "metrics.h"
 
 #define LOG_BUF_SIZE 65536
 #define LOG_FLUSH_AT (LOG_BUF_SIZE - 8192) /* a line is bounded well below 8 KiB */
@@ -123,6 +124,7 @@ static void refresh_time(gw_log_buf_t *b, int64_t now)
 
 void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
 {
+    gw_metrics_count_request(req); /* the requests counted are exactly those the access log shows */
     if (!b) return;
     if (b->used >= LOG_FLUSH_AT) gw_log_flush(b);
     char peer[64];

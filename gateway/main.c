@@ -3,19 +3,18 @@
  * The main thread owns the listeners and only handles signals once the workers run.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "config.h"
 #include "config_props.h"
 #include "log.h"
+#include "reload.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -40,7 +39,7 @@ static void usage(FILE *f)
                "  -c FILE   configuration file (default: ./gateway.yaml, then /etc/gateway/gateway.yaml,\n"
                "            then a built-in demo site on port 8080)\n"
                "  -t        check the configuration and exit (non-zero with located errors)\n"
-               "  -v        print the version and exit\n"
+               "  -v        print the version and the library versions and exit (also --version)\n"
                "  --help    this text and the list of configuration properties\n");
 }
 
@@ -64,7 +63,7 @@ static int parse_args(int argc, char **argv, options_t *o)
         } else if (!strcmp(argv[i], "-t")) {
             o->test = true;
         } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--version")) {
-            printf("gateway %s (nghttp2, BoringSSL, libyaml, c-ares)\n", GW_VERSION);
+            gw_admin_print_version(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
@@ -93,126 +92,35 @@ static gw_config_t *load_config(const options_t *o, char *err, size_t errlen)
     return gw_config_load_string("(built-in default)", default_config, err, errlen, warn_to_stderr, NULL);
 }
 
-static int open_listener(const gw_listen_t *l)
-{
-    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -errno;
-    int one = 1, zero = 0, defer = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)); /* [::] takes IPv4 too */
-    if (bind(fd, (const struct sockaddr *)&l->addr, sizeof(l->addr)) != 0 || listen(fd, 4096) != 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* accepted sockets inherit it */
-    /* wake us only when the request bytes are there, so accept is followed by a useful read */
-    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
-    return fd;
-}
-
-/* Listening sockets: one SO_REUSEPORT socket per listen address per worker. */
-static int *open_listeners(const gw_config_t *cfg, unsigned workers)
-{
-    size_t n = cfg->num_listens * workers;
-    int *fds = calloc(n ? n : 1, sizeof(int));
-    for (size_t i = 0; fds && i < n; i++) {
-        const gw_listen_t *l = &cfg->listens[i % cfg->num_listens];
-        fds[i] = open_listener(l);
-        if (fds[i] < 0) {
-            gw_log_error("error", "cannot listen on %s: %s", l->text, strerror(-fds[i]));
-            while (i-- > 0) close(fds[i]);
-            free(fds);
-            return NULL;
-        }
-    }
-    return fds;
-}
-
-static unsigned worker_count(const gw_config_t *cfg)
-{
-    if (cfg->workers) return cfg->workers;
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
-
-static int open_logs(const gw_config_t *cfg, int *access_fd)
-{
-    *access_fd = -1;
-    if (cfg->error_log_file) {
-        int fd = gw_log_open(cfg->error_log_file);
-        if (fd < 0) {
-            gw_log_error("error", "cannot open error log %s: %s", cfg->error_log_file, strerror(-fd));
-            return -1;
-        }
-        gw_log_set_error_fd(fd);
-    }
-    if (cfg->log_file) {
-        *access_fd = gw_log_open(cfg->log_file);
-        if (*access_fd < 0) {
-            gw_log_error("error", "cannot open access log %s: %s", cfg->log_file, strerror(-*access_fd));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void reopen_logs(const gw_config_t *cfg, int access_fd)
-{
-    if (cfg->log_file && access_fd >= 0 && gw_log_reopen(access_fd, cfg->log_file) != 0)
-        gw_log_error("error", "cannot reopen %s", cfg->log_file);
-    if (cfg->error_log_file && gw_log_reopen(gw_log_error_fd(), cfg->error_log_file) != 0)
-        gw_log_error("error", "cannot reopen %s", cfg->error_log_file);
-    gw_log_error("notice", "log files reopened");
-}
-
-/* Blocks until a stop signal; handles log reopening meanwhile. */
-static void wait_for_signals(const gw_config_t *cfg, int access_fd)
+/* Blocks until a stop signal; reloads, reopens logs and frees retired configs meanwhile. */
+static void wait_for_signals(gw_process_t *p)
 {
     sigset_t set;
     sigemptyset(&set);
     int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaddset(&set, sigs[i]);
+    bool retired = false;
     for (;;) {
-        int sig = sigwaitinfo(&set, NULL);
+        /* while an old config is still in use, look every 100 ms whether the workers gave it back */
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        int sig = retired ? sigtimedwait(&set, NULL, &tick) : sigwaitinfo(&set, NULL);
         if (sig == SIGUSR1)
-            reopen_logs(cfg, access_fd);
+            gw_process_reopen_logs(p);
         else if (sig == SIGHUP)
-            gw_log_error("warn", "SIGHUP: configuration reload is not supported by this build yet");
+            gw_process_reload(p);
         else if (sig > 0)
             return;
+        retired = gw_process_collect(p);
     }
 }
 
 static int run(gw_config_t *cfg, gw_tls_t *tls)
 {
-    int access_fd;
-    if (open_logs(cfg, &access_fd) != 0) return 1;
-    unsigned nw = worker_count(cfg);
-    int *fds = open_listeners(cfg, nw);
-    if (!fds) return 1;
-    gw_worker_t **workers = calloc(nw, sizeof(*workers));
-    for (unsigned i = 0; workers && i < nw; i++) {
-        workers[i] = gw_worker_new(i, cfg, fds + i * cfg->num_listens, cfg->num_listens, access_fd);
-        if (!workers[i]) {
-            gw_log_error("error", "cannot create worker %u", i);
-            return 1;
-        }
-        workers[i]->max_conns = cfg->limits.max_connections / nw ? cfg->limits.max_connections / nw : 1;
-        workers[i]->tls = tls;
-        gw_worker_start(workers[i]);
-    }
-    for (size_t i = 0; i < cfg->num_listens; i++)
-        gw_log_error("notice", "listening on %s (%u workers)", cfg->listens[i].text, nw);
-    wait_for_signals(cfg, access_fd);
+    gw_process_t *p = gw_process_start(cfg, tls);
+    if (!p) return 1;
+    wait_for_signals(p);
     gw_log_error("notice", "stopping: draining connections");
-    for (unsigned i = 0; i < nw; i++) gw_worker_stop(workers[i]);
-    for (unsigned i = 0; i < nw; i++) gw_worker_join(workers[i]);
-    for (size_t i = 0; i < cfg->num_listens * nw; i++) close(fds[i]);
-    free(fds);
-    free(workers);
-    if (access_fd >= 0) close(access_fd);
+    gw_process_stop(p);
     gw_log_error("notice", "stopped");
     return 0;
 }
@@ -252,8 +160,5 @@ int main(int argc, char **argv)
         gw_config_free(cfg);
         return 0;
     }
-    rc = run(cfg, tls);
-    gw_tls_free(tls);
-    gw_config_free(cfg);
-    return rc;
+    return run(cfg, tls); /* the process owns cfg and tls from here */
 }

@@ -3,10 +3,12 @@
 
 #include <string.h>
 
+#include "admin.h"
 #include "config_props.h"
 #include "module_loader.h"
 #include "policy.h"
 #include "cache.h"
+#include "cgi.h"
 #include "fauth.h"
 #include "fcgi.h"
 #include "scgi.h"
@@ -21,7 +23,7 @@ static const struct {
     const char *name;
     const gw_handler_t *handler;
 } modules[] = {
-    {"cache", &gw_cache_default_handler}, {"cgi", NULL},     {"fauth", &gw_fauth_handler},   {"fcgi", &gw_fcgi_handler}, {"fproxy", NULL},
+    {"cache", &gw_cache_default_handler}, {"cgi", &gw_cgi_handler},     {"fauth", &gw_fauth_handler},   {"fcgi", &gw_fcgi_handler}, {"fproxy", NULL},
     {"rproxy", &gw_rproxy_handler}, {"scgi", &gw_scgi_handler},   {"wsgi", NULL}, {"wsgid", NULL}, {"asgi", NULL},
 };
 
@@ -50,10 +52,13 @@ void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_confi
 {
     const gw_node_t *mods = gw_route_prop(route, "loadModules");
     size_t n = mods && mods->kind == GW_NODE_SEQ ? mods->seq.count : 0;
-    const gw_handler_t **chain = gw_arena_alloc(arena, (n + 2 + GW_POLICY_MAX_STAGES) * sizeof(*chain));
+    const gw_handler_t **chain = gw_arena_alloc(arena, (n + 3 + GW_POLICY_MAX_STAGES) * sizeof(*chain));
     route->handlers = chain;
     route->num_handlers = 0;
     if (!chain) return;
+    /* health, readiness, metrics (admin.h): before policy and redirects, for allowed peers only */
+    const gw_handler_t *admin = gw_admin_handler_new(route, arena);
+    if (admin) chain[route->num_handlers++] = admin;
     /* spec §3.1: client address, redirects, then access lists, rewrites, nonStandardCodes, limits */
     route->num_handlers += gw_policy_stages(route->policy, true, chain + route->num_handlers);
     const gw_handler_t *redirects = gw_redirect_handler_new(route, arena);

@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "module_loader.h"
 #include "uri.h"
+#include "worker.h"
 
 static const struct {
     const char *name;
@@ -215,6 +216,7 @@ void gw_req_dispose(gw_req_t *req)
         req->cleanups = c->next;
         c->fn(c->arg);
     }
+    if (req->cfg_held) gw_worker_detach_cfg(req->worker, req);
 }
 
 /* ---- dispatch ---- */

@@ -143,6 +143,7 @@ struct gw_req {
     bool upgrade; /**< Connection: upgrade with an Upgrade header (HTTP/1.1): a 101 opens a tunnel */
     /* routing */
     const struct gw_config *cfg;
+    bool cfg_held; /**< counted as a user of cfg by its worker (gw_worker_attach_cfg) */
     const struct gw_route *route;
     /* policy (policy/) */
     struct in6_addr client_ip;   /**< the client: the peer, or from trusted X-Forwarded-For; v4-mapped */

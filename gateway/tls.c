@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +36,7 @@
 #include "log.h"
 #include "worker.h"
 
-#define TICKET_ROTATE_S 3600 /* a new ticket key every hour; the previous one still decrypts */
+#define TICKET_ROTATE_S 3600 /* default: a new ticket key every hour; the previous one still decrypts */
 #define STAGE_BYTES 16384    /* small writes are gathered into one full TLS record */
 
 typedef struct ticket_key {
@@ -51,18 +53,25 @@ struct gw_tls {
     sni_entry_t *sni;
     size_t num_sni;
     bool h2;
-    pthread_mutex_t tk_lock; /* taken once per full handshake or resumption, never per request */
-    ticket_key_t keys[2];    /* [0] current (encrypts), [1] previous (still decrypts) */
-    bool have_prev;
-    time_t rotated_at;
+    atomic_uint refs;        /* the snapshot's, plus one per connection (a reload frees it late) */
 };
 
-static int ssl_sni_idx = -1, ctx_tls_idx = -1;
+/* Session-ticket keys are the process's, not a context's: tickets stay valid across a reload. */
+static struct {
+    pthread_mutex_t lock;  /* taken once per full handshake or resumption, never per request */
+    ticket_key_t keys[2];  /* [0] current (encrypts), [1] previous (still decrypts) */
+    bool have_prev;
+    time_t rotated_at;
+    time_t period;         /* sessionTicketKeyRotation of the newest config */
+} tk = {.lock = PTHREAD_MUTEX_INITIALIZER, .period = TICKET_ROTATE_S};
+
+static int ssl_sni_idx = -1, ctx_tls_idx = -1, ssl_hs_out_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void make_indexes(void)
 {
     ssl_sni_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    ssl_hs_out_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     ctx_tls_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
@@ -83,12 +92,27 @@ static ssize_t ssl_failure(SSL *ssl, int rc)
     }
 }
 
+/*
+ * The handshake runs inside SSL_read. When our flight does not fit into the socket buffer,
+ * BoringSSL wants to write while the codec waits for input and the client for our flight: the
+ * connection waits for EPOLLOUT as well until the handshake has moved on (the codec reads again on
+ * that event, which resumes the handshake). Only while nothing but the handshake uses the socket.
+ */
+static void handshake_write_wait(gw_conn_t *c, SSL *ssl, bool wants_write)
+{
+    bool armed = SSL_get_ex_data(ssl, ssl_hs_out_idx) != NULL;
+    if (wants_write == armed || !c->io.loop) return;
+    SSL_set_ex_data(ssl, ssl_hs_out_idx, wants_write ? (void *)1 : NULL);
+    gw_io_modify(&c->io, wants_write ? c->io.events | EPOLLOUT : c->io.events & ~(uint32_t)EPOLLOUT);
+}
+
 /* Reads until `len` bytes or until BoringSSL has nothing more buffered and the socket is dry, so
  * no decrypted data is left inside the SSL object while the codec waits for epoll. */
 static ssize_t tls_read(gw_conn_t *c, void *buf, size_t len)
 {
     SSL *ssl = c->xprt_ctx;
     size_t got = 0;
+    bool in_handshake = SSL_in_init(ssl);
     ERR_clear_error();
     while (got < len) {
         size_t want = len - got > INT_MAX ? INT_MAX : len - got;
@@ -98,8 +122,12 @@ static ssize_t tls_read(gw_conn_t *c, void *buf, size_t len)
             continue;
         }
         if (got) break; /* a sticky error or EOF shows up on the next call */
-        return ssl_failure(ssl, n);
+        ssize_t r = ssl_failure(ssl, n);
+        if (in_handshake || SSL_get_ex_data(ssl, ssl_hs_out_idx))
+            handshake_write_wait(c, ssl, r == -EAGAIN && SSL_get_error(ssl, n) == SSL_ERROR_WANT_WRITE);
+        return r;
     }
+    if (SSL_get_ex_data(ssl, ssl_hs_out_idx)) handshake_write_wait(c, ssl, false);
     return (ssize_t)got;
 }
 
@@ -128,15 +156,19 @@ static ssize_t tls_writev(gw_conn_t *c, const struct iovec *iov, int n, bool mor
     return r == 0 ? -EPIPE : r;
 }
 
+static void tls_unref(gw_tls_t *t);
+
 static void tls_dispose(gw_conn_t *c)
 {
     SSL *ssl = c->xprt_ctx;
     if (!ssl) return;
+    gw_tls_t *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_tls_idx); /* an SNI context has it too */
     ERR_clear_error();
     if (SSL_is_init_finished(ssl)) SSL_shutdown(ssl); /* close_notify, best effort */
     SSL_free(ssl);
     ERR_clear_error();
     c->xprt_ctx = NULL;
+    tls_unref(t);
 }
 
 static bool tls_pending(gw_conn_t *c)
@@ -190,6 +222,7 @@ void gw_tls_accept(gw_worker_t *w, gw_tls_t *tls, int fd, const struct sockaddr_
         return;
     }
     SSL_set_accept_state(ssl);
+    atomic_fetch_add_explicit(&tls->refs, 1, memory_order_relaxed); /* dropped by tls_dispose */
     gw_h1_start(w, fd, peer, local, &gw_tls_transport, ssl);
 }
 
@@ -236,25 +269,25 @@ static int on_alpn(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t
     return SSL_TLSEXT_ERR_OK;
 }
 
-static void rotate_keys(gw_tls_t *t, time_t now)
+static void rotate_keys(time_t now)
 {
-    t->keys[1] = t->keys[0];
-    t->have_prev = t->rotated_at != 0;
-    RAND_bytes((uint8_t *)&t->keys[0], sizeof(t->keys[0]));
-    t->rotated_at = now;
+    tk.keys[1] = tk.keys[0];
+    tk.have_prev = tk.rotated_at != 0;
+    RAND_bytes((uint8_t *)&tk.keys[0], sizeof(tk.keys[0]));
+    tk.rotated_at = now;
 }
 
 static int on_ticket_key(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *ectx, HMAC_CTX *hctx, int enc)
 {
-    gw_tls_t *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_tls_idx);
+    (void)ssl;
     ticket_key_t keys[2];
     bool have_prev;
-    pthread_mutex_lock(&t->tk_lock);
+    pthread_mutex_lock(&tk.lock);
     time_t now = time(NULL);
-    if (now - t->rotated_at >= TICKET_ROTATE_S) rotate_keys(t, now);
-    memcpy(keys, t->keys, sizeof(keys));
-    have_prev = t->have_prev;
-    pthread_mutex_unlock(&t->tk_lock);
+    if (now - tk.rotated_at >= tk.period) rotate_keys(now);
+    memcpy(keys, tk.keys, sizeof(keys));
+    have_prev = tk.have_prev;
+    pthread_mutex_unlock(&tk.lock);
     const ticket_key_t *k = &keys[0];
     if (enc) {
         memcpy(name, k->name, 16);
@@ -487,6 +520,28 @@ static bool load_cert(builder_t *b, SSL_CTX *ctx, const gw_node_t *certn, const 
     return true;
 }
 
+/* Client certificates are required and verified against clientCertificateCaFile when set (its
+ * names are also sent in the CertificateRequest), else against the system trust store. */
+static bool client_ca(builder_t *b, SSL_CTX *ctx)
+{
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    const gw_node_t *n = gw_yaml_map_get(b->g, "clientCertificateCaFile");
+    const char *file = gw_node_as_string(n);
+    if (!n) {
+        SSL_CTX_set_default_verify_paths(ctx);
+        ERR_clear_error(); /* a missing system store only means no client is accepted */
+        return true;
+    }
+    if (!file || SSL_CTX_load_verify_locations(ctx, file, NULL) != 1) {
+        fail(b, n, "clientCertificateCaFile", "cannot load CA certificates from '%s'", file ? file : "");
+        return false;
+    }
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(file);
+    if (names) SSL_CTX_set_client_CA_list(ctx, names); /* takes ownership */
+    ERR_clear_error();
+    return true;
+}
+
 /* A context with everything but the certificate; `sid` keeps resumption within one SNI entry. */
 static SSL_CTX *new_ctx(builder_t *b, gw_tls_t *t, const char *sid)
 {
@@ -507,9 +562,9 @@ static SSL_CTX *new_ctx(builder_t *b, gw_tls_t *t, const char *sid)
         SSL_CTX_free(ctx);
         return NULL;
     }
-    if (gbool(b, "useClientCertificate", false)) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-        SSL_CTX_set_default_verify_paths(ctx);
+    if (gbool(b, "useClientCertificate", false) && !client_ca(b, ctx)) {
+        SSL_CTX_free(ctx);
+        return NULL;
     }
     return ctx;
 }
@@ -577,9 +632,14 @@ gw_tls_t *gw_tls_new(const gw_config_t *cfg, char *err, size_t errlen)
     builder_t b = {g ? g : &empty, err, errlen, false};
     gw_tls_t *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
-    pthread_mutex_init(&t->tk_lock, NULL);
+    atomic_init(&t->refs, 1);
     t->h2 = gbool(&b, "enableHTTP2", true);
-    rotate_keys(t, time(NULL));
+    int64_t period = TICKET_ROTATE_S;
+    gw_node_as_int(gw_yaml_map_get(b.g, "sessionTicketKeyRotation"), &period); /* range checked by the config */
+    pthread_mutex_lock(&tk.lock);
+    tk.period = period > 0 ? (time_t)period : TICKET_ROTATE_S;
+    if (!tk.rotated_at) rotate_keys(time(NULL));
+    pthread_mutex_unlock(&tk.lock);
     if (!maybe_generate(&b)) goto fail;
     t->def = new_ctx(&b, t, "gw-default");
     if (!t->def) goto fail;
@@ -595,18 +655,22 @@ fail:
     return NULL;
 }
 
-void gw_tls_free(gw_tls_t *t)
+/* Drops one reference; the last frees the contexts. */
+static void tls_unref(gw_tls_t *t)
 {
-    if (!t) return;
+    if (!t || atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1) return;
     for (size_t i = 0; i < t->num_sni; i++) {
         SSL_CTX_free(t->sni[i].ctx);
         free(t->sni[i].pattern);
     }
     free(t->sni);
     SSL_CTX_free(t->def);
-    pthread_mutex_destroy(&t->tk_lock);
-    OPENSSL_cleanse(t->keys, sizeof(t->keys));
     free(t);
+}
+
+void gw_tls_free(gw_tls_t *t)
+{
+    tls_unref(t);
 }
 
 /* ---- development certificate ---- */

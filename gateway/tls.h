@@ -19,7 +19,8 @@
 struct gw_config;
 struct gw_worker;
 
-/** The server TLS state shared by every worker (immutable after gw_tls_new, except ticket keys). */
+/** The server TLS state shared by every worker (immutable after gw_tls_new; reference counted).
+ *  Session-ticket keys are process-wide, so resumption survives a reload. */
 typedef struct gw_tls gw_tls_t;
 
 /** The TLS transport; c->xprt_ctx is the connection's SSL*. */
@@ -36,7 +37,8 @@ bool gw_tls_enabled(const struct gw_config *cfg);
  */
 gw_tls_t *gw_tls_new(const struct gw_config *cfg, char *err, size_t errlen);
 
-/** Frees what gw_tls_new built (after every worker has stopped). */
+/** Drops the caller's reference to what gw_tls_new built: each TLS connection holds one too, so the
+ *  contexts of a config replaced by a reload are freed when its last connection closes. */
 void gw_tls_free(gw_tls_t *tls);
 
 /**

@@ -15,6 +15,7 @@
 #include "file_cache.h"
 #include "http2.h"
 #include "log.h"
+#include "metrics.h"
 #include "module_loader.h"
 #include "dns.h"
 #include "pool.h"
@@ -22,6 +23,8 @@
 #include "tls_client.h"
 #include "static.h"
 #include "tls.h"
+#include "listeners.h"
+#include "reload.h"
 
 static void on_accept(gw_io_t *io, uint32_t events);
 
@@ -61,19 +64,60 @@ static void idle_hook(gw_loop_t *loop, void *arg)
     gw_worker_date(w);
 }
 
+int gw_worker_add_listener(gw_worker_t *w, int fd, const gw_listen_t *spec)
+{
+    gw_listener_t *l = calloc(1, sizeof(*l));
+    if (!l) return -ENOMEM;
+    l->worker = w;
+    l->spec = *spec;
+    int rc = gw_io_start(w->loop, &l->io, fd, w->accepting && !w->draining ? EPOLLIN : 0, on_accept);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
+    l->next = w->listeners;
+    w->listeners = l;
+    return 0;
+}
+
+void gw_worker_remove_listener(gw_worker_t *w, const gw_listen_t *spec)
+{
+    for (gw_listener_t **pl = &w->listeners; *pl; pl = &(*pl)->next) {
+        gw_listener_t *l = *pl;
+        if (!gw_listen_same(&l->spec, spec)) continue;
+        *pl = l->next;
+        gw_io_stop(&l->io); /* explicit: a Unix listener's fd is a dup, so close alone would not */
+        close(l->io.fd);
+        free(l);
+        return;
+    }
+}
+
+/* Closes every listening socket of the worker (worker exit). */
+static void close_listeners(gw_worker_t *w)
+{
+    while (w->listeners) {
+        gw_listener_t *l = w->listeners;
+        w->listeners = l->next;
+        gw_io_stop(&l->io); /* explicit: a Unix listener's fd is a dup, so close alone would not */
+        close(l->io.fd);
+        free(l);
+    }
+}
+
 gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, size_t n, int access_log_fd)
 {
     gw_worker_t *w = calloc(1, sizeof(*w));
     if (!w) return NULL;
     w->id = id;
     w->cfg = cfg;
+    w->access_fd = access_log_fd;
     w->loop = gw_loop_new(fd_limit());
-    w->listeners = calloc(n ? n : 1, sizeof(*w->listeners));
     w->hdr_scratch = calloc(cfg->limits.max_headers, sizeof(gw_header_t));
     w->access_log = gw_log_buf_new(access_log_fd);
     w->file_cache = gw_file_cache_new(cfg->limits.file_cache_entries, cfg->limits.file_cache_inline_bytes,
                                       cfg->limits.file_cache_validity_ms);
-    if (!w->loop || !w->listeners || !w->hdr_scratch || !w->file_cache || (access_log_fd >= 0 && !w->access_log))
+    if (!w->loop || !w->hdr_scratch || !w->file_cache || (access_log_fd >= 0 && !w->access_log))
         goto fail;
     char derr[256];
     w->dns = gw_dns_new(w->loop, &cfg->dns, derr, sizeof(derr));
@@ -88,12 +132,9 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
     gw_loop_set_idle_hook(w->loop, idle_hook, w);
     gw_timer_init(&w->log_timer, on_log_timer);
     w->date_at = -1;
-    for (size_t i = 0; i < n; i++) {
-        gw_listener_t *l = &w->listeners[w->num_listeners++];
-        l->worker = w;
-        l->spec = &cfg->listens[i];
-        if (gw_io_start(w->loop, &l->io, fds[i], EPOLLIN, on_accept) != 0) goto fail;
-    }
+    w->accepting = true;
+    for (size_t i = 0; i < n; i++)
+        if (gw_worker_add_listener(w, fds[i], &cfg->listens[i]) != 0) goto fail;
     for (size_t i = 0; i < cfg->num_modules; i++) {
         const gw_loaded_module_t *m = &cfg->modules[i];
         if (m->def->worker_init && m->def->worker_init(m->state, id) != 0) {
@@ -101,14 +142,13 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
             goto fail;
         }
     }
-    w->accepting = true;
     return w;
 fail:
+    close_listeners(w);
     if (w->dns) gw_dns_free(w->dns);
     if (w->loop) gw_loop_free(w->loop);
     gw_file_cache_free(w->file_cache);
     gw_log_buf_free(w->access_log);
-    free(w->listeners);
     free(w->hdr_scratch);
     free(w);
     return NULL;
@@ -128,7 +168,7 @@ static void set_accepting(gw_worker_t *w, bool on)
 {
     if (w->accepting == on || w->draining) return;
     w->accepting = on;
-    for (size_t i = 0; i < w->num_listeners; i++) gw_io_modify(&w->listeners[i].io, on ? EPOLLIN : 0);
+    for (gw_listener_t *l = w->listeners; l; l = l->next) gw_io_modify(&l->io, on ? EPOLLIN : 0);
 }
 
 static void on_accept(gw_io_t *io, uint32_t events)
@@ -146,13 +186,18 @@ static void on_accept(gw_io_t *io, uint32_t events)
             return;
         }
         /* TCP_NODELAY is inherited from the listening socket */
-        struct sockaddr_in6 local = l->spec->addr;
-        if (IN6_IS_ADDR_UNSPECIFIED(&local.sin6_addr)) {
+        struct sockaddr_in6 local = l->spec.addr;
+        if (l->spec.unix_path[0]) { /* no IP on either side: both are shown as :: */
+            memset(&peer, 0, sizeof(peer));
+            peer.sin6_family = AF_INET6;
+        } else if (IN6_IS_ADDR_UNSPECIFIED(&local.sin6_addr)) {
             socklen_t llen = sizeof(local);
             getsockname(fd, (struct sockaddr *)&local, &llen);
         }
         w->conns++;
-        if (l->spec->tls && w->tls)
+        GW_STAT(conns_accepted, 1);
+        GW_STAT(conns_open, 1);
+        if (l->spec.tls && w->tls)
             gw_tls_accept(w, w->tls, fd, &peer, &local);
         else
             gw_h1_accept(w, fd, &peer, &local);
@@ -163,6 +208,7 @@ static void on_accept(gw_io_t *io, uint32_t events)
 void gw_worker_conn_closed(gw_worker_t *w)
 {
     w->conns--;
+    GW_STAT(conns_open, -1);
     if (w->draining && w->conns == 0) gw_loop_stop(w->loop);
     if (!w->accepting && w->conns < w->max_conns) set_accepting(w, true);
 }
@@ -188,11 +234,13 @@ void gw_worker_untrack(gw_worker_t *w, gw_conn_t *c)
 void gw_worker_set_idle(gw_worker_t *w, gw_conn_t *c, bool idle)
 {
     if (idle) {
+        GW_STAT(conns_idle, 1);
         c->next_idle = w->idle;
         if (w->idle) w->idle->prev_idle = &c->next_idle;
         c->prev_idle = &w->idle;
         w->idle = c;
     } else if (c->prev_idle) {
+        GW_STAT(conns_idle, -1);
         if (c->next_idle) c->next_idle->prev_idle = c->prev_idle;
         *c->prev_idle = c->next_idle;
         c->next_idle = NULL;
@@ -211,7 +259,7 @@ static void on_stop_msg(gw_loop_t *loop, gw_msg_t *msg)
 {
     gw_worker_t *w = gw_container_of(msg, gw_worker_t, stop_msg);
     w->draining = true;
-    for (size_t i = 0; i < w->num_listeners; i++) gw_io_stop(&w->listeners[i].io);
+    for (gw_listener_t *l = w->listeners; l; l = l->next) gw_io_stop(&l->io);
     while (w->idle) gw_conn_drain(w->idle);
     if (w->conns == 0) {
         gw_loop_stop(loop);
@@ -260,6 +308,8 @@ void gw_worker_free(gw_worker_t *w)
     gw_log_buf_free(w->access_log);
     gw_file_cache_free(w->file_cache);
     gw_h2_worker_free(w);
+    close_listeners(w);
+    gw_worker_forget_snapshots(w);
     gw_pools_free(w);
     gw_tls_client_free(w->tls_client);
     gw_balance_worker_free(w);
@@ -267,7 +317,6 @@ void gw_worker_free(gw_worker_t *w)
     gw_loop_free(w->loop);
     gw_chunk_pool_clear(&w->io_pool);
     gw_chunk_pool_clear(&w->conn_pool);
-    free(w->listeners);
     free(w->hdr_scratch);
     free(w);
 }

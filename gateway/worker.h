@@ -16,18 +16,25 @@
 typedef struct gw_listener {
     gw_io_t io;
     struct gw_worker *worker;
-    const gw_listen_t *spec;
+    gw_listen_t spec; /**< a copy: a listener outlives the config that opened it (listeners.h) */
+    struct gw_listener *next;
 } gw_listener_t;
+
+struct gw_snapshot;
+struct gw_cfg_hold;
 
 typedef struct gw_worker {
     unsigned id;
     pthread_t thread;
     gw_loop_t *loop;
-    const gw_config_t *cfg;
+    const gw_config_t *cfg;    /**< the current config: new requests use it (gw_worker_attach_cfg) */
+    struct gw_snapshot *snap;  /**< the reload snapshot cfg belongs to (reload.h); NULL in unit tests */
+    uint32_t cfg_users;        /**< requests of this worker using cfg */
+    struct gw_cfg_hold *held;  /**< older snapshots still used by requests of this worker */
+    int access_fd;             /**< what access_log writes to; -1: none */
     gw_chunk_pool_t io_pool;   /**< read buffers and request arenas */
     gw_chunk_pool_t conn_pool; /**< connection structs */
-    gw_listener_t *listeners;
-    size_t num_listeners;
+    gw_listener_t *listeners;  /**< this worker's listening sockets (it closes them) */
     bool accepting;
     bool draining;
     uint32_t conns;
@@ -56,6 +63,22 @@ typedef struct gw_worker {
  * Returns NULL on failure.
  */
 gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, size_t n, int access_log_fd);
+
+/** Starts accepting on fd (owned by the worker from now on) for `spec`. Returns 0 or -errno. */
+int gw_worker_add_listener(gw_worker_t *w, int fd, const gw_listen_t *spec);
+
+/** Stops accepting on the listener for `spec` and closes its socket (reload removed it). */
+void gw_worker_remove_listener(gw_worker_t *w, const gw_listen_t *spec);
+
+/**
+ * Gives a new request the worker's current config (req->cfg), counted as one user of it until
+ * gw_req_dispose: a per-worker count, no atomic, so a reload frees an old config only once no
+ * request of any worker uses it.
+ */
+void gw_worker_attach_cfg(gw_worker_t *w, gw_req_t *req);
+
+/** The request `req` ends: its config loses a user (gw_req_dispose calls it). */
+void gw_worker_detach_cfg(gw_worker_t *w, gw_req_t *req);
 
 /** Starts the worker's thread. */
 int gw_worker_start(gw_worker_t *w);

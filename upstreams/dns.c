@@ -36,6 +36,7 @@
 #include <sys/time.h>
 
 #include "errors.h"
+#include "metrics.h"
 
 #define MAX_NAME 254 /* 253 characters, plus an optional trailing dot */
 #define MIN_BUCKETS 16u
@@ -289,6 +290,7 @@ static void entry_free(gw_dns_t *dns, entry_t *e)
     *pe = e->hnext;
     lru_unlink(dns, e);
     dns->count--;
+    GW_STAT(dns_entries, -1);
     free(e);
 }
 
@@ -317,6 +319,7 @@ static entry_t *entry_new(gw_dns_t *dns, uint32_t h, const char *key, size_t len
     dns->buckets[h & dns->mask] = e;
     lru_push_head(dns, e);
     dns->count++;
+    GW_STAT(dns_entries, 1);
     return e;
 }
 

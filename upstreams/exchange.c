@@ -365,6 +365,14 @@ static int h1_parse_head(gw_exchange_t *x, gw_h1_response_head_t *h)
         int n = gw_h1_parse_response(x->rbuf, x->ready, h, &lim);
         if (n <= 0) return n < 0 ? -1 : 0;
         if (gw_h1_response_framing(h, x->req->method, &x->fr) != 0) return -1;
+        if (h->status == 101 && x->req->upgrade) { /* WebSocket & co: raw bytes both ways from here */
+            x->tunnel = true;
+            x->keep_alive = false;
+            x->fr.body = GW_BODY_CLOSE;
+            x->res_length = -1;
+            x->ready = (size_t)n;
+            return n;
+        }
         if (h->status >= 200) {
             x->keep_alive = x->fr.keep_alive;
             x->body_left = x->fr.content_length;
@@ -412,8 +420,9 @@ static bool copy_headers(gw_exchange_t *x, const gw_h1_response_head_t *h)
         if (gw_slice_ieq(h->headers[i].name, "connection")) conn = h->headers[i].value;
     for (size_t i = 0; i < h->num_headers; i++) {
         gw_slice_t name = h->headers[i].name;
-        if (drop_response_header(name) || token_listed(conn, name) || in_list(&pr->remove_response, name) ||
-            in_list(&pr->set_response, name))
+        bool keep_upgrade = x->tunnel && gw_slice_ieq(name, "upgrade");
+        if ((!keep_upgrade && (drop_response_header(name) || token_listed(conn, name))) ||
+            in_list(&pr->remove_response, name) || in_list(&pr->set_response, name))
             continue;
         char *n = gw_arena_strndup(&req->arena, h->headers[i].name.base, h->headers[i].name.len);
         char *v = gw_arena_strndup(&req->arena, h->headers[i].value.base, h->headers[i].value.len);
@@ -429,6 +438,24 @@ static bool copy_headers(gw_exchange_t *x, const gw_h1_response_head_t *h)
 }
 
 /* Parses the response head; returns 1 when done, 0 for more bytes, -1 when the exchange ended. */
+static void on_body(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_state_t st);
+
+/* After a 101: the head goes out at once (the backend may say nothing until the client does), then
+ * the client's bytes flow to the backend as the tunnel's request side. Returns false when the
+ * request ended meanwhile. */
+static bool open_tunnel(gw_exchange_t *x)
+{
+    x->proceeded = false;
+    x->sending = true;
+    gw_send(x->req, NULL, 0, GW_SEND_IN_PROGRESS);
+    x->sending = false;
+    if (!x->proceeded) x->waiting_proceed = true;
+    x->body_reading = true;
+    x->body_sent = false;
+    gw_req_read_body(x->req, on_body, x);
+    return true;
+}
+
 static int parse_head(gw_exchange_t *x)
 {
     gw_header_t headers[MAX_RESPONSE_HEADERS];
@@ -462,6 +489,7 @@ static int parse_head(gw_exchange_t *x)
     shift_rbuf(x, (size_t)n);
     x->head_parsed = true;
     gw_start_response(req, &x->gen);
+    if (x->tunnel) return open_tunnel(x) ? 1 : -1;
     return 1;
 }
 

@@ -66,6 +66,7 @@ struct gw_exchange {
     const gw_backend_codec_t *codec;
     bool consume; /**< the adapter reads this response itself: the body is dropped */
     bool send_body; /**< stream the client's request body to the backend (rproxy; not fauth) */
+    bool tunnel;    /**< the backend answered 101 to an Upgrade request: raw bytes both ways */
     gw_generator_t gen; /* the response body producer towards the client */
     gw_req_t *req;
     const gw_target_t *target;

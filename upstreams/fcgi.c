@@ -117,15 +117,15 @@ static long start_record(gw_fcgi_decoder_t *d, const unsigned char *h, size_t av
 {
     if (avail < GW_FCGI_HEADER_LEN) return 0;
     if (h[0] != 1) return -1;
-    uint16_t id = (uint16_t)(h[2] << 8 | h[3]);
+    bool ours = (uint16_t)(h[2] << 8 | h[3]) == d->id, end = ours && h[1] == GW_FCGI_END_REQUEST;
+    if (end && (h[4] << 8 | h[5]) < 8) return -1;
+    if (end && avail < 16) return 0; /* its body is read with it */
     d->type = h[1];
-    d->ours = id == d->id;
+    d->ours = ours;
     d->content_left = (uint32_t)(h[4] << 8 | h[5]);
     d->pad_left = h[6];
     d->in_record = true;
-    if (!d->ours || d->type != GW_FCGI_END_REQUEST) return GW_FCGI_HEADER_LEN;
-    if (d->content_left < 8) return -1;
-    if (avail < 16) return 0;
+    if (!end) return GW_FCGI_HEADER_LEN;
     d->app_status = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
     d->protocol_status = h[12];
     d->content_left -= 8;

@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "tls_client.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 
 struct gw_pool {
@@ -62,6 +63,9 @@ gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t)
         p->target = t;
         tab->pools[t->id] = p;
     }
+    /* ids are stable across reloads (config_ids.h): the pool, its idle connections and health
+     * outlive the config that created them and follow the target of the config in use */
+    tab->pools[t->id]->target = t;
     return tab->pools[t->id];
 }
 
@@ -88,6 +92,7 @@ static void idle_unlink(gw_upconn_t *c)
     c->pprev = NULL;
     c->idle = false;
     c->pool->num_idle--;
+    GW_STAT(pool_idle, -1);
 }
 
 static void on_upconn_io(gw_io_t *io, uint32_t events);
@@ -152,6 +157,7 @@ static void uncount(gw_pool_waiter_t *w)
     if (w->counted) {
         w->counted = false;
         w->pool->active--;
+        GW_STAT(pool_active, -1);
     }
 }
 
@@ -302,6 +308,7 @@ static int open_socket(const gw_target_t *t, const struct sockaddr_in6 *addr)
 static void start_connect(gw_pool_waiter_t *w, const struct sockaddr_in6 *addr)
 {
     gw_pool_t *p = w->pool;
+    GW_STAT(pool_connects, 1);
     int fd = open_socket(p->target, addr);
     if (fd < 0) {
         gw_pool_report(p, false);
@@ -341,8 +348,10 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
     w->resolving = false;
     w->counted = true;
     p->active++;
+    GW_STAT(pool_active, 1);
     if (p->idle) {
         gw_upconn_t *c = p->idle; /* LIFO: the most recently used is the least likely to be stale */
+        GW_STAT(pool_reused, 1);
         idle_unlink(c);
         gw_timer_cancel(&c->timer);
         gw_io_modify(&c->io, 0);
@@ -381,6 +390,7 @@ void gw_pool_release(gw_upconn_t *c, bool reusable)
 {
     gw_pool_t *p = c->pool;
     p->active--;
+    GW_STAT(pool_active, -1);
     c->on_event = NULL;
     c->on_timeout = NULL;
     c->owner = NULL;
@@ -395,6 +405,7 @@ void gw_pool_release(gw_upconn_t *c, bool reusable)
     c->pprev = &p->idle;
     p->idle = c;
     p->num_idle++;
+    GW_STAT(pool_idle, 1);
     gw_io_modify(&c->io, EPOLLIN | EPOLLRDHUP); /* notice a backend close at once */
     gw_timer_set(p->worker->loop, &c->timer, pool_cfg(p)->idle_timeout_ms);
 }

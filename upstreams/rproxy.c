@@ -34,6 +34,12 @@ static bool rproxy_build_head(gw_exchange_t *x)
         p = gw_exchange_put(p, t->authority, strlen(t->authority));
     p = gw_exchange_put(p, "\r\n", 2);
     p = gw_exchange_put_client_headers(p, req, pr);
+    const gw_header_t *up = req->upgrade ? gw_req_header(req, "upgrade") : NULL;
+    if (up) { /* WebSocket and other upgrades: the hop-by-hop pair is passed on deliberately */
+        p = gw_exchange_put(p, "Connection: upgrade\r\nUpgrade: ", 30);
+        p = gw_exchange_put(p, up->value.base, up->value.len);
+        p = gw_exchange_put(p, "\r\n", 2);
+    }
     if (pr->x_forwarded) p = gw_exchange_put_forwarded(p, req);
     p = gw_exchange_put_framing(x, p);
     p = gw_exchange_put(p, "\r\n", 2);

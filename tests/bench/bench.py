@@ -1,31 +1,41 @@
 #!/usr/bin/python3
-"""Benchmark of the gateway beside peer servers (nginx now; h2o and HAProxy optional).
+"""Benchmark of the gateway beside peer servers (nginx by default; h2o and HAProxy on request).
 
 Method (see tests/bench/README.md): every server runs ONE worker pinned to CPU 0, the load
-generator is pinned to CPU 1, and for every scenario three figures are taken per server:
+generator (and, for the proxy scenarios, the backend) is pinned to CPU 1, and for every scenario
+these figures are taken per server:
 
-  cpu_us_per_req    (utime+stime delta of the server process over a wrk round) / requests,
-                    short rounds interleaved (A B, B A, A B ...), median over rounds
+  cpu_us_per_req    (utime+stime delta of the server process over a wrk or h2load round) /
+                    requests, short rounds interleaved (A B, B A, A B ...), median over rounds
   syscalls_per_req  `strace -c -f -p PID` attached while a fixed number of requests is made
   instr_per_req     `valgrind --tool=callgrind` user-space instructions (Ir) of a fixed number of
                     requests, start-up cost excluded (counters zeroed after a warm-up)
+  idle_kb_per_conn  (idle-10k only) RSS growth of the server process with 10,000 open keep-alive
+                    connections that each made one request, per connection
 
-Usage: /usr/bin/python3 tests/bench/bench.py [--gateway PATH] [--rounds N] [--duration S]
+Scenarios: static files over HTTP/1.1, HTTP/2 over TLS (h2load), a reverse proxy in front of a
+small C backend (backend.c, compiled by this script), and idle keep-alive connections.
+
+Usage: /usr/bin/python3 tests/bench/bench.py [--gateway PATH] [--servers ...] [--scenarios ...]
 Results go to stdout and, as JSON, to tests/bench/results/last.json.
 
-Extending: add a ServerDef subclass to SERVERS (config writer + argv), or a Scenario to
-SCENARIOS (file size, keep-alive or not). Only loopback addresses are ever used.
-Needs: wrk, strace, valgrind, taskset, nginx (Debian packages); h2o and haproxy are opt-in.
+Extending: add a ServerDef subclass to SERVERS (config writer per mode + argv), or a Scenario to
+SCENARIOS. Only loopback addresses are ever used.
+Needs: wrk, strace, valgrind, taskset, nginx (Debian packages); h2load and openssl for the HTTP/2
+scenario, cc for the proxy scenarios; h2o and haproxy are opt-in.
 """
 
 import argparse
 import json
 import os
 import re
+import resource
+import select
 import selectors
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -40,7 +50,19 @@ CLIENT_CPU = "1"  # wrk and the fixed-count client
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 GOAL_CPU_RATIO = 0.8   # gateway CPU per request / best peer
-GOAL_SYSCALLS = 4.0    # syscalls per request
+GOAL_SYSCALLS = 4.0    # syscalls per keep-alive request
+GOAL_IDLE_KB = 0.35    # KB of RSS per idle keep-alive connection
+
+# HTTP/2 over TLS: every server gets the same certificate (ECDSA P-256, made with the openssl CLI)
+# and h2load is limited to one TLS 1.3 suite, so that no server is measured with a cheaper cipher.
+H2_TLS13_CIPHER = "TLS_AES_128_GCM_SHA256"
+H2_TLS12_CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"
+
+# Idle backend connections each proxy keeps (nginx `keepalive`, the gateway's
+# proxyKeepaliveConnections): at least the proxy scenarios' client connections, so that no proxy
+# closes and reopens backend connections under load. HAProxy and h2o do not cap their idle pools.
+PROXY_POOL = 64
+IDLE_CONNS = 10000  # idle-10k
 
 
 def log(msg):
@@ -59,19 +81,40 @@ class ServerStartError(BenchError):
 # Scenarios
 
 
-class Scenario:
-    """One workload. `path` is served from the shared document root (files made by make_files)."""
+# Modes: how the servers are configured for a scenario. Scenarios of one mode share the same
+# server processes (started once per mode, in the order the modes first appear).
+MODE_STATIC = "static"  # plain HTTP/1.1, files from the document root
+MODE_TLS = "tls"        # HTTPS (h2 and http/1.1 by ALPN), the same files
+MODE_PROXY = "proxy"    # plain HTTP/1.1, every request proxied to the C backend (backend.c)
+MODE_IDLE = "idle"      # like static, with connection limits raised for 10,000 connections
 
-    def __init__(self, name, title, path, size, close=False, syscall_goal=GOAL_SYSCALLS):
+
+class Scenario:
+    """One workload. Static and TLS paths are served from the shared document root (files made
+    by make_files); the backend derives its body size from the path (/f64k.txt: 64 KiB).
+    `conns`: client connections (None: --connections); `h2`: h2load with `streams` streams per
+    connection instead of wrk; `idle`: the idle-memory measurement instead of CPU/syscalls/
+    instructions."""
+
+    def __init__(self, name, title, path, size, close=False, syscall_goal=GOAL_SYSCALLS,
+                 mode=MODE_STATIC, conns=None, h2=False, streams=1, idle=False):
         self.name = name
         self.title = title
         self.path = path
         self.size = size
         self.close = close  # a new connection per request
         self.syscall_goal = syscall_goal  # None: no syscall goal for this scenario
+        self.mode = mode
+        self.conns = conns
+        self.h2 = h2
+        self.streams = streams
+        self.idle = idle
 
     def wrk_args(self):
         return ["-H", "Connection: close"] if self.close else []
+
+    def connections(self, default):
+        return self.conns or default
 
 
 SCENARIOS = [
@@ -80,6 +123,17 @@ SCENARIOS = [
     Scenario("close-1k", "new connection per request, 1 KiB static file", "/f1k.txt", 1024,
              close=True, syscall_goal=None),
     Scenario("keepalive-64k", "HTTP/1.1 keep-alive, 64 KiB static file", "/f64k.txt", 65536),
+    # TLS records, HPACK and h2 framing: no syscall goal (a record can carry several responses)
+    Scenario("h2-tls-1k", "HTTP/2 over TLS 1.3, 1 KiB static file, h2load -c16 -m10",
+             "/f1k.txt", 1024, mode=MODE_TLS, h2=True, conns=16, streams=10, syscall_goal=None),
+    Scenario("proxy-keepalive-1k", "reverse proxy, HTTP/1.1 keep-alive both sides, 1 KiB body",
+             "/f1k.txt", 1024, mode=MODE_PROXY, conns=64),
+    Scenario("proxy-close-1k", "reverse proxy, a new client connection per request, 1 KiB body",
+             "/f1k.txt", 1024, mode=MODE_PROXY, conns=64, close=True, syscall_goal=None),
+    Scenario("proxy-keepalive-64k", "reverse proxy, HTTP/1.1 keep-alive, 64 KiB body",
+             "/f64k.txt", 65536, mode=MODE_PROXY, conns=64),
+    Scenario("idle-10k", "10,000 idle keep-alive connections after one request each: RSS",
+             "/f1k.txt", 1024, mode=MODE_IDLE, idle=True, syscall_goal=None),
 ]
 
 
@@ -87,6 +141,8 @@ def make_files(wwwroot):
     os.makedirs(wwwroot, exist_ok=True)
     seen = set()
     for sc in SCENARIOS:
+        if sc.mode == MODE_PROXY:
+            continue
         if sc.path in seen:
             continue
         seen.add(sc.path)
@@ -97,9 +153,29 @@ def make_files(wwwroot):
 
 
 # --------------------------------------------------------------------------------------------
-# Server definitions. Each writes its own config into `workdir` and returns the argv to run.
-# The measured process is the one started (every server runs as a single process here: its
-# /proc/PID/stat includes all its threads); override measured_pid() for a master/worker layout.
+# Server definitions. Each writes its own config into `workdir` for a mode and returns the argv
+# to run. The measured process is the one started (every server runs as a single process here:
+# its /proc/PID/stat includes all its threads); override measured_pid() for a master/worker
+# layout.
+
+
+class Ctx:
+    """What a server's config needs for one mode: the document root and static paths, the
+    backend's port (proxy), the certificate (tls) and the connection limit (idle)."""
+
+    def __init__(self, mode, wwwroot, paths, max_size, backend_port=None, tls=None,
+                 max_conns=None):
+        self.mode = mode
+        self.wwwroot = wwwroot
+        self.paths = paths          # every static path a scenario requests
+        self.max_size = max_size    # the largest body (HAProxy's buffer is sized for it)
+        self.backend_port = backend_port
+        self.tls = tls              # {"cert", "key", "pem"} (pem: cert and key in one file)
+        self.max_conns = max_conns  # raised for the idle scenario, else None (server default)
+
+    @property
+    def backend_url(self):
+        return f"http://{HOST}:{self.backend_port}"
 
 
 class ServerDef:
@@ -117,8 +193,8 @@ class ServerDef:
         b = self.binary()
         return bool(b) and os.access(b, os.X_OK)
 
-    def prepare(self, workdir, port, wwwroot):
-        """Writes the config; returns argv."""
+    def prepare(self, workdir, port, ctx):
+        """Writes the config for ctx.mode, listening on HOST:port; returns argv."""
         raise NotImplementedError
 
     def measured_pid(self, proc):
@@ -141,13 +217,26 @@ class Gateway(ServerDef):
         return ("build it: cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release && "
                 "cmake --build build-release -j2, or pass --gateway PATH")
 
-    def prepare(self, workdir, port, wwwroot):
+    def prepare(self, workdir, port, ctx):
         cfg = os.path.join(workdir, "gateway.yaml")
+        lines = ["global:", "  workers: 1"]
+        if ctx.mode == MODE_TLS:
+            # the plain listener is required by the config but not used
+            lines += [f'  port: "{HOST}:{free_port()}"', "  secure: true",
+                      f'  sport: "{HOST}:{port}"', f"  cert: {ctx.tls['cert']}",
+                      f"  key: {ctx.tls['key']}", f"  wwwroot: {ctx.wwwroot}"]
+        else:
+            lines.append(f'  port: "{HOST}:{port}"')
+        if ctx.mode in (MODE_STATIC, MODE_IDLE):
+            lines.append(f"  wwwroot: {ctx.wwwroot}")
+        if ctx.mode == MODE_PROXY:
+            # as many idle backend connections as client connections (nginx: keepalive N)
+            lines += ["  loadModules: [rproxy]", f'  proxyTo: "{ctx.backend_url}"',
+                      f"  proxyKeepaliveConnections: {PROXY_POOL}"]
+        if ctx.max_conns:
+            lines.append(f"  maxConnections: {ctx.max_conns}")
         with open(cfg, "w") as f:
-            f.write("global:\n"
-                    f'  port: "{HOST}:{port}"\n'
-                    "  workers: 1\n"
-                    f"  wwwroot: {wwwroot}\n")
+            f.write("\n".join(lines) + "\n")
         return [self.path, "-c", cfg]
 
     def describe(self):
@@ -166,19 +255,42 @@ class Nginx(ServerDef):
     def missing_hint(self):
         return "apt-get -o DPkg::Lock::Timeout=600 install -y nginx-light"
 
-    def prepare(self, workdir, port, wwwroot):
+    def prepare(self, workdir, port, ctx):
         d = os.path.join(workdir, "nginx")
         os.makedirs(d, exist_ok=True)
         conf = os.path.join(d, "nginx.conf")
         temps = "".join(f"  {k}_temp_path {d}/{k};\n"
                         for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        wc = max(4096, ctx.max_conns or 0)
+        rlimit = f"worker_rlimit_nofile {wc + 1000};\n" if ctx.max_conns else ""
+        listen = f"{HOST}:{port}" + (" ssl http2" if ctx.mode == MODE_TLS else "")
+        if ctx.mode == MODE_TLS:
+            body = (f"    root {ctx.wwwroot};\n"
+                    f"    ssl_certificate {ctx.tls['cert']};\n"
+                    f"    ssl_certificate_key {ctx.tls['key']};\n"
+                    # 1.22 still offers TLS 1.0-1.2 only by default; the others all speak 1.3
+                    "    ssl_protocols TLSv1.2 TLSv1.3;\n")
+        elif ctx.mode == MODE_PROXY:
+            # proxy_buffers: a 64 KiB body fits in memory (the default 8 x 4k would spill the
+            # rest to a temporary file when the client is slower than the backend)
+            body = ("    location / {\n"
+                    "      proxy_pass http://backend;\n"
+                    "      proxy_http_version 1.1;\n"
+                    '      proxy_set_header Connection "";\n'
+                    "      proxy_buffer_size 16k;\n"
+                    "      proxy_buffers 8 16k;\n"
+                    "    }\n")
+        else:
+            body = f"    root {ctx.wwwroot};\n"
+        upstream = (f"  upstream backend {{\n    server {HOST}:{ctx.backend_port};\n"
+                    f"    keepalive {PROXY_POOL};\n  }}\n" if ctx.mode == MODE_PROXY else "")
         with open(conf, "w") as f:
             f.write(f"""worker_processes 1;
-daemon off;
+{rlimit}daemon off;
 master_process off;
 pid {d}/nginx.pid;
 error_log {d}/error.log;
-events {{ worker_connections 4096; }}
+events {{ worker_connections {wc}; }}
 http {{
   types {{ text/plain txt; }}
   default_type application/octet-stream;
@@ -188,10 +300,9 @@ http {{
   tcp_nodelay on;
   keepalive_requests 100000;
   open_file_cache off;
-{temps}  server {{
-    listen {HOST}:{port};
-    root {wwwroot};
-  }}
+{temps}{upstream}  server {{
+    listen {listen};
+{body}  }}
 }}
 """)
         return [self.binary(), "-p", d, "-e", f"{d}/error.log", "-c", conf]
@@ -210,32 +321,44 @@ class H2O(ServerDef):
     def missing_hint(self):
         return "apt-get -o DPkg::Lock::Timeout=600 install -y h2o"
 
-    def prepare(self, workdir, port, wwwroot):
+    def prepare(self, workdir, port, ctx):
         d = os.path.join(workdir, "h2o")
         os.makedirs(d, exist_ok=True)
         conf = os.path.join(d, "h2o.conf")
+        if ctx.mode == MODE_TLS:
+            # no OCSP fetcher process (it would run beside the measured one)
+            listen = (f"listen:\n  host: {HOST}\n  port: {port}\n  ssl:\n"
+                      f"    certificate-file: {ctx.tls['cert']}\n"
+                      f"    key-file: {ctx.tls['key']}\n"
+                      "    ocsp-update-interval: 0\n")
+        else:
+            listen = f"listen:\n  host: {HOST}\n  port: {port}\n"
+        if ctx.mode == MODE_PROXY:
+            handler = f"        proxy.reverse.url: {ctx.backend_url}/\n"
+        else:
+            handler = f"        file.dir: {ctx.wwwroot}\n"
+        # idle: h2o accepts 1024 connections by default and closes an idle HTTP/1.1 connection
+        # after 10 s (http1-request-timeout); the others keep one for 60 s or more
+        limits = (f"max-connections: {ctx.max_conns}\nhttp1-request-timeout: 120\n"
+                  if ctx.max_conns else "")
         with open(conf, "w") as f:
             if os.geteuid() == 0:  # h2o started as root switches to "nobody" unless told
                 f.write("user: root\n")
             f.write(f"""num-threads: 1
 pid-file: {d}/h2o.pid
 error-log: {d}/error.log
-file.mime.addtypes:
+{limits}file.mime.addtypes:
   text/plain: .txt
-listen:
-  host: {HOST}
-  port: {port}
-hosts:
+{listen}hosts:
   default:
     paths:
       /:
-        file.dir: {wwwroot}
-""")
+{handler}""")
         return [self.binary(), "-m", "worker", "-c", conf]
 
 
 class HAProxy(ServerDef):
-    """HAProxy serving the file from memory (`http-request return ... file`): HAProxy has no
+    """HAProxy serving the files from memory (`http-request return ... file`): HAProxy has no
     static file module, so this is its cheapest way to answer. Opt-in: --servers ...,haproxy."""
     name = "haproxy"
     stop_signal = signal.SIGUSR1  # soft stop
@@ -246,30 +369,43 @@ class HAProxy(ServerDef):
     def missing_hint(self):
         return "apt-get -o DPkg::Lock::Timeout=600 install -y haproxy"
 
-    def prepare(self, workdir, port, wwwroot):
+    def prepare(self, workdir, port, ctx):
         d = os.path.join(workdir, "haproxy")
         os.makedirs(d, exist_ok=True)
         conf = os.path.join(d, "haproxy.cfg")
-        rules = "".join(
-            f"  http-request return status 200 content-type text/plain file {wwwroot}{p} "
-            f"if {{ path {p} }}\n" for p in sorted({sc.path for sc in SCENARIOS}))
-        # the file must fit in one buffer (default 16 KiB): size it for the largest scenario
-        bufsize = max(16384, max(sc.size for sc in SCENARIOS) + 8192)
+        bind = f"{HOST}:{port}"
+        if ctx.mode == MODE_TLS:
+            bind += f" ssl crt {ctx.tls['pem']} alpn h2,http/1.1"
+        if ctx.mode == MODE_PROXY:
+            rules = "  default_backend be\n"
+            backend = (f"backend be\n  http-reuse always\n"
+                       f"  server s1 {HOST}:{ctx.backend_port}\n")
+        else:
+            rules = "".join(
+                f"  http-request return status 200 content-type text/plain file "
+                f"{ctx.wwwroot}{p} if {{ path {p} }}\n" for p in ctx.paths)
+            rules += "  http-request return status 404\n"
+            backend = ""
+        # a whole body must fit in one buffer (default 16 KiB): size it for the largest one
+        bufsize = max(16384, ctx.max_size + 8192)
+        limits = "  maxconn 8000\n"
+        if ctx.max_conns:
+            # HAProxy reserves two descriptors per connection (client and server side), more than
+            # the hard limit here; answering from memory needs one: start with what there is
+            limits = f"  maxconn {ctx.max_conns}\n  no strict-limits\n"
         with open(conf, "w") as f:
             f.write(f"""global
   nbthread 1
   tune.bufsize {bufsize}
-  maxconn 8000
-defaults
+{limits}defaults
   mode http
-  timeout client 30s
+  timeout client 120s
   timeout connect 5s
   timeout server 30s
   option http-keep-alive
 frontend fe
-  bind {HOST}:{port}
-{rules}  http-request return status 404
-""")
+  bind {bind}
+{rules}{backend}""")
         return [self.binary(), "-db", "-f", conf]
 
     def describe(self):
@@ -365,10 +501,19 @@ class Running:
 STARTED = []  # every Running, stopped at exit
 
 
-def probe(port, path, timeout=1.0):
-    """One GET; returns the status code or None."""
+def client_tls_context(alpn=("http/1.1",)):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def probe(port, path, timeout=1.0, tls=False):
+    """One GET (over TLS with ALPN http/1.1 if tls); returns the status code or None."""
     try:
-        with socket.create_connection((HOST, port), timeout=timeout) as s:
+        with socket.create_connection((HOST, port), timeout=timeout) as raw:
+            s = client_tls_context().wrap_socket(raw) if tls else raw
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n"
                       .encode())
             data = b""
@@ -379,15 +524,15 @@ def probe(port, path, timeout=1.0):
                 data += chunk
             m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
             return int(m.group(1)) if m else None
-    except OSError:
+    except (OSError, ssl.SSLError):
         return None
 
 
-def start_server(sdef, workdir, wwwroot, wrapper=(), timeout=None, tag=""):
+def start_server(sdef, workdir, ctx, probe_path, wrapper=(), timeout=None, tag=""):
     port = free_port()
-    sub = os.path.join(workdir, f"{sdef.name}{tag}")
+    sub = os.path.join(workdir, f"{sdef.name}-{ctx.mode}{tag}")
     os.makedirs(sub, exist_ok=True)
-    argv = sdef.prepare(sub, port, wwwroot)
+    argv = sdef.prepare(sub, port, ctx)
     logpath = os.path.join(sub, "stdout-stderr.log")
     logf = open(logpath, "wb")
     cmd = ["taskset", "-c", SERVER_CPU, *wrapper, *argv]
@@ -397,12 +542,12 @@ def start_server(sdef, workdir, wwwroot, wrapper=(), timeout=None, tag=""):
     run = Running(sdef, proc, port, logpath)
     STARTED.append(run)
     deadline = time.monotonic() + (timeout or sdef.startup_timeout)
-    path = SCENARIOS[0].path
+    path = probe_path
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ServerStartError(f"{sdef.name} exited with status {proc.returncode} at start:\n"
                                    f"{run.log_tail()}")
-        st = probe(port, path)
+        st = probe(port, path, tls=ctx.mode == MODE_TLS)
         if st == 200:
             run.pid = sdef.measured_pid(proc)
             return run
@@ -418,6 +563,86 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+
+
+def proc_status_kb(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise BenchError(f"no {field} in /proc/{pid}/status")
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+# --------------------------------------------------------------------------------------------
+# The backend for the proxy scenarios (backend.c), and the certificate for the TLS scenario
+
+
+class Backend:
+    """backend.c compiled with cc -O2 into the work directory, pinned to the client CPU."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.proc = None
+        self.port = None
+        self.binary = os.path.join(workdir, "backend")
+
+    def build(self):
+        if os.access(self.binary, os.X_OK):
+            return
+        r = subprocess.run(["cc", "-O2", "-o", self.binary, os.path.join(HERE, "backend.c")],
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise BenchError(f"compiling backend.c failed:\n{r.stderr}")
+
+    def start(self):
+        self.build()
+        self.port = free_port()
+        self.proc = subprocess.Popen(["taskset", "-c", CLIENT_CPU, self.binary, str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        STARTED.append(self)
+        deadline = time.monotonic() + 5
+        while probe(self.port, "/f1k.txt") != 200:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"the backend did not start on {HOST}:{self.port}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self, timeout=5.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+def make_certificate(workdir):
+    """A self-signed ECDSA P-256 certificate for localhost/127.0.0.1, made with the openssl CLI;
+    returns {"cert", "key", "pem"} (pem: both in one file, for HAProxy)."""
+    d = os.path.join(workdir, "tls")
+    os.makedirs(d, exist_ok=True)
+    out = {"cert": os.path.join(d, "cert.pem"), "key": os.path.join(d, "key.pem"),
+           "pem": os.path.join(d, "combined.pem")}
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", out["key"], "-out", out["cert"]],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise BenchError(f"openssl req failed: {r.stderr}")
+    with open(out["pem"], "w") as f:
+        for k in ("cert", "key"):
+            with open(out[k]) as src:
+                f.write(src.read())
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -547,8 +772,126 @@ def run_client(port, path, total, conns, close, timeout=120.0):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def hold_idle(port, path, total, batch=256, timeout=120.0):
+    """Opens `total` keep-alive connections, makes one GET on each (at most `batch` connecting
+    at a time, so that no listen queue overflows), keeps them all open and prints one JSON line
+    once every response is complete; closes them when a line arrives on stdin (or at EOF)."""
+    req = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+    sel = selectors.EpollSelector()
+    held = []
+    opened = done = errors = 0
+    max_errors = max(10, total // 100)
+    deadline = time.monotonic() + timeout
+
+    def open_one():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex((HOST, port))
+        sel.register(s, selectors.EVENT_WRITE, {"sent": False, "buf": b"", "left": -1})
+
+    def failed(s, why):
+        nonlocal errors, opened
+        errors += 1
+        if errors > max_errors:
+            raise LoadError(f"{errors} failed connections, last: {why}")
+        sel.unregister(s)
+        s.close()
+        opened -= 1
+
+    while done < total:
+        while opened - done - errors < batch and opened < total:
+            open_one()
+            opened += 1
+        if time.monotonic() > deadline:
+            raise LoadError(f"timeout: {done}/{total} connections")
+        events = sel.select(timeout=5)
+        if not events:
+            raise LoadError(f"stalled: {done}/{total} connections")
+        for key, _ in events:
+            s, st = key.fileobj, key.data
+            if not st["sent"]:
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    failed(s, os.strerror(err))
+                    continue
+                try:
+                    s.send(req)
+                except OSError as e:
+                    failed(s, str(e))
+                    continue
+                st["sent"] = True
+                sel.modify(s, selectors.EVENT_READ, st)
+                continue
+            try:
+                data = s.recv(1 << 16)
+            except BlockingIOError:
+                continue
+            except OSError as e:
+                failed(s, str(e))
+                continue
+            if not data:
+                failed(s, "closed before the response was complete")
+                continue
+            if st["left"] < 0:
+                st["buf"] += data
+                end = st["buf"].find(b"\r\n\r\n")
+                if end < 0:
+                    continue
+                head = st["buf"][:end].decode("latin-1")
+                if not head.startswith("HTTP/1.1 200"):
+                    raise LoadError("unexpected response: " + head.split("\r\n", 1)[0])
+                m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+                if not m:
+                    raise LoadError("response without Content-Length")
+                st["left"] = int(m.group(1)) - (len(st["buf"]) - end - 4)
+                st["buf"] = b""
+            else:
+                st["left"] -= len(data)
+            if st["left"] == 0:
+                sel.unregister(s)
+                held.append(s)
+                done += 1
+    print(json.dumps({"held": len(held), "errors": errors}), flush=True)
+    sys.stdin.readline()
+    for s in held:
+        s.close()
+
+
+class IdleClient:
+    """hold_idle in a child pinned to the client CPU (its own file descriptor table)."""
+
+    def __init__(self, port, path, total, timeout=120.0):
+        code = ("import sys; sys.path.insert(0, %r); import bench; "
+                "bench.hold_idle(%d, %r, %d, timeout=%r)" % (HERE, port, path, total, timeout))
+        self.proc = subprocess.Popen(["taskset", "-c", CLIENT_CPU, sys.executable, "-B", "-c",
+                                      code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.timeout = timeout
+
+    def wait_ready(self):
+        r, _, _ = select.select([self.proc.stdout], [], [], self.timeout + 10)
+        line = self.proc.stdout.readline() if r else ""
+        if not line.strip():
+            self.close()
+            raise LoadError(f"idle client failed: {self.proc.stderr.read().strip()[-500:]}")
+        return json.loads(line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("close\n")
+                self.proc.stdin.flush()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 # --------------------------------------------------------------------------------------------
-# wrk
+# wrk and h2load
 
 
 WRK_REQ = re.compile(r"(\d+) requests in ([\d.]+)(us|ms|s|m)")
@@ -571,6 +914,53 @@ def run_wrk(port, scenario, duration, conns):
     return out
 
 
+H2LOAD_REQ = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                        r"(\d+) failed, (\d+) errored, (\d+) timeout")
+
+
+def run_h2load(port, scenario, duration=None, total=None, timeout=None):
+    """h2load over TLS: `duration` seconds (-D) or `total` requests (-n); scenario.conns
+    connections with scenario.streams concurrent streams each. Returns the same keys as run_wrk,
+    plus the negotiated protocol and cipher."""
+    what = ["-D", str(duration)] if duration else ["-n", str(total)]
+    cmd = ["taskset", "-c", CLIENT_CPU, "h2load", "-t1", f"-c{scenario.conns}",
+           f"-m{scenario.streams}", f"--tls13-ciphers={H2_TLS13_CIPHER}",
+           f"--ciphers={H2_TLS12_CIPHER}", *what, f"https://{HOST}:{port}{scenario.path}"]
+    r = subprocess.run(cmd, capture_output=True, text=True,
+                       timeout=timeout or (duration or 0) + 60)
+    m = H2LOAD_REQ.search(r.stdout)
+    fin = re.search(r"finished in ([\d.]+)(us|ms|s|m),", r.stdout)
+    if r.returncode != 0 or not m or not fin:
+        raise BenchError(f"h2load failed ({r.returncode}): {r.stdout[-1500:]}{r.stderr[-500:]}")
+    proto = re.search(r"Application protocol: (\S+)", r.stdout)
+    if not proto or proto.group(1) != "h2":
+        raise BenchError(f"h2load did not negotiate h2: {r.stdout[-1500:]}")
+    cipher = re.search(r"Cipher: (\S+)", r.stdout)
+    codes = re.search(r"status codes: (\d+) 2xx", r.stdout)
+    unit = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[fin.group(2)]
+    ok = int(codes.group(1)) if codes else int(m.group(4))
+    return {"requests": ok, "seconds": float(fin.group(1)) * unit,
+            "non2xx": int(m.group(4)) - ok,
+            "socket_errors": int(m.group(5)) + int(m.group(6)) + int(m.group(7)),
+            "protocol": proto.group(1), "cipher": cipher.group(1) if cipher else None}
+
+
+def run_load(port, scenario, duration, conns):
+    if scenario.h2:
+        return run_h2load(port, scenario, duration=duration)
+    return run_wrk(port, scenario, duration, conns)
+
+
+def run_fixed(port, scenario, total, conns):
+    """Exactly `total` successful requests (strace, callgrind): {"done", "errors"}."""
+    if scenario.h2:
+        h = run_h2load(port, scenario, total=total, timeout=300)
+        if h["requests"] != total:
+            raise LoadError(f"h2load: {h['requests']}/{total} requests succeeded")
+        return {"done": h["requests"], "errors": h["socket_errors"] + h["non2xx"]}
+    return run_client(port, scenario.path, total, conns, scenario.close)
+
+
 # --------------------------------------------------------------------------------------------
 # Metric 1: CPU µs per request, interleaved rounds
 
@@ -579,14 +969,17 @@ def measure_cpu(runs, scenario, rounds, duration, conns):
     per = {r.sdef.name: [] for r in runs}
     rps = {r.sdef.name: [] for r in runs}
     errors = {r.sdef.name: 0 for r in runs}
+    tls = {}
     for r in runs:  # warm-up: caches, lazily built state, first connections
-        run_wrk(r.port, scenario, 1, conns)
+        run_load(r.port, scenario, 1, conns)
     for i in range(rounds):
         order = runs if i % 2 == 0 else list(reversed(runs))  # A B, B A, ... : no fixed slot
         for r in order:
             t0 = cpu_ticks(r.pid)
-            w = run_wrk(r.port, scenario, duration, conns)
+            w = run_load(r.port, scenario, duration, conns)
             t1 = cpu_ticks(r.pid)
+            if w.get("cipher"):
+                tls[r.sdef.name] = f"{w['protocol']} {w['cipher']}"
             if r.proc.poll() is not None:
                 raise BenchError(f"{r.sdef.name} died during the run:\n{r.log_tail()}")
             if w["requests"] == 0:
@@ -594,11 +987,14 @@ def measure_cpu(runs, scenario, rounds, duration, conns):
             per[r.sdef.name].append((t1 - t0) / CLK_TCK * 1e6 / w["requests"])
             rps[r.sdef.name].append(w["requests"] / w["seconds"])
             errors[r.sdef.name] += w["non2xx"] + w["socket_errors"]
-    return {name: {"cpu_us_per_req": statistics.median(v),
-                   "cpu_us_per_req_rounds": [round(x, 3) for x in v],
-                   "req_per_s": statistics.median(rps[name]),
-                   "wrk_errors": errors[name]}
-            for name, v in per.items()}
+    out = {name: {"cpu_us_per_req": statistics.median(v),
+                  "cpu_us_per_req_rounds": [round(x, 3) for x in v],
+                  "req_per_s": statistics.median(rps[name]),
+                  "wrk_errors": errors[name]}
+           for name, v in per.items()}
+    for name, t in tls.items():
+        out[name]["negotiated"] = t
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -640,7 +1036,7 @@ def measure_syscalls(run, scenario, nreq, conns, workdir):
                     raise BenchError(f"strace could not attach to {run.sdef.name}: {f.read()}")
             time.sleep(0.05)
         time.sleep(0.2)  # let the attach of every thread settle
-        cl = run_client(run.port, scenario.path, nreq, conns, scenario.close)
+        cl = run_fixed(run.port, scenario, nreq, conns)
         done = cl["done"]
         time.sleep(0.1)  # the server's last bookkeeping after the final response
     finally:
@@ -697,30 +1093,81 @@ def callgrind_cmd(pid, flag, outdir, before):
     raise BenchError("callgrind dump file did not appear")
 
 
-def measure_instructions(sdef, scenarios, nreq, conns, workdir, wwwroot):
-    outdir = os.path.join(workdir, f"callgrind-{sdef.name}")
+def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx):
+    """One valgrind run of `sdef` in ctx.mode for `scenarios` (all of that mode).
+    HTTP/1.1: warm-up, zero, N requests, dump (check), N more, dump: the figure.
+    HTTP/2 (h2load opens its connections and does its TLS handshakes in every run): zero,
+    N requests, dump A, 2N requests, dump B; (B - A) / N is the figure, without the handshakes,
+    and (2A - B) / connections what one connection's set-up (TLS handshake included) costs."""
+    outdir = os.path.join(workdir, f"callgrind-{sdef.name}-{ctx.mode}")
     os.makedirs(outdir, exist_ok=True)
     wrapper = ["valgrind", "--tool=callgrind", "--trace-children=no",
                f"--callgrind-out-file={outdir}/cg.out.%p"]
-    run = start_server(sdef, workdir, wwwroot, wrapper=wrapper, timeout=60, tag="-callgrind")
+    run = start_server(sdef, workdir, ctx, scenarios[0].path, wrapper=wrapper, timeout=60,
+                       tag="-callgrind")
     res = {}
     try:
         for sc in scenarios:
-            run_client(run.port, sc.path, max(200, nreq // 10), conns, sc.close)
+            conns = sc.connections(default_conns)
+            run_fixed(run.port, sc, max(200, nreq // 10), conns)
             callgrind_cmd(run.pid, "-z", outdir, set())
-            figures = []
+            totals = []
             errors = 0
-            for _ in range(2):
+            for k in ((1, 2) if sc.h2 else (1, 1)):
                 before = set(os.listdir(outdir))
-                cl = run_client(run.port, sc.path, nreq, conns, sc.close)
+                cl = run_fixed(run.port, sc, k * nreq, conns)
                 dump = callgrind_cmd(run.pid, "-d", outdir, before)
-                figures.append(callgrind_total(dump) / cl["done"])
+                totals.append((callgrind_total(dump), cl["done"]))
                 errors += cl["errors"]
-            res[sc.name] = {"instr_per_req": figures[1], "instr_per_req_check": figures[0],
-                            "callgrind_requests": nreq, "callgrind_client_errors": errors}
+            (ia, na), (ib, nb) = totals
+            if sc.h2:
+                res[sc.name] = {"instr_per_req": (ib - ia) / (nb - na),
+                                "instr_per_req_check": ia / na,
+                                "instr_per_connection_setup": (2 * ia - ib) / sc.conns}
+            else:
+                res[sc.name] = {"instr_per_req": ib / nb, "instr_per_req_check": ia / na}
+            res[sc.name].update({"callgrind_requests": nreq, "callgrind_client_errors": errors})
     finally:
         run.stop(timeout=60)
     return res
+
+
+# --------------------------------------------------------------------------------------------
+# Metric 4: KB of RSS per idle keep-alive connection
+
+
+def measure_idle(run, scenario, total, settle=1.0):
+    """Warm-up (200 requests on 10 connections, then closed), RSS; `total` connections that
+    each made one request and stay open, RSS again; (after - before) / total. The server's open
+    descriptors are counted too, to prove the connections were still open when measured."""
+    run_client(run.port, scenario.path, 200, 10, False)
+    time.sleep(settle)
+    rss0 = proc_status_kb(run.pid, "VmRSS")
+    anon0 = proc_status_kb(run.pid, "RssAnon")
+    fds0 = open_fds(run.pid)
+    t0 = time.monotonic()
+    client = IdleClient(run.port, scenario.path, total)
+    try:
+        st = client.wait_ready()
+        opened_s = time.monotonic() - t0
+        time.sleep(settle)
+        rss1 = proc_status_kb(run.pid, "VmRSS")
+        anon1 = proc_status_kb(run.pid, "RssAnon")
+        fds1 = open_fds(run.pid)
+    finally:
+        client.close()
+    if run.proc.poll() is not None:
+        raise BenchError(f"{run.sdef.name} died during the idle scenario:\n{run.log_tail()}")
+    if fds1 - fds0 < 0.99 * total:
+        raise BenchError(f"{run.sdef.name}: only {fds1 - fds0} of {total} idle connections were "
+                         "still open when measured")
+    time.sleep(settle)
+    rss2 = proc_status_kb(run.pid, "VmRSS")
+    return {"idle_kb_per_conn": (rss1 - rss0) / total, "idle_connections": total,
+            "idle_rss_kb_before": rss0, "idle_rss_kb_with": rss1, "idle_rss_kb_after_close": rss2,
+            "idle_rss_anon_kb_before": anon0, "idle_rss_anon_kb_with": anon1,
+            "idle_open_fds_before": fds0, "idle_open_fds_with": fds1,
+            "idle_open_seconds": round(opened_s, 2), "idle_client_errors": st["errors"]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -739,7 +1186,8 @@ METRICS = [
     ("cpu_us_per_req", "CPU us/req", 2),
     ("syscalls_per_req", "syscalls/req", 2),
     ("instr_per_req", "user instr/req", 0),
-    ("req_per_s", "req/s (wrk, info)", 0),
+    ("idle_kb_per_conn", "KB/idle conn", 3),
+    ("req_per_s", "req/s (client, info)", 0),
 ]
 
 
@@ -770,6 +1218,8 @@ def report(results, server_names):
                 elif key == "syscalls_per_req" and g is not None and goals.get(scname):
                     goal = f"<= {goals[scname]:g}/req " + ("met" if g <= goals[scname]
                                                           else "NOT met")
+                elif key == "idle_kb_per_conn" and g is not None:
+                    goal = f"< {GOAL_IDLE_KB} KB " + ("met" if g < GOAL_IDLE_KB else "NOT met")
                 if key == "req_per_s" and ratio is not None:
                     ratio = None  # capped by the client CPU: not a comparison
                 row += [fmt(ratio, 2) if ratio is not None else "-", goal]
@@ -784,10 +1234,30 @@ def report(results, server_names):
         for n in server_names:
             v = per.get(n, {})
             errs = {k: v[k] for k in ("wrk_errors", "strace_client_errors",
-                                      "callgrind_client_errors") if v.get(k)}
+                                      "callgrind_client_errors", "idle_client_errors")
+                    if v.get(k)}
             if errs:
                 lines.append(f"{scname} {n} failed requests (reset/closed early, retried): "
                              + ", ".join(f"{k} {c}" for k, c in errs.items()))
+    for scname, per in results["scenarios"].items():
+        neg = {n: per.get(n, {}).get("negotiated") for n in server_names
+               if per.get(n, {}).get("negotiated")}
+        if neg:
+            if len(set(neg.values())) == 1:
+                lines.append(f"{scname}: {next(iter(neg.values()))} for every server")
+            else:
+                lines.append(f"{scname}: " + ", ".join(f"{n} {t}" for n, t in neg.items()))
+        setup = {n: per.get(n, {}).get("instr_per_connection_setup") for n in server_names}
+        if any(setup.values()):
+            lines.append(f"{scname} user instr per connection set-up (TLS handshake included, "
+                         "not in the per-request figure): "
+                         + ", ".join(f"{n} {v:,.0f}" for n, v in setup.items() if v))
+        idle = {n: per.get(n, {}) for n in server_names if "idle_rss_kb_with" in per.get(n, {})}
+        for n, v in idle.items():
+            lines.append(f"{scname} {n}: RSS {v['idle_rss_kb_before']:,} KB -> "
+                         f"{v['idle_rss_kb_with']:,} KB with {v['idle_connections']:,} idle "
+                         f"connections ({v['idle_open_fds_with'] - v['idle_open_fds_before']:,} "
+                         f"more open fds), {v['idle_rss_kb_after_close']:,} KB after they closed")
     for scname, per in results["scenarios"].items():
         for n in server_names:
             bd = per.get(n, {}).get("syscall_breakdown_per_req")
@@ -805,11 +1275,25 @@ def check_tools(need):
              "strace": "apt-get -o DPkg::Lock::Timeout=600 install -y strace",
              "valgrind": "apt-get -o DPkg::Lock::Timeout=600 install -y valgrind",
              "callgrind_control": "apt-get -o DPkg::Lock::Timeout=600 install -y valgrind",
-             "taskset": "apt-get -o DPkg::Lock::Timeout=600 install -y util-linux"}
+             "taskset": "apt-get -o DPkg::Lock::Timeout=600 install -y util-linux",
+             "h2load": "apt-get -o DPkg::Lock::Timeout=600 install -y nghttp2-client",
+             "openssl": "apt-get -o DPkg::Lock::Timeout=600 install -y openssl",
+             "cc": "apt-get -o DPkg::Lock::Timeout=600 install -y gcc libc6-dev"}
     missing = [t for t in need if not shutil.which(t)]
     if missing:
         raise BenchError("missing tools: " + ", ".join(missing) + "\n  "
                          + "\n  ".join(sorted({hints[t] for t in missing})))
+
+
+def raise_fd_limit(need):
+    """Soft RLIMIT_NOFILE up to the hard limit (inherited by the servers and the clients)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raise BenchError(f"the idle scenario needs {need} file descriptors per process; the "
+                         f"limit is {soft} (raise the hard limit or pass --idle-connections)")
 
 
 def main(argv=None):
@@ -824,21 +1308,24 @@ def main(argv=None):
     ap.add_argument("--duration", type=int, default=3,
                     help="whole seconds per CPU round, first scenario (default 3); the other "
                          "scenarios use 2/3 of it")
-    ap.add_argument("--connections", type=int, default=32, help="client connections (32)")
+    ap.add_argument("--connections", type=int, default=32,
+                    help="client connections for the static HTTP/1.1 scenarios (32; the proxy "
+                         "scenarios use 64, HTTP/2 16 connections x 10 streams)")
     ap.add_argument("--strace-requests", type=int, default=20000,
                     help="requests counted under strace (default 20000; 10000 for non-primary "
                          "scenarios)")
     ap.add_argument("--callgrind-requests", type=int, default=5000,
                     help="N: instructions of requests N+1..2N after a warm-up (default 5000)")
+    ap.add_argument("--idle-connections", type=int, default=IDLE_CONNS,
+                    help=f"connections held open in idle-10k (default {IDLE_CONNS})")
     ap.add_argument("--skip", default="",
-                    help="comma list of metrics to skip: cpu,syscalls,instructions")
+                    help="comma list of metrics to skip: cpu,syscalls,instructions,memory")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "last.json"))
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.duration < 1 or args.connections < 1:
         ap.error("--rounds, --duration and --connections must be at least 1")
-    if args.strace_requests < args.connections or args.callgrind_requests < args.connections:
-        ap.error("request counts must be at least the number of connections")
-
+    if args.idle_connections < 100:
+        ap.error("--idle-connections must be at least 100")
     skip = {s for s in args.skip.split(",") if s}
     names = [n for n in args.servers.split(",") if n]
     by_name = {s.name: s for s in SCENARIOS}
@@ -847,19 +1334,29 @@ def main(argv=None):
     except KeyError as e:
         log(f"unknown scenario {e}")
         return 2
+    max_conns = max([sc.connections(args.connections) for sc in scenarios if not sc.idle] or [1])
+    if args.strace_requests < max_conns or args.callgrind_requests < max_conns:
+        ap.error("request counts must be at least the number of connections")
+    timed = [sc for sc in scenarios if not sc.idle]
     need = ["taskset"]
-    if "cpu" not in skip:
+    if "cpu" not in skip and any(not sc.h2 for sc in timed):
         need.append("wrk")
-    if "syscalls" not in skip:
+    if "syscalls" not in skip and timed:
         need.append("strace")
-    if "instructions" not in skip:
+    if "instructions" not in skip and timed:
         need += ["valgrind", "callgrind_control"]
+    if any(sc.h2 for sc in timed):
+        need += ["h2load", "openssl"]
+    if any(sc.mode == MODE_PROXY for sc in scenarios):
+        need.append("cc")
     try:
         servers = make_servers(names, os.path.abspath(args.gateway))
         check_tools(need)
         for s in servers:
             if not s.available():
                 raise ServerStartError(f"{s.name} not found at {s.binary()}: {s.missing_hint()}")
+        if any(sc.idle for sc in scenarios) and "memory" not in skip:
+            raise_fd_limit(args.idle_connections + 1000)
     except ServerStartError as e:
         log(f"error: {e}")
         return 1
@@ -868,18 +1365,28 @@ def main(argv=None):
         return 2
 
     # The first scenario selected gets the full round length and strace count; the others
-    # 2/3 of the round and half the requests, to keep the default run under 3 minutes.
+    # 2/3 of the round and half the requests, to keep the default run around 5 minutes.
     def round_seconds(i):
         return args.duration if i == 0 else max(1, round(args.duration * 2 / 3))
 
     def strace_count(i):
-        return args.strace_requests if i == 0 else max(args.connections,
-                                                       args.strace_requests // 2)
+        return args.strace_requests if i == 0 else max(max_conns, args.strace_requests // 2)
 
-    # a hard bound on the whole run: twice the expected time (the default run takes ~2.5 min)
-    expected = sum(len(servers) * ((args.rounds + 1) * round_seconds(i) + strace_count(i) / 5000
-                                   + 4 + args.callgrind_requests / 1000)
-                   for i in range(len(scenarios))) + 10 * len(servers)
+    # a hard bound on the whole run: twice the expected time (the default run takes ~5 min)
+    def expected_s(i, sc):
+        if sc.idle:
+            return 0 if "memory" in skip else 8 + args.idle_connections / 1000
+        t = 0.0
+        if "cpu" not in skip:
+            t += (args.rounds + 1) * round_seconds(i) + 1
+        if "syscalls" not in skip:
+            t += strace_count(i) / 4000 + 2
+        if "instructions" not in skip:
+            t += 3 * args.callgrind_requests / 1000 + 3
+        return t
+
+    expected = (sum(len(servers) * expected_s(i, sc) for i, sc in enumerate(scenarios))
+                + 10 * len(servers) * len({sc.mode for sc in scenarios}))
     limit = int(max(300, 2 * expected))
 
     def on_alarm(*_):
@@ -896,44 +1403,85 @@ def main(argv=None):
                           "rounds": args.rounds, "duration_s": args.duration,
                           "connections": args.connections,
                           "strace_requests": args.strace_requests,
-                          "callgrind_requests": args.callgrind_requests},
-               "goal": {"cpu_ratio_max": GOAL_CPU_RATIO, "syscalls_per_req_max": GOAL_SYSCALLS},
-               "scenarios": {sc.name: {"title": sc.title} for sc in scenarios}}
+                          "callgrind_requests": args.callgrind_requests,
+                          "idle_connections": args.idle_connections,
+                          "proxy_pool": PROXY_POOL,
+                          "h2_ciphers": [H2_TLS13_CIPHER, H2_TLS12_CIPHER]},
+               "goal": {"cpu_ratio_max": GOAL_CPU_RATIO, "syscalls_per_req_max": GOAL_SYSCALLS,
+                        "idle_kb_per_conn_max": GOAL_IDLE_KB},
+               "scenarios": {sc.name: {"title": sc.title,
+                                       "connections": sc.connections(args.connections),
+                                       "streams_per_connection": sc.streams}
+                             for sc in scenarios}}
     # scenario results: results["scenarios"][sc][server] = {metric: value}
     for sc in scenarios:
         for s in servers:
             results["scenarios"][sc.name][s.name] = {}
+    index = {sc.name: i for i, sc in enumerate(scenarios)}
+    modes = []
+    for sc in scenarios:
+        if sc.mode not in modes:
+            modes.append(sc.mode)
+    static_paths = sorted({sc.path for sc in SCENARIOS if sc.mode != MODE_PROXY})
+    max_size = max(sc.size for sc in SCENARIOS)
     rc = 0
+    backend = None
     try:
         for s in servers:
             log(f"# {s.name}: {s.describe()}")
             if isinstance(s, Gateway) and build_type_of(s.path) not in ("Release", None):
                 log(f"# warning: the gateway is a {build_type_of(s.path)} build; "
                     "compare Release builds")
-        if not {"cpu", "syscalls"} <= skip:
-            runs = [start_server(s, workdir, wwwroot) for s in servers]
-            for i, sc in enumerate(scenarios):
-                if "cpu" not in skip:
-                    dur = round_seconds(i)
-                    log(f"# {sc.name}: CPU, {args.rounds} interleaved rounds of {dur:g}s")
-                    cpu = measure_cpu(runs, sc, args.rounds, dur, args.connections)
-                    for name, v in cpu.items():
-                        results["scenarios"][sc.name][name].update(v)
-                if "syscalls" not in skip:
-                    n = strace_count(i)
-                    log(f"# {sc.name}: syscalls over {n} requests")
-                    for r in runs:
-                        results["scenarios"][sc.name][r.sdef.name].update(
-                            measure_syscalls(r, sc, n, args.connections, workdir))
-            for r in runs:
-                r.stop()
-        if "instructions" not in skip:
-            for s in servers:
-                log(f"# {s.name}: callgrind, {args.callgrind_requests} requests x2 per scenario")
-                per = measure_instructions(s, scenarios, args.callgrind_requests,
-                                           args.connections, workdir, wwwroot)
-                for scname, v in per.items():
-                    results["scenarios"][scname][s.name].update(v)
+        tls = make_certificate(workdir) if MODE_TLS in modes else None
+        for mode in modes:
+            group = [sc for sc in scenarios if sc.mode == mode]
+            if mode == MODE_PROXY:
+                backend = Backend(workdir).start()
+                results["backend"] = f"backend.c on CPU {CLIENT_CPU}, port {backend.port}"
+            ctx = Ctx(mode, wwwroot, static_paths, max_size,
+                      backend_port=backend.port if backend else None, tls=tls,
+                      max_conns=args.idle_connections + 2000 if mode == MODE_IDLE else None)
+            if mode == MODE_IDLE:
+                if "memory" in skip:
+                    continue
+                for s in servers:  # one at a time: each has the client CPU to itself
+                    run = start_server(s, workdir, ctx, group[0].path)
+                    for sc in group:
+                        log(f"# {sc.name}: {s.name}, {args.idle_connections} idle connections")
+                        results["scenarios"][sc.name][s.name].update(
+                            measure_idle(run, sc, args.idle_connections))
+                    run.stop()
+                continue
+            if not {"cpu", "syscalls"} <= skip:
+                runs = [start_server(s, workdir, ctx, group[0].path) for s in servers]
+                for sc in group:
+                    i = index[sc.name]
+                    conns = sc.connections(args.connections)
+                    if "cpu" not in skip:
+                        dur = round_seconds(i)
+                        log(f"# {sc.name}: CPU, {args.rounds} interleaved rounds of {dur:g}s")
+                        cpu = measure_cpu(runs, sc, args.rounds, dur, conns)
+                        for name, v in cpu.items():
+                            results["scenarios"][sc.name][name].update(v)
+                    if "syscalls" not in skip:
+                        n = strace_count(i)
+                        log(f"# {sc.name}: syscalls over {n} requests")
+                        for r in runs:
+                            results["scenarios"][sc.name][r.sdef.name].update(
+                                measure_syscalls(r, sc, n, conns, workdir))
+                for r in runs:
+                    r.stop()
+            if "instructions" not in skip:
+                for s in servers:
+                    log(f"# {s.name}: callgrind ({mode}), {args.callgrind_requests} requests "
+                        "x2 per scenario")
+                    per = measure_instructions(s, group, args.callgrind_requests,
+                                               args.connections, workdir, ctx)
+                    for scname, v in per.items():
+                        results["scenarios"][scname][s.name].update(v)
+            if backend:
+                backend.stop()
+                backend = None
     except ServerStartError as e:
         log(f"error: {e}")
         rc = 1
@@ -948,7 +1496,7 @@ def main(argv=None):
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
     if rc == 0:
         print(report(results, [s.name for s in servers]))
-        print(f"(servers on CPU {SERVER_CPU}, clients on CPU {CLIENT_CPU}; "
+        print(f"(servers on CPU {SERVER_CPU}, clients and backend on CPU {CLIENT_CPU}; "
               f"{results['elapsed_s']:.0f}s)")
         try:
             os.makedirs(os.path.dirname(args.json), exist_ok=True)

@@ -11,6 +11,7 @@ Endpoints:
   /never          reads the request and never answers
   /status/N       status N with a short body
   /sse            three server-sent events 0.2 s apart (chunked)
+  /ws             a WebSocket handshake (101 with Sec-WebSocket-Accept), then every byte echoed back
   /auth           a forward-auth server: "Bearer good" -> 200 with X-User: alice; "Bearer go-login"
                   -> 302 to /login; anything else -> 401 with a body. Records the last request.
 """
@@ -163,6 +164,21 @@ class Backend:
         if parts[0] == "never":
             time.sleep(30)
             return False
+        if parts[0] == "ws":
+            import base64
+            key = hmap.get("sec-websocket-key", "")
+            accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+            ok = hmap.get("upgrade", "").lower() == "websocket" and "upgrade" in hmap.get("connection", "").lower()
+            if not ok:
+                self._send(c, 400, [("Content-Length", 0)])
+                return True
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    return False
+                c.sendall(data)
         if parts[0] == "auth":
             self.last_auth = hmap
             self.last_auth_target = target

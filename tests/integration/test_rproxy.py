@@ -399,3 +399,25 @@ def test_backend_date_kept_server_and_connection_listed_dropped(start_gateway):
     assert r.header_all("date") == ["Mon, 01 Jan 2024 00:00:00 GMT"]
     assert r.header_all("server") == ["gateway"]
     assert r.header("x-hop") is None and r.header("x-keep") == "yes"
+
+
+def test_websocket_tunnel(start_gateway, backends):
+    b = backends()
+    gw = start_gateway(proxy_config(b.url))
+    with gw.connect() as c:
+        c.send(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+               b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        version, status, _, headers, _ = c.read_head()
+        h = {k.lower(): v for k, v in headers}
+        assert status == 101
+        assert h["upgrade"] == "websocket" and h["connection"].lower() == "upgrade"
+        assert h["sec-websocket-accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        for msg in (b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", b"x" * 100000):
+            c.send(msg)
+            got = b""
+            while len(got) < len(msg):
+                got += c.buf or c.sock.recv(65536)
+                c.buf = b""
+            assert got == msg
+    # the tunnel ended with the client; the gateway still serves
+    assert gw.get("/echo").status == 200

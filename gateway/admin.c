@@ -1,0 +1,136 @@
+/* Health, readiness and metrics endpoints; version report. See admin.h. */
+#include "admin.h"
+
+#include <string.h>
+
+#include <ares.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/base.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
+
+#include "acl.h"
+#include "config_props.h"
+#include "metrics.h"
+#include "worker.h"
+
+/* Large enough for the whole exposition; it is a fixed set of series. */
+#define METRICS_BUF 8192
+
+typedef struct admin_handler {
+    gw_handler_t base;
+    gw_slice_t health, ready, metrics; /* empty: off */
+    gw_cidr_list_t allow;
+} admin_handler_t;
+
+static const char *const default_allow[] = {"127.0.0.0/8", "::1"};
+
+static bool path_is(gw_slice_t path, gw_slice_t want)
+{
+    return want.len && path.len == want.len && memcmp(path.base, want.base, want.len) == 0;
+}
+
+static void no_store(gw_req_t *req)
+{
+    gw_res_add_header(req, GW_SLICE_LIT("cache-control"), GW_SLICE_LIT("no-store"));
+}
+
+static gw_handler_result_t answer_metrics(gw_req_t *req)
+{
+    gw_stats_t sum;
+    gw_metrics_sum(&sum);
+    char *buf = gw_arena_alloc(&req->arena, METRICS_BUF);
+    size_t n = buf ? gw_metrics_render(&sum, req->worker && req->worker->draining, buf, METRICS_BUF) : 0;
+    if (!n) {
+        req->res.status = 500;
+        return GW_ERROR;
+    }
+    no_store(req);
+    gw_send_inline(req, 200, "text/plain; version=0.0.4; charset=utf-8", buf, n);
+    return GW_DONE;
+}
+
+static gw_handler_result_t admin_on_request(const gw_handler_t *self, gw_req_t *req)
+{
+    const admin_handler_t *h = (const admin_handler_t *)self;
+    int which = path_is(req->path, h->health) ? 1 : path_is(req->path, h->ready) ? 2
+                : path_is(req->path, h->metrics) ? 3 : 0;
+    if (!which || !req->conn || !gw_cidr_list_match(&h->allow, &req->conn->peer.sin6_addr)) return GW_CONTINUE;
+    if (req->method_id != GW_M_GET && req->method_id != GW_M_HEAD) {
+        gw_res_add_header(req, GW_SLICE_LIT("allow"), GW_SLICE_LIT("GET, HEAD"));
+        req->res.status = 405;
+        return GW_ERROR;
+    }
+    if (which == 3) return answer_metrics(req);
+    no_store(req);
+    if (which == 2 && req->worker && req->worker->draining) {
+        gw_send_inline(req, 503, "text/plain; charset=utf-8", "draining\n", 9);
+        return GW_DONE;
+    }
+    gw_send_inline(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    return GW_DONE;
+}
+
+/* The property's path: its default when absent, empty when set to null or "". */
+static gw_slice_t prop_path(const gw_route_t *route, const char *name, const char *def)
+{
+    const gw_node_t *n = gw_route_prop(route, name);
+    const char *s = n ? gw_node_as_string(n) : def;
+    if (!s || s[0] != '/') return (gw_slice_t){NULL, 0};
+    return (gw_slice_t){s, strlen(s)};
+}
+
+const gw_handler_t *gw_admin_handler_new(const gw_route_t *route, gw_arena_t *arena)
+{
+    admin_handler_t *h = gw_arena_alloc(arena, sizeof(*h));
+    if (!h) return NULL;
+    memset(h, 0, sizeof(*h));
+    h->base = (gw_handler_t){"admin", admin_on_request};
+    h->health = prop_path(route, "healthPath", "/healthz");
+    h->ready = prop_path(route, "readyPath", "/readyz");
+    h->metrics = prop_path(route, "metricsPath", NULL);
+    if (!h->health.len && !h->ready.len && !h->metrics.len) return NULL;
+    const gw_node_t *list = gw_route_prop(route, "adminAllow");
+    size_t bad;
+    if (list && list->kind == GW_NODE_SEQ) {
+        const char **items = gw_arena_alloc(arena, (list->seq.count + 1) * sizeof(*items));
+        if (!items) return NULL;
+        for (size_t i = 0; i < list->seq.count; i++) items[i] = gw_node_as_string(list->seq.items[i]);
+        /* checked at load (gw_admin_check_property): a bad list cannot get here */
+        if (!gw_cidr_list_build(&h->allow, arena, items, list->seq.count, &bad)) return NULL;
+    } else if (!gw_cidr_list_build(&h->allow, arena, default_allow, 2, &bad)) {
+        return NULL;
+    }
+    return &h->base;
+}
+
+const gw_node_t *gw_admin_check_property(const char *name, const gw_node_t *value, char *why, size_t whylen)
+{
+    if (!strcmp(name, "healthPath") || !strcmp(name, "readyPath") || !strcmp(name, "metricsPath")) {
+        const char *s = gw_node_as_string(value);
+        if (!s || !s[0]) return NULL; /* switched off */
+        if (s[0] == '/' && !strpbrk(s, "?# \t")) return NULL;
+        snprintf(why, whylen, "'%s' is not a path (it must start with '/'; null or \"\" switches it off)", s);
+        return value;
+    }
+    if (!strcmp(name, "adminAllow") && value->kind == GW_NODE_SEQ) {
+        for (size_t i = 0; i < value->seq.count; i++) {
+            const char *s = gw_node_as_string(value->seq.items[i]);
+            gw_cidr_t c;
+            if (s && gw_cidr_parse(s, &c)) continue;
+            snprintf(why, whylen, "'%s' is not an IP address or CIDR prefix", s ? s : "null");
+            return value->seq.items[i];
+        }
+    }
+    return NULL;
+}
+
+void gw_admin_print_version(FILE *f)
+{
+    const nghttp2_info *ng = nghttp2_version(0);
+    fprintf(f, "gateway %s\n", GW_VERSION);
+    fprintf(f, "  nghttp2    %s (built with %s)\n", ng ? ng->version_str : "?", NGHTTP2_VERSION);
+    fprintf(f, "  BoringSSL  %s, API version %d\n", OPENSSL_VERSION_TEXT, (int)BORINGSSL_API_VERSION);
+    fprintf(f, "  c-ares     %s (built with %s)\n", ares_version(NULL), ARES_VERSION_STR);
+    fprintf(f, "  libyaml    %s\n", yaml_get_version_string());
+}

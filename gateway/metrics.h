@@ -1,0 +1,79 @@
+/*
+ * Process counters for /metrics (Prometheus text format), kept per thread.
+ *
+ * Every thread that counts something (in practice: each worker) owns one slot of a static array and
+ * is the only writer of it. A write is a relaxed atomic load and store of a word, which compiles to
+ * plain loads and stores (no locked instruction, no shared cache line: slots are 64-byte aligned),
+ * so the request path never touches a shared atomic. The metrics handler, on any worker, sums every
+ * slot with relaxed loads: a sum may miss an increment made a moment ago, never a torn value.
+ * Slots live for the whole process (a thread that exits leaves its counters behind, which keeps the
+ * counters monotonic), so reading another worker's slot can never touch freed memory.
+ *
+ * Gauges (connections, idle connections, DNS entries) are kept as +1/-1 counts by the thread that
+ * owns the object: a connection is opened and closed on the same worker, so a thread's gauge is
+ * exact for that thread and the sum is exact for the process.
+ */
+#ifndef GW_METRICS_H
+#define GW_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "request.h"
+
+/** Status classes counted: 1xx..5xx and anything else (index 0). */
+#define GW_STATS_CLASSES 6
+/** Protocols counted: HTTP/1.0, HTTP/1.1, HTTP/2. */
+#define GW_STATS_PROTOCOLS 3
+
+typedef _Atomic uint64_t gw_counter_t;
+
+typedef struct gw_stats {
+    _Alignas(64) gw_counter_t requests_by_class[GW_STATS_CLASSES];
+    gw_counter_t requests_by_protocol[GW_STATS_PROTOCOLS];
+    gw_counter_t response_body_bytes;
+    gw_counter_t conns_accepted;  /**< client connections accepted */
+    gw_counter_t conns_open;      /**< gauge: client connections open */
+    gw_counter_t conns_idle;      /**< gauge: of those, idle keep-alive connections */
+    gw_counter_t pool_active;     /**< gauge: backend connections in use or being made */
+    gw_counter_t pool_idle;       /**< gauge: idle pooled backend connections */
+    gw_counter_t pool_reused;     /**< checkouts served by an idle pooled connection */
+    gw_counter_t pool_connects;   /**< new backend connections attempted */
+    gw_counter_t dns_entries;     /**< gauge: names in the DNS caches */
+} gw_stats_t;
+
+extern _Thread_local gw_stats_t *gw_stats_current;
+
+/** Gives the calling thread its slot (first use only; see gw_stats_self). */
+gw_stats_t *gw_stats_claim(void);
+
+/** The calling thread's slot. */
+static inline gw_stats_t *gw_stats_self(void)
+{
+    gw_stats_t *s = gw_stats_current;
+    return s ? s : gw_stats_claim();
+}
+
+/** Adds `d` (may be negative, for gauges) to one of the calling thread's counters. */
+static inline void gw_stat_add(gw_counter_t *c, int64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (uint64_t)d, memory_order_relaxed);
+}
+
+/** Shorthand: GW_STAT(pool_idle, +1). */
+#define GW_STAT(field, d) gw_stat_add(&gw_stats_self()->field, (d))
+
+/** Counts a finished request (status class, protocol, body bytes); the access-log path calls it. */
+void gw_metrics_count_request(const gw_req_t *req);
+
+/** The sum of every slot. */
+void gw_metrics_sum(gw_stats_t *out);
+
+/**
+ * Renders the Prometheus text exposition (format 0.0.4) of `sum` into buf; `draining` is the
+ * answering worker's state. Returns the length written, or 0 when buf is too small.
+ */
+size_t gw_metrics_render(const gw_stats_t *sum, int draining, char *buf, size_t len);
+
+#endif
