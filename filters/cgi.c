@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -20,6 +21,7 @@
 #include "errors.h"
 #include "file_cache.h"
 #include "log.h"
+#include "spool.h"
 #include "worker.h"
 
 static atomic_uint running; /* CGI programs of the whole process not reaped yet */
@@ -31,7 +33,49 @@ typedef struct cgi_proc {
     pid_t pid;
     gw_io_t pidfd;
     cgi_run_t *run; /* NULL once the request is gone */
+    struct cgi_proc *next, **pprev; /* this worker's children not reaped yet */
 } cgi_proc_t;
+
+/* Per worker thread: children not reaped yet, so that a worker that exits first (the graceful
+ * timeout ran out) still kills, reaps and frees them. */
+static _Thread_local cgi_proc_t *unreaped;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void proc_unlink(cgi_proc_t *p)
+{
+    if (p->next) p->next->pprev = p->pprev;
+    *p->pprev = p->next;
+}
+
+static void reap_all_at_exit(void *unused)
+{
+    (void)unused;
+    while (unreaped) {
+        cgi_proc_t *p = unreaped;
+        proc_unlink(p);
+        kill(-p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0); /* killed: returns at once */
+        close(p->pidfd.fd);
+        atomic_fetch_sub(&running, 1);
+        free(p); /* its request was disposed of before the worker thread ended */
+    }
+}
+
+static void make_exit_key(void)
+{
+    pthread_key_create(&exit_key, reap_all_at_exit);
+}
+
+static void track_proc(cgi_proc_t *p)
+{
+    pthread_once(&exit_once, make_exit_key);
+    pthread_setspecific(exit_key, (void *)1); /* any non-NULL value: the destructor runs at exit */
+    p->next = unreaped;
+    if (unreaped) unreaped->pprev = &p->next;
+    p->pprev = &unreaped;
+    unreaped = p;
+}
 
 struct cgi_run {
     gw_req_t *req;
@@ -58,6 +102,7 @@ static void on_pidfd(gw_io_t *io, uint32_t events)
     close(p->pidfd.fd);
     atomic_fetch_sub(&running, 1);
     if (p->run) p->run->proc = NULL;
+    proc_unlink(p);
     free(p);
 }
 
@@ -379,6 +424,7 @@ static bool watch(cgi_run_t *r, int fds[3][2], pid_t pid)
     atomic_fetch_add(&running, 1);
     p->pid = pid;
     p->run = r;
+    track_proc(p);
     r->proc = p;
     gw_io_start(loop, &p->pidfd, pidfd, EPOLLIN, on_pidfd);
     gw_io_start(loop, &r->in, fds[0][1], 0, on_stdin);
@@ -429,7 +475,7 @@ static gw_handler_result_t cgi_on_request(const gw_handler_t *self, gw_req_t *re
     const char *rel;
     int found = gw_cgi_find_script(req, cgi_accept, index, &s, &rel);
     if (found <= 0) return found ? refuse(req, -found) : GW_CONTINUE;
-    if (req->body_kind == GW_BODY_CHUNKED) return refuse(req, 411); /* CONTENT_LENGTH must be known */
+    if (req->body_kind == GW_BODY_CHUNKED) return gw_spool_then_rerun(self, req); /* CONTENT_LENGTH first */
     if (atomic_load(&running) >= req->route->cgi.max_processes) return refuse(req, 503);
     cgi_run_t *r = gw_arena_alloc(&req->arena, sizeof(*r));
     if (!r) return refuse(req, 500);

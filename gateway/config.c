@@ -1010,7 +1010,9 @@ static void check_top_level(loader_t *ld, const gw_node_t *root)
     for (size_t i = 0; i < root->map.count; i++) {
         const gw_map_entry_t *e = &root->map.entries[i];
         const char *k = e->key->scalar.text;
-        if (strcmp(k, "global") != 0 && strcmp(k, "hosts") != 0 && strcmp(k, "upstreams") != 0)
+        if (!strcmp(k, "include")) /* file loads have merged and removed it (config_include.c) */
+            add_error(ld, e->key, "include", "only resolved when the configuration is loaded from a file");
+        else if (strcmp(k, "global") != 0 && strcmp(k, "hosts") != 0 && strcmp(k, "upstreams") != 0)
             add_warning(ld, e->key, "unused top-level key '%s' (expected global, hosts, upstreams)", k);
     }
 }

@@ -123,7 +123,9 @@ static void decide_framing(h1_req_t *r)
 {
     gw_req_t *req = &r->req;
     int s = req->res.status;
-    if (s == 101 && req->upgrade) { /* switching protocols: the connection becomes a tunnel */
+    /* switching protocols, or a 2xx to CONNECT (RFC 9110 9.3.6, without Content-Length or
+     * Transfer-Encoding): the connection becomes a tunnel */
+    if ((s == 101 && req->upgrade) || (s >= 200 && s < 300 && req->method_id == GW_M_CONNECT)) {
         r->tunnel = true;
         r->keep_alive = false;
         req->res.content_length = -2;
@@ -201,9 +203,10 @@ static bool build_head(h1_req_t *r)
     } else if (r->chunked) {
         p = put(p, "Transfer-Encoding: chunked\r\n", 28);
     }
-    if (r->tunnel)
-        p = put(p, "Connection: upgrade\r\n", 21);
-    else if (!r->keep_alive)
+    if (r->tunnel) {
+        if (req->method_id != GW_M_CONNECT) /* a CONNECT tunnel announces nothing */
+            p = put(p, "Connection: upgrade\r\n", 21);
+    } else if (!r->keep_alive)
         p = put(p, "Connection: close\r\n", 19);
     else if (req->version == 10)
         p = put(p, "Connection: keep-alive\r\n", 24);

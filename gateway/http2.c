@@ -783,6 +783,7 @@ static void close_conn(h2_conn_t *hc)
     hc->ng = NULL;
     unschedule_flush(hc);
     gw_worker_set_idle(w, &hc->c, false);
+    gw_worker_untrack(w, &hc->c);
     gw_timer_cancel(&hc->c.timer);
     gw_io_stop(&hc->c.io);
     hc->c.xprt->dispose(&hc->c);
@@ -790,6 +791,12 @@ static void close_conn(h2_conn_t *hc)
     gw_chunk_put(&w->io_pool, hc->obuf);
     free(hc);
     gw_worker_conn_closed(w);
+}
+
+/* Forced close at worker exit (the graceful timeout ran out): streams are logged and released. */
+static void h2_abort(gw_conn_t *c)
+{
+    close_conn((h2_conn_t *)c);
 }
 
 /* ---- public ---- */
@@ -824,6 +831,7 @@ void gw_h2_takeover(const gw_conn_t *from, const char *buf, size_t len)
     hc->c.xprt_ctx = from->xprt_ctx;
     hc->c.info = from->info;
     hc->c.drain = on_drain;
+    hc->c.abort = h2_abort;
     gw_timer_init(&hc->c.timer, on_timeout);
     /* every HTTP/2 connection stays on the drain list for its whole life: drain sends GOAWAY */
     gw_worker_set_idle(w, &hc->c, true);
@@ -839,6 +847,7 @@ void gw_h2_takeover(const gw_conn_t *from, const char *buf, size_t len)
         gw_worker_conn_closed(w);
         return;
     }
+    gw_worker_track(w, &hc->c); /* closed by h2_abort if still open when the worker exits */
     if (w->draining) on_drain(&hc->c);
     if (len) feed(hc, (const uint8_t *)buf, len);
     flush(hc);

@@ -13,8 +13,22 @@ struct gw_arena_block {
 
 #define ARENA_HDR sizeof(struct gw_arena_block)
 
+/* Under AddressSanitizer nothing is cached: a chunk given back is really freed, so a use after
+ * the end of a request (arena blocks, buffers) is reported instead of hidden by reuse. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GW_POOL_CACHES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GW_POOL_CACHES 0
+#endif
+#endif
+#ifndef GW_POOL_CACHES
+#define GW_POOL_CACHES 1
+#endif
+
 void gw_chunk_pool_init(gw_chunk_pool_t *pool, size_t chunk_size, size_t max_free)
 {
+    if (!GW_POOL_CACHES) max_free = 0;
     pool->chunk_size = chunk_size < 64 ? 64 : chunk_size;
     pool->free_list = NULL;
     pool->free_count = 0;

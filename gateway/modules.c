@@ -11,6 +11,7 @@
 #include "cgi.h"
 #include "fauth.h"
 #include "fcgi.h"
+#include "fproxy.h"
 #include "scgi.h"
 #include "rproxy.h"
 #include "static.h"
@@ -23,7 +24,7 @@ static const struct {
     const char *name;
     const gw_handler_t *handler;
 } modules[] = {
-    {"cache", &gw_cache_default_handler}, {"cgi", &gw_cgi_handler},     {"fauth", &gw_fauth_handler},   {"fcgi", &gw_fcgi_handler}, {"fproxy", NULL},
+    {"cache", &gw_cache_default_handler}, {"cgi", &gw_cgi_handler},     {"fauth", &gw_fauth_handler},   {"fcgi", &gw_fcgi_handler}, {"fproxy", &gw_fproxy_handler},
     {"rproxy", &gw_rproxy_handler}, {"scgi", &gw_scgi_handler},   {"wsgi", NULL}, {"wsgid", NULL}, {"asgi", NULL},
 };
 
@@ -69,6 +70,7 @@ void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_confi
         int m = name ? module_index(name) : -1;
         const gw_handler_t *h = m >= 0 ? modules[m].handler : name ? loaded_handler(cfg, name) : NULL;
         if (h == &gw_cache_default_handler) h = gw_cache_handler_new(route, arena); /* per-route settings */
+        if (h == &gw_fproxy_handler) h = gw_fproxy_handler_new(route, arena); /* destination policy */
         if (h) chain[route->num_handlers++] = h;
     }
     chain[route->num_handlers++] = &gw_static_handler;

@@ -11,7 +11,9 @@
 #include "file_cache.h"
 #include "listeners.h"
 #include "log.h"
+#include "config_props.h"
 #include "module_loader.h"
+#include "privileges.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -200,6 +202,41 @@ static uint32_t per_worker_conns(const gw_config_t *cfg, unsigned nw)
     return n ? n : 1;
 }
 
+static const char *global_str(const gw_config_t *cfg, const char *name)
+{
+    const gw_node_t *g = cfg->doc.root ? gw_yaml_map_get(cfg->doc.root, "global") : NULL;
+    return gw_node_as_string(gw_yaml_map_get(g, name));
+}
+
+static bool same_str(const char *a, const char *b);
+
+/* environmentVariables: set once, before the workers start (setenv is not safe beside them). */
+static void set_environment(const gw_config_t *cfg)
+{
+    const gw_node_t *g = cfg->doc.root ? gw_yaml_map_get(cfg->doc.root, "global") : NULL;
+    const gw_node_t *m = gw_yaml_map_get(g, "environmentVariables");
+    for (size_t i = 0; m && m->kind == GW_NODE_MAP && i < m->map.count; i++) {
+        const char *k = gw_node_as_string(m->map.entries[i].key), *v = gw_node_as_string(m->map.entries[i].value);
+        if (k && setenv(k, v ? v : "", 1) != 0)
+            gw_log_error("warn", "environmentVariables: cannot set %s: %s", k, strerror(errno));
+    }
+}
+
+static bool same_env(const gw_config_t *a, const gw_config_t *b)
+{
+    const gw_node_t *ga = a->doc.root ? gw_yaml_map_get(a->doc.root, "global") : NULL;
+    const gw_node_t *gb = b->doc.root ? gw_yaml_map_get(b->doc.root, "global") : NULL;
+    const gw_node_t *ma = gw_yaml_map_get(ga, "environmentVariables"), *mb = gw_yaml_map_get(gb, "environmentVariables");
+    size_t na = ma ? ma->map.count : 0, nb = mb ? mb->map.count : 0;
+    if (na != nb) return false;
+    for (size_t i = 0; i < na; i++) {
+        const gw_map_entry_t *e = &ma->map.entries[i];
+        if (!same_str(gw_node_as_string(e->value), gw_node_as_string(gw_yaml_map_get(mb, e->key->scalar.text))))
+            return false;
+    }
+    return true;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -318,6 +355,14 @@ gw_process_t *gw_process_start(gw_config_t *cfg, gw_tls_t *tls)
         goto fail;
     }
     if (!(fds = open_listeners(p, cfg, NULL))) goto fail;
+    gw_raise_nofile(cfg->limits.max_connections); /* before the workers size their loops */
+    set_environment(cfg);
+    char perr[256];
+    if (gw_drop_privileges(global_str(cfg, "user"), global_str(cfg, "group"), perr, sizeof(perr)) != 0) {
+        gw_log_error("error", "%s", perr);
+        close_all(fds, cfg->num_listens, p->nw);
+        goto fail;
+    }
     int *mine = malloc((cfg->num_listens ? cfg->num_listens : 1) * sizeof(int));
     for (unsigned k = 0; mine && k < p->nw; k++) {
         for (size_t i = 0; i < cfg->num_listens; i++) mine[i] = fds[i][k];
@@ -394,6 +439,10 @@ static void keep_restart_only(const gw_config_t *old, gw_config_t *cfg, unsigned
         a->negative_ttl_ms != b->negative_ttl_ms || a->stale_ms != b->stale_ms || a->timeout_ms != b->timeout_ms ||
         a->tries != b->tries || a->max_entries != b->max_entries)
         gw_log_error("warn", "reload: resolver settings take effect after a restart (the DNS cache is kept)");
+    if (!same_str(global_str(old, "user"), global_str(cfg, "user")) ||
+        !same_str(global_str(old, "group"), global_str(cfg, "group")))
+        gw_log_error("warn", "reload: user/group take effect after a restart");
+    if (!same_env(old, cfg)) gw_log_error("warn", "reload: environmentVariables take effect after a restart");
     if (!same_str(old->proxy_ca_file, cfg->proxy_ca_file))
         gw_log_error("warn", "reload: proxyCaFile takes effect after a restart");
 }

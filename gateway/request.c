@@ -10,6 +10,7 @@
 #include "handler.h"
 #include "loop.h"
 #include "module_loader.h"
+#include "static.h"
 #include "uri.h"
 #include "worker.h"
 
@@ -190,12 +191,18 @@ void gw_req_read_body(gw_req_t *req, gw_body_cb cb, void *ctx)
 {
     req->body_cb = cb;
     req->body_ctx = ctx;
-    req->codec->body_resume(req);
+    if (req->body_source)
+        req->body_source(req);
+    else
+        req->codec->body_resume(req);
 }
 
 void gw_req_body_proceed(gw_req_t *req)
 {
-    req->codec->body_resume(req);
+    if (req->body_source)
+        req->body_source(req);
+    else
+        req->codec->body_resume(req);
 }
 
 bool gw_req_defer(gw_req_t *req, void (*fn)(void *arg), void *arg)
@@ -279,6 +286,9 @@ static int run_handlers(gw_req_t *req, size_t from)
 {
     const gw_route_t *r = req->route;
     for (size_t i = from; i < r->num_handlers; i++) {
+        /* the end of the chain (default handler checks, spec §3.1): a forward-proxy request that
+         * no module (fproxy) took */
+        if (req->method_id == GW_M_CONNECT && r->handlers[i] == &gw_static_handler) return 501;
         req->chain_pos = (uint16_t)i;
         gw_handler_result_t res = r->handlers[i]->on_request(r->handlers[i], req);
         if (res == GW_DONE) return 0;
@@ -337,10 +347,6 @@ void gw_req_dispatch(gw_req_t *req)
     }
     if (req->body_kind == GW_BODY_LENGTH && req->content_length > req->route->max_body_bytes) {
         gw_send_error(req, 413);
-        return;
-    }
-    if (req->method_id == GW_M_CONNECT) {
-        gw_send_error(req, 501); /* a forward-proxy request no module took (spec §3.1) */
         return;
     }
     run_chain(req);

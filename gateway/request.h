@@ -157,6 +157,11 @@ struct gw_req {
     gw_body_cb body_cb;
     void *body_ctx;
     const char *body_error; /**< why the body stream aborted (errors.h); NULL: the client went away */
+    /** When set, the body is served from somewhere other than the codec (a body read ahead in
+     *  full, upstreams/spool.c): gw_req_read_body and gw_req_body_proceed call this instead of
+     *  codec->body_resume, with the same contract (one piece at a time, the next after proceed). */
+    void (*body_source)(gw_req_t *req);
+    void *body_source_ctx;
     gw_req_cleanup_t *cleanups;
     struct gw_cache_req *cache; /**< the response cache's state for this request (filters/cache.c), or NULL */
     uint16_t chain_pos;   /**< index of the handler running (or suspended) in route->handlers */

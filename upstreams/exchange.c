@@ -655,6 +655,24 @@ static bool fail_over(gw_exchange_t *x)
     return true;
 }
 
+/* CONNECT: the backend connection is made, so the client hears 200 and the tunnel opens at once
+ * (the response "head" is ours; everything after it is the backend's raw bytes). */
+static void open_raw_tunnel(gw_exchange_t *x)
+{
+    gw_req_t *req = x->req;
+    x->tunnel = true;
+    x->head_parsed = true;
+    x->any_byte = true; /* nothing may be retried from here */
+    x->keep_alive = false;
+    x->fr.body = GW_BODY_CLOSE;
+    x->res_length = -1;
+    req->res.status = 200;
+    req->res.content_length = -1;
+    gw_start_response(req, &x->gen);
+    open_tunnel(x);
+    if (x->conn) arm(x);
+}
+
 static void on_conn(gw_pool_waiter_t *w, gw_upconn_t *c, const char *err)
 {
     gw_exchange_t *x = w->data;
@@ -667,6 +685,10 @@ static void on_conn(gw_pool_waiter_t *w, gw_upconn_t *c, const char *err)
     c->on_event = on_conn_event;
     c->on_timeout = on_conn_timeout;
     gw_timer_set(x->req->worker->loop, &c->timer, route_of(x)->proxy.read_timeout_ms);
+    if (x->raw_tunnel) {
+        open_raw_tunnel(x);
+        return;
+    }
     ex_write(x);
 }
 
@@ -697,6 +719,27 @@ bool gw_exchange_init(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *
     x->rbuf = gw_chunk_get(&req->worker->io_pool);
     x->rcap = req->worker->io_pool.chunk_size;
     if (!x->pool || !x->rbuf || !gw_req_defer(req, ex_cleanup, x)) {
+        gw_chunk_put(&req->worker->io_pool, x->rbuf);
+        x->rbuf = NULL;
+        return false;
+    }
+    return true;
+}
+
+bool gw_exchange_init_pool(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *ops, gw_pool_t *pool)
+{
+    static const gw_target_list_t single = {.count = 1};
+    x->ops = ops;
+    x->codec = ops->codec ? ops->codec : &gw_http1_backend_codec;
+    x->res_length = -1;
+    x->gen = (gw_generator_t){ex_proceed, ex_stop};
+    x->req = req;
+    x->list = &single; /* fail_over() finds no other target */
+    x->target = gw_pool_target(pool);
+    x->pool = pool;
+    x->rbuf = gw_chunk_get(&req->worker->io_pool);
+    x->rcap = req->worker->io_pool.chunk_size;
+    if (!x->rbuf || !gw_req_defer(req, ex_cleanup, x)) {
         gw_chunk_put(&req->worker->io_pool, x->rbuf);
         x->rbuf = NULL;
         return false;

@@ -67,6 +67,8 @@ struct gw_exchange {
     bool consume; /**< the adapter reads this response itself: the body is dropped */
     bool send_body; /**< stream the client's request body to the backend (rproxy; not fauth) */
     bool tunnel;    /**< the backend answered 101 to an Upgrade request: raw bytes both ways */
+    bool raw_tunnel; /**< CONNECT: no HTTP on the backend connection; once it is connected the
+                          client gets a 200 and raw bytes flow both ways (set before start) */
     gw_generator_t gen; /* the response body producer towards the client */
     gw_req_t *req;
     const gw_target_t *target;
@@ -107,6 +109,12 @@ struct gw_exchange {
  * Returns false without memory.
  */
 bool gw_exchange_init(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *ops, const gw_target_list_t *list);
+
+/**
+ * Same for one target whose pool the adapter chose itself (the forward proxy's dynamic pools):
+ * there is no other target to fail over to.
+ */
+bool gw_exchange_init_pool(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *ops, gw_pool_t *pool);
 
 /** Starts connecting; the exchange ends with a response (or error page) sent to the client, or
  *  with on_consumed. */

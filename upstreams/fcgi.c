@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "exchange.h"
 #include "log.h"
+#include "spool.h"
 #include "uri.h"
 
 #define REQUEST_ID 1
@@ -281,10 +282,8 @@ static gw_handler_result_t fcgi_on_request(const gw_handler_t *self, gw_req_t *r
         req->res.status = -found;
         return found ? GW_ERROR : GW_CONTINUE;
     }
-    if (req->body_kind == GW_BODY_CHUNKED) {
-        req->res.status = 411; /* CONTENT_LENGTH must be known (no spooling yet) */
-        return GW_ERROR;
-    }
+    if (req->body_kind == GW_BODY_CHUNKED) /* CONTENT_LENGTH must be known: read the body ahead */
+        return gw_spool_then_rerun(self, req);
     fcgi_t *f = gw_arena_alloc(&req->arena, sizeof(*f));
     if (!f) return GW_ERROR;
     memset(f, 0, sizeof(*f));

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -30,12 +31,18 @@ struct gw_pool {
     SSL_SESSION *session;   /* the last TLS session, resumed by new connections */
     uint32_t refusals;      /* connect failures in a row */
     uint64_t backoff_until; /* no new connection attempts before this (loop ms) */
+    /* dynamic pools (gw_pool_get_dynamic): the target is owned here, and the pool sits in the
+     * worker's LRU list, most recently used first */
+    gw_target_t *own_target;
+    gw_pool_t *lru_next, *lru_prev;
 };
 
-/* Per worker: pools indexed by target id. */
+/* Per worker: pools indexed by target id, and the dynamic ones in LRU order. */
 typedef struct pool_table {
     gw_pool_t **pools;
     uint32_t cap;
+    gw_pool_t *dyn_head, *dyn_tail;
+    uint32_t num_dyn;
 } pool_table_t;
 
 static const gw_pool_config_t *pool_cfg(const gw_pool_t *p)
@@ -67,6 +74,89 @@ gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t)
      * outlive the config that created them and follow the target of the config in use */
     tab->pools[t->id]->target = t;
     return tab->pools[t->id];
+}
+
+static void pool_free(gw_pool_t *p);
+
+static void lru_unlink(pool_table_t *tab, gw_pool_t *p)
+{
+    if (p->lru_prev)
+        p->lru_prev->lru_next = p->lru_next;
+    else
+        tab->dyn_head = p->lru_next;
+    if (p->lru_next)
+        p->lru_next->lru_prev = p->lru_prev;
+    else
+        tab->dyn_tail = p->lru_prev;
+    p->lru_next = p->lru_prev = NULL;
+}
+
+static void lru_push_front(pool_table_t *tab, gw_pool_t *p)
+{
+    p->lru_prev = NULL;
+    p->lru_next = tab->dyn_head;
+    if (tab->dyn_head) tab->dyn_head->lru_prev = p;
+    tab->dyn_head = p;
+    if (!tab->dyn_tail) tab->dyn_tail = p;
+}
+
+/* A target made at run time: "host:port" (IPv6 literals in brackets), plain TCP, no base path. */
+static gw_target_t *dynamic_target(const char *host, uint16_t port)
+{
+    size_t hl = strlen(host);
+    bool v6 = memchr(host, ':', hl) != NULL;
+    size_t auth_cap = hl + 16, url_cap = auth_cap + 8;
+    gw_target_t *t = calloc(1, sizeof(*t) + hl + 1 + auth_cap + url_cap + 1);
+    if (!t) return NULL;
+    char *mem = (char *)(t + 1);
+    t->host = memcpy(mem, host, hl + 1);
+    t->authority = mem + hl + 1;
+    snprintf(t->authority, auth_cap, v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    t->url = t->authority + auth_cap;
+    snprintf(t->url, url_cap, "tcp://%s", t->authority);
+    t->base_path = t->url + url_cap;
+    t->port = port;
+    t->id = UINT32_MAX;
+    return t;
+}
+
+gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t port)
+{
+    pool_table_t *tab = w->pools;
+    if (!tab && !(tab = w->pools = calloc(1, sizeof(*tab)))) return NULL;
+    for (gw_pool_t *p = tab->dyn_head; p; p = p->lru_next) {
+        if (p->target->port != port || strcmp(p->target->host, host) != 0) continue;
+        if (p != tab->dyn_head) {
+            lru_unlink(tab, p);
+            lru_push_front(tab, p);
+        }
+        return p;
+    }
+    if (tab->num_dyn >= GW_POOL_MAX_DYNAMIC) {
+        /* evict the least recently used pool that nothing uses (its idle connections close) */
+        gw_pool_t *victim = tab->dyn_tail;
+        while (victim && victim->active) victim = victim->lru_prev;
+        if (!victim) return NULL;
+        lru_unlink(tab, victim);
+        tab->num_dyn--;
+        pool_free(victim);
+    }
+    gw_pool_t *p = calloc(1, sizeof(*p));
+    gw_target_t *t = p ? dynamic_target(host, port) : NULL;
+    if (!t) {
+        free(p);
+        return NULL;
+    }
+    p->worker = w;
+    p->target = p->own_target = t;
+    lru_push_front(tab, p);
+    tab->num_dyn++;
+    return p;
+}
+
+const gw_target_t *gw_pool_target(const gw_pool_t *p)
+{
+    return p->target;
 }
 
 /* ---- connections ---- */
@@ -349,7 +439,7 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
     w->counted = true;
     p->active++;
     GW_STAT(pool_active, 1);
-    if (p->idle) {
+    if (p->idle && !w->fresh) {
         gw_upconn_t *c = p->idle; /* LIFO: the most recently used is the least likely to be stale */
         GW_STAT(pool_reused, 1);
         idle_unlink(c);
@@ -479,20 +569,28 @@ uint32_t gw_pool_recent_failures(gw_pool_t *p)
     return now - p->window_start > pool_cfg(p)->health_window_ms ? 0 : p->failures;
 }
 
+static void pool_free(gw_pool_t *p)
+{
+    while (p->idle) {
+        gw_upconn_t *c = p->idle;
+        idle_unlink(c);
+        upconn_close(c);
+    }
+    if (p->session) SSL_SESSION_free(p->session);
+    free(p->own_target);
+    free(p);
+}
+
 void gw_pools_free(struct gw_worker *w)
 {
     pool_table_t *tab = w->pools;
     if (!tab) return;
-    for (uint32_t i = 0; i < tab->cap; i++) {
-        gw_pool_t *p = tab->pools[i];
-        if (!p) continue;
-        while (p->idle) {
-            gw_upconn_t *c = p->idle;
-            idle_unlink(c);
-            upconn_close(c);
-        }
-        if (p->session) SSL_SESSION_free(p->session);
-        free(p);
+    for (uint32_t i = 0; i < tab->cap; i++)
+        if (tab->pools[i]) pool_free(tab->pools[i]);
+    while (tab->dyn_head) {
+        gw_pool_t *p = tab->dyn_head;
+        lru_unlink(tab, p);
+        pool_free(p);
     }
     free(tab->pools);
     free(tab);

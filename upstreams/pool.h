@@ -37,6 +37,7 @@ typedef void (*gw_pool_cb)(gw_pool_waiter_t *w, gw_upconn_t *c, const char *err)
 struct gw_pool_waiter {
     gw_pool_cb cb;
     void *data;
+    bool fresh; /**< a new connection, never an idle one (raw tunnels: CONNECT) */
     /* private */
     gw_pool_t *pool;
     gw_dns_query_t dns;
@@ -63,6 +64,21 @@ struct gw_upconn {
 
 /** The pool of `t` on worker `w` (created on first use; NULL without memory). */
 gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t);
+
+/** Dynamic pools per worker (forward proxy): at most this many; the least recently used one that
+ *  has no connection in use or being made is freed (its idle connections closed) to make room. */
+#define GW_POOL_MAX_DYNAMIC 256
+
+/**
+ * The pool of a target made at run time, keyed by (host, port) on worker `w`: plain TCP to `host`
+ * (a name or an IP literal without brackets). Created on first use; NULL without memory or when
+ * every dynamic pool is in use. The pointer stays valid while a connection of the pool is in use or
+ * being made; callers must not keep it beyond that (it may be evicted).
+ */
+gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t port);
+
+/** The target a pool connects to. */
+const gw_target_t *gw_pool_target(const gw_pool_t *p);
 
 /** Hands out an idle connection at once, or resolves and connects a new one. */
 void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w);

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "exchange.h"
+#include "spool.h"
 #include "uri.h"
 
 size_t gw_scgi_netstring_size(const gw_cgi_env_t *env)
@@ -99,10 +100,8 @@ static gw_handler_result_t scgi_on_request(const gw_handler_t *self, gw_req_t *r
         req->res.status = -found;
         return GW_ERROR;
     }
-    if (req->body_kind == GW_BODY_CHUNKED) {
-        req->res.status = 411; /* CONTENT_LENGTH must be known (no spooling yet) */
-        return GW_ERROR;
-    }
+    if (req->body_kind == GW_BODY_CHUNKED) /* CONTENT_LENGTH must be known: read the body ahead */
+        return gw_spool_then_rerun(self, req);
     scgi_t *s = gw_arena_alloc(&req->arena, sizeof(*s));
     if (!s) return GW_ERROR;
     memset(s, 0, sizeof(*s));

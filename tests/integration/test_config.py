@@ -205,10 +205,11 @@ def test_unknown_module(gateway_bin, tmp_path):
     assert_error(p, cfg, 4, 7, "loadModules", contains="nosuchmod")
 
 
-def test_include_is_an_error(gateway_bin, tmp_path):
-    (tmp_path / "other.yaml").write_text("hosts:\n  - domain: x.com\n")
+def test_include_is_merged(gateway_bin, tmp_path):
+    """`include` is implemented (test_config_include.py); an included host's error names its file."""
+    (tmp_path / "other.yaml").write_text("hosts:\n  - domain: x.com\n    workers: 3\n")
     cfg, p = check(gateway_bin, tmp_path, "global:\n  port: 8080\ninclude:\n  - other.yaml\n")
-    assert_error(p, cfg, 3, 1, "include")
+    assert_error(p, tmp_path / "other.yaml", 3, 5, "workers")
 
 
 def test_several_errors_all_reported(gateway_bin, tmp_path):

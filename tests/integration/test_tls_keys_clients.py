@@ -8,8 +8,8 @@ import ssl
 import subprocess
 import time
 
-from conftest import INDEX_HTML, free_port
-from tls_helpers import curl, make_cert, start_tls, tls_config, wait_port
+from conftest import INDEX_HTML
+from tls_helpers import curl, make_cert, start_tls, tls_config
 
 
 def s_client(port, *args):
@@ -93,66 +93,50 @@ def test_client_ca_file_errors_are_located(gateway_bin, wwwroot, tmp_path):
 
 
 def test_handshake_waits_for_room_to_write(start_gateway, wwwroot, tmp_path):
-    """A certificate of ~60 KiB and a client that reads nothing for a while: the server's flight
-    fills the socket, so the handshake must go on when the socket drains, not when input comes."""
-    sans = ["DNS:localhost", "IP:127.0.0.1"] + [f"DNS:host-{i:05d}.padding.example.test" for i in range(1800)]
-    cert, key = make_cert(tmp_path / "certs", "localhost", sans)
-    assert cert.stat().st_size > 50000
-    sport = free_port()
-    start_gateway(tls_config(wwwroot, cert, key, sport))
-    wait_port(sport)
+    """A 700 KB certificate on a Unix-socket HTTPS listener (a fixed socket buffer of a few hundred KB)
+    and a client that reads nothing for a while: the server's flight fills the socket, and the
+    handshake must go on when the socket drains, not only when more input comes (which never does:
+    the client waits for the rest of the flight)."""
+    d = tmp_path / "certs"
+    d.mkdir()
+    sans = ",".join(["DNS:localhost"] + [f"DNS:host-{i:06d}.padding.example.test" for i in range(20000)])
+    (d / "ext.cnf").write_text(f"[req]\ndistinguished_name=dn\n[dn]\n[ext]\nsubjectAltName={sans}\n")
+    cert, key = d / "big.crt", d / "big.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+                    "-config", str(d / "ext.cnf"), "-extensions", "ext"], check=True, capture_output=True)
+    der = subprocess.run(["openssl", "x509", "-in", str(cert), "-outform", "der"], check=True,
+                         capture_output=True).stdout
+    assert len(der) > 600_000
+    path = tmp_path / "tls.sock"
+    start_gateway(tls_config(wwwroot, cert, key, f'"unix:{path}"'))
+    deadline = time.monotonic() + 10
+    while not path.exists():
+        assert time.monotonic() < deadline, "no Unix listener"
+        time.sleep(0.05)
 
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.set_alpn_protocols(["http/1.1"])
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the flight stalls
-    sock.settimeout(10)
-    sock.connect(("127.0.0.1", sport))
     try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(path))
+        sock.sendall(outgoing.read())  # the ClientHello, then nothing
+        time.sleep(1.0)  # the gateway writes until the socket is full
+        sock.settimeout(3.0)
+        total = 0
         try:
-            tls.do_handshake()
-        except ssl.SSLWantReadError:
-            pass
-        sock.sendall(outgoing.read())  # ClientHello
-        time.sleep(1.0)  # the gateway writes until its socket is full, then must wait for EPOLLOUT
-        deadline = time.monotonic() + 8
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                pass
-            out = outgoing.read()
-            if out:
-                sock.sendall(out)
-            assert time.monotonic() < deadline, "handshake stalled"
-            data = sock.recv(65536)
-            assert data, "connection closed during the handshake"
-            incoming.write(data)
-        sock.sendall(outgoing.read())  # client Finished
-        tls.write(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        sock.sendall(outgoing.read())
-        resp = b""
-        while True:
-            try:
-                chunk = tls.read(65536)
-                if not chunk:
+            while total < len(der):  # the flight holds the whole certificate
+                data = sock.recv(262144)
+                if not data:
                     break
-                resp += chunk
-                continue
-            except ssl.SSLWantReadError:
-                pass
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                break
-            data = sock.recv(65536)
-            if not data:
-                break
-            incoming.write(data)
-        assert resp.startswith(b"HTTP/1.1 200 ") and resp.endswith(INDEX_HTML), resp[:300]
-    finally:
-        sock.close()
+                total += len(data)
+        except socket.timeout:
+            pass
+        assert total >= len(der), f"the handshake stalled after {total} of more than {len(der)} bytes"

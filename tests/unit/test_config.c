@@ -85,7 +85,7 @@ static void test_errors(void)
     expect_error("global:\n  maxRequestHeaders: 0\n", "maxRequestHeaders: 0 is out of range");
     expect_error("hosts:\n  - domain: a\n    locations:\n      - path: /a\n        locations: []\n",
                  "nested locations are not allowed");
-    expect_error("include: [\"x.yaml\"]\n", "t.yaml:1:1: include: not supported");
+    expect_error("include: [\"x.yaml\"]\n", "t.yaml:1:1: include: only resolved when the configuration is loaded from a file");
     expect_error("global: [1, 2]\n", "global: expected a map");
     expect_error("hosts:\n  - ip: not-an-ip\n", "t.yaml:2:9: ip: 'not-an-ip' is not an IP address");
     /* several errors are all reported */
