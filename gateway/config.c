@@ -960,6 +960,20 @@ static void check_modules(loader_t *ld, const gw_node_t *mods, const gw_node_t *
     }
 }
 
+static void build_log_format(loader_t *ld, const gw_node_t *g)
+{
+    const gw_node_t *n = gw_yaml_map_get(g, "logFormat");
+    const char *s = gw_node_as_string(n);
+    if (!s || !strcmp(s, "combined"))
+        ld->cfg->log_format = GW_LOG_COMBINED;
+    else if (!strcmp(s, "extended"))
+        ld->cfg->log_format = GW_LOG_EXTENDED;
+    else if (!strcmp(s, "json"))
+        ld->cfg->log_format = GW_LOG_JSON;
+    else
+        add_error(ld, n, "logFormat", "expected combined, extended or json");
+}
+
 static void build_global(loader_t *ld, const gw_node_t *g)
 {
     gw_config_t *cfg = ld->cfg;
@@ -998,6 +1012,8 @@ static void build_global(loader_t *ld, const gw_node_t *g)
     build_pool_config(g, &cfg->pool);
     build_dns_config(ld, g, &cfg->dns);
     cfg->log_file = global_string(ld, g, "logFilePath");
+    build_log_format(ld, g);
+    gw_node_as_bool(gw_yaml_map_get(g, "requestId"), &cfg->request_id);
     cfg->proxy_ca_file = global_string(ld, g, "proxyCaFile");
     const char *ca_err = cfg->proxy_ca_file ? gw_tls_client_check_ca(cfg->proxy_ca_file) : NULL;
     if (ca_err) add_error(ld, gw_yaml_map_get(g, "proxyCaFile"), "proxyCaFile", "%s", ca_err);

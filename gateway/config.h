@@ -170,6 +170,8 @@ typedef struct gw_config {
     gw_target_list_t *groups;  /**< named groups from the top-level `upstreams:` */
     size_t num_groups;
     char *log_file;
+    uint8_t log_format;  /**< logFormat: GW_LOG_COMBINED, GW_LOG_EXTENDED or GW_LOG_JSON */
+    bool request_id;     /**< requestId: X-Request-ID passed through (when sane) or generated */
     char *proxy_ca_file; /**< proxyCaFile: CA bundle for backend TLS; NULL = the system store */
     char *error_log_file;
     gw_route_t global_route; /**< for requests no host matches */
@@ -182,6 +184,8 @@ typedef struct gw_config {
     size_t num_included;
     void *arena; /**< private: everything above lives here */
 } gw_config_t;
+
+enum { GW_LOG_COMBINED, GW_LOG_EXTENDED, GW_LOG_JSON };
 
 /** Receives warnings (unused properties, features not built in) while loading. */
 typedef void (*gw_config_warn_fn)(void *ctx, const char *msg);

@@ -77,6 +77,7 @@ static const struct {
     {404, "Not Found", "The requested resource wasn't found. Double-check the URL if entered manually."},
     {405, "Method Not Allowed", "The request method is not allowed for this resource."},
     {406, "Not Acceptable", "The server couldn't find a response matching the acceptable formats."},
+    {407, "Proxy Authentication Required", "You need to authenticate yourself to use this proxy."},
     {408, "Request Timeout", "The server timed out waiting for the request."},
     {409, "Conflict", "The request conflicts with the current state of the server."},
     {410, "Gone", "The requested resource is no longer available."},

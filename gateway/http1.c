@@ -505,8 +505,10 @@ static void h1_body_resume(gw_req_t *req)
 /* After the response: skip a body nobody read if it is already buffered, else close. */
 static bool discard_body(h1_req_t *r)
 {
-    if (r->body_done || r->req.body_kind == GW_BODY_NONE) return true;
+    /* the last piece is never acknowledged by a consumer that had all of it: drop its bytes too,
+     * or they would be read as the start of the next request */
     if (r->body_busy) consume_piece(r);
+    if (r->body_done || r->req.body_kind == GW_BODY_NONE) return true;
     for (int guard = 0; guard < 64 && !r->body_done; guard++) {
         int err = 0;
         gw_slice_t piece = next_body_piece(r, &err);

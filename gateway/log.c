@@ -11,7 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "conn.h"
+#include "worker.h"
 #include "metrics.h"
 
 #define LOG_BUF_SIZE 65536
@@ -22,6 +24,7 @@ struct gw_log_buf {
     size_t used;
     int64_t time_at;
     char time_text[40];
+    char time_iso[40]; /* the same second for JSON lines */
     char data[LOG_BUF_SIZE];
 };
 
@@ -119,7 +122,105 @@ static void refresh_time(gw_log_buf_t *b, int64_t now)
     struct tm tm;
     localtime_r(&t, &tm);
     strftime(b->time_text, sizeof(b->time_text), "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+    strftime(b->time_iso, sizeof(b->time_iso), "%Y-%m-%dT%H:%M:%S%z", &tm);
     b->time_at = now;
+}
+
+#define PUT_LIT(b, s) put((b), (s), sizeof(s) - 1)
+
+/* A JSON string (RFC 8259); bytes outside printable ASCII as \u00XX, so lines stay ASCII. */
+static void put_json(gw_log_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!s) {
+        PUT_LIT(b, "null");
+        return;
+    }
+    if (n > 1024) n = 1024;
+    PUT_LIT(b, "\"");
+    for (size_t i = 0; i < n && b->used + 8 < LOG_BUF_SIZE; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            b->data[b->used++] = (char)c;
+        } else {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            put(b, e, 6);
+        }
+    }
+    PUT_LIT(b, "\"");
+}
+
+static void put_json_header(gw_log_buf_t *b, const char *key, const gw_header_t *h)
+{
+    put(b, key, strlen(key));
+    put_json(b, h ? h->value.base : NULL, h ? h->value.len : 0);
+}
+
+static uint64_t elapsed_ms(const gw_req_t *req)
+{
+    if (!req->worker || !req->worker->loop) return 0;
+    uint64_t now = gw_loop_now(req->worker->loop);
+    return now > req->start_ms ? now - req->start_ms : 0;
+}
+
+/* logFormat: json. One object per line, the Combined fields and the extended ones. */
+static void log_json(gw_log_buf_t *b, const gw_req_t *req, const char *peer)
+{
+    char num[128];
+    PUT_LIT(b, "{\"time\":\"");
+    put(b, b->time_iso, strlen(b->time_iso));
+    PUT_LIT(b, "\",\"remote_addr\":");
+    put_json(b, peer, strlen(peer));
+    PUT_LIT(b, ",\"remote_user\":");
+    put_json(b, req->remote_user, req->remote_user ? strlen(req->remote_user) : 0);
+    PUT_LIT(b, ",\"method\":");
+    put_json(b, req->method.base, req->method.len);
+    PUT_LIT(b, ",\"target\":");
+    put_json(b, req->target.base, req->target.len);
+    const char *proto = req->codec ? req->codec->protocol : "HTTP/1.1";
+    PUT_LIT(b, ",\"protocol\":");
+    put_json(b, proto, strlen(proto));
+    int n = snprintf(num, sizeof(num), ",\"status\":%d,\"bytes_sent\":%llu,\"request_time_ms\":%llu", req->res.status,
+                     (unsigned long long)req->bytes_sent, (unsigned long long)elapsed_ms(req));
+    put(b, num, (size_t)n);
+    put_json_header(b, ",\"referer\":", gw_req_header(req, "referer"));
+    put_json_header(b, ",\"user_agent\":", gw_req_header(req, "user-agent"));
+    PUT_LIT(b, ",\"host\":");
+    put_json(b, req->authority.base ? req->authority.base : NULL, req->authority.len);
+    PUT_LIT(b, ",\"request_id\":");
+    put_json(b, req->request_id.base, req->request_id.len);
+    put_json_header(b, ",\"cache\":", gw_res_header(req, "x-gateway-cache"));
+    if (req->conn && req->conn->tls)
+        PUT_LIT(b, ",\"tls\":true}\n");
+    else
+        PUT_LIT(b, ",\"tls\":false}\n");
+}
+
+/* logFormat: extended. Combined, then key="value" pairs (stable order, "-" when unknown). */
+static void log_extended_tail(gw_log_buf_t *b, const gw_req_t *req)
+{
+    char num[64];
+    PUT_LIT(b, " host=\"");
+    if (req->authority.len)
+        put_escaped(b, req->authority.base, req->authority.len);
+    else
+        PUT_LIT(b, "-");
+    int n = snprintf(num, sizeof(num), "\" time_ms=%llu request_id=\"", (unsigned long long)elapsed_ms(req));
+    put(b, num, (size_t)n);
+    if (req->request_id.len)
+        put_escaped(b, req->request_id.base, req->request_id.len);
+    else
+        PUT_LIT(b, "-");
+    const gw_header_t *c = gw_res_header(req, "x-gateway-cache");
+    PUT_LIT(b, "\" cache=\"");
+    if (c)
+        put_escaped(b, c->value.base, c->value.len);
+    else
+        PUT_LIT(b, "-");
+    if (req->conn && req->conn->tls)
+        PUT_LIT(b, "\" tls=yes");
+    else
+        PUT_LIT(b, "\" tls=no");
 }
 
 void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
@@ -135,6 +236,11 @@ void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
     else
         inet_ntop(AF_INET6, &req->client_ip, peer, sizeof(peer));
     refresh_time(b, wall_now);
+    int format = req->cfg ? req->cfg->log_format : GW_LOG_COMBINED;
+    if (format == GW_LOG_JSON) {
+        log_json(b, req, peer);
+        return;
+    }
     char mid[96];
     put(b, peer, strlen(peer));
     put(b, " - ", 3);
@@ -158,6 +264,7 @@ void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
     put_header(b, req, "referer");
     put(b, " ", 1);
     put_header(b, req, "user-agent");
+    if (format == GW_LOG_EXTENDED) log_extended_tail(b, req);
     put(b, "\n", 1);
 }
 

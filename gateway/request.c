@@ -13,6 +13,7 @@
 #include "static.h"
 #include "uri.h"
 #include "worker.h"
+#include "request_id.h"
 
 static const struct {
     const char *name;
@@ -333,6 +334,7 @@ static void run_chain(gw_req_t *req)
 void gw_req_dispatch(gw_req_t *req)
 {
     req->client_ip = req->conn->peer.sin6_addr; /* policy may replace it (trusted X-Forwarded-For) */
+    if (req->cfg->request_id) gw_request_id_assign(req);
     int err = prepare_path(req, false);
     const struct in6_addr *local = &req->conn->local.sin6_addr;
     req->route = gw_config_route(req->cfg, req->authority, local, req->path.base ? req->path : GW_SLICE_LIT("/"));

@@ -284,6 +284,11 @@ static void build_users(builder_t *b)
     gw_userdb_seal(&b->p->users);
 }
 
+const gw_userdb_t *gw_policy_users(const gw_policy_t *p)
+{
+    return p ? &p->users : NULL;
+}
+
 /* ---- nonStandardCodes ---- */
 
 static const char *challenge(builder_t *b, const char *realm)
@@ -456,7 +461,7 @@ gw_policy_t *gw_policy_build(const gw_route_t *route, gw_arena_t *arena, gw_poli
     const gw_node_t *rl = gw_route_prop(route, "rateLimit");
     if (rl && rl->kind == GW_NODE_MAP) build_ratelimit(&b, rl);
     assemble(p);
-    if (p->num_stages == 0 && !p->num_regexes) return NULL;
+    if (p->num_stages == 0 && !p->num_regexes && !p->users.count) return NULL; /* users: fproxy may ask */
     return p;
 }
 

@@ -40,6 +40,10 @@ gw_policy_t *gw_policy_build(const gw_route_t *route, gw_arena_t *arena, gw_poli
  */
 size_t gw_policy_stages(const gw_policy_t *p, bool early, const gw_handler_t **out);
 
+/** The route's users (users, htpasswdFile) for other checks (fproxy's Proxy-Authorization); NULL
+ *  when the route has no policy. */
+const struct gw_userdb *gw_policy_users(const gw_policy_t *p);
+
 /** Frees what the policy holds outside the arena (compiled regexes). NULL is ignored. */
 void gw_policy_free(gw_policy_t *p);
 

@@ -7,15 +7,18 @@
 #include <strings.h>
 
 #include "acl.h"
+#include "basic_auth.h"
 #include "config_props.h"
 #include "dns.h"
 #include "errors.h"
 #include "exchange.h"
 #include "log.h"
+#include "policy.h"
+#include "state.h"
 #include "worker.h"
 
 /* Destinations refused unless an allowed CIDR covers them: private, loopback, link-local (cloud
- * metadata at 169.254.169.254), shared, documentation-free special and multicast ranges. */
+ * metadata at 169.254.169.254), carrier-grade NAT, benchmarking, multicast and reserved ranges. */
 static const char *const special_ranges[] = {
     "0.0.0.0/8",     "10.0.0.0/8",  "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
     "192.0.0.0/24",  "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4", "::/96",
@@ -34,6 +37,8 @@ typedef struct fproxy_route {
     bool has_allow;
     uint16_t *ports;
     size_t num_ports;
+    bool auth;                   /* forwardProxyAuth: Proxy-Authorization Basic required */
+    const gw_userdb_t *users;    /* the route's users (users, htpasswdFile) */
 } fproxy_route_t;
 
 typedef struct fproxy_req {
@@ -133,6 +138,8 @@ const gw_handler_t *gw_fproxy_handler_new(const gw_route_t *route, gw_arena_t *a
     if (!fr) return NULL;
     memset(fr, 0, sizeof(*fr));
     fr->base = (gw_handler_t){"fproxy", fproxy_on_request};
+    gw_node_as_bool(gw_route_prop(route, "forwardProxyAuth"), &fr->auth);
+    fr->users = gw_policy_users(route->policy);
     if (!build_route(fr, route, arena)) {
         gw_log_error("error", "fproxy: invalid forward-proxy settings: every forward-proxy request is refused");
         fr->broken = true;
@@ -340,6 +347,33 @@ static int parse_absolute(gw_req_t *req, fproxy_req_t *f)
     return 0;
 }
 
+/* forwardProxyAuth: Basic credentials in Proxy-Authorization (RFC 9110 11.7.1), 407 otherwise, with
+ * the same brute-force lockout as basic auth. */
+static gw_handler_result_t check_auth(const fproxy_route_t *fr, gw_req_t *req)
+{
+    int64_t now = gw_policy_clock();
+    uint32_t retry;
+    if (gw_brute_locked(&req->client_ip, now, &retry)) {
+        char *v = gw_arena_printf(&req->arena, "%u", retry);
+        if (v) gw_res_add_header(req, GW_SLICE_LIT("retry-after"), (gw_slice_t){v, strlen(v)});
+        req->res.status = 429;
+        return GW_ERROR;
+    }
+    const gw_header_t *h = gw_req_header(req, "proxy-authorization");
+    gw_slice_t authz = h ? h->value : (gw_slice_t){NULL, 0};
+    const char *user = NULL;
+    static const gw_userdb_t none;
+    gw_auth_result_t res = gw_basic_auth_check(fr->users ? fr->users : &none, authz, NULL, 0, &user, now);
+    if (res == GW_AUTH_OK) {
+        req->remote_user = user;
+        return GW_CONTINUE;
+    }
+    if (res == GW_AUTH_FAILED) gw_brute_fail(&req->client_ip, now);
+    gw_res_add_header(req, GW_SLICE_LIT("proxy-authenticate"), GW_SLICE_LIT("Basic realm=\"proxy\", charset=\"UTF-8\""));
+    req->res.status = 407;
+    return GW_ERROR;
+}
+
 static gw_handler_result_t fail(gw_req_t *req, int status)
 {
     req->res.status = status;
@@ -353,6 +387,10 @@ static gw_handler_result_t fproxy_on_request(const gw_handler_t *self, gw_req_t 
     gw_slice_t t = req->target;
     if (!connect && (!t.len || t.base[0] == '/' || gw_slice_eq(t, "*"))) return GW_CONTINUE; /* origin-form */
     if (connect && req->version != 11) return GW_CONTINUE; /* HTTP/2 CONNECT: not yet (501) */
+    if (fr->auth && !fr->broken) {
+        gw_handler_result_t a = check_auth(fr, req);
+        if (a != GW_CONTINUE) return a;
+    }
     fproxy_req_t *f = gw_arena_alloc(&req->arena, sizeof(*f));
     if (!f) return fail(req, 500);
     memset(f, 0, sizeof(*f));

@@ -1311,11 +1311,11 @@ def main(argv=None):
     ap.add_argument("--connections", type=int, default=32,
                     help="client connections for the static HTTP/1.1 scenarios (32; the proxy "
                          "scenarios use 64, HTTP/2 16 connections x 10 streams)")
-    ap.add_argument("--strace-requests", type=int, default=20000,
-                    help="requests counted under strace (default 20000; 10000 for non-primary "
-                         "scenarios)")
-    ap.add_argument("--callgrind-requests", type=int, default=5000,
-                    help="N: instructions of requests N+1..2N after a warm-up (default 5000)")
+    ap.add_argument("--strace-requests", type=int, default=10000,
+                    help="requests counted under strace (default 10000; half of it for the "
+                         "scenarios after the first)")
+    ap.add_argument("--callgrind-requests", type=int, default=2000,
+                    help="N: instructions of requests N+1..2N after a warm-up (default 2000)")
     ap.add_argument("--idle-connections", type=int, default=IDLE_CONNS,
                     help=f"connections held open in idle-10k (default {IDLE_CONNS})")
     ap.add_argument("--skip", default="",

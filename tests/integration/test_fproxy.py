@@ -176,3 +176,24 @@ def test_connect_refused_origin_is_502(start_gateway):
 def test_origin_form_passes_through(start_gateway, wwwroot):
     gw = start_gateway(config(f"  wwwroot: \"{wwwroot}\"\n"))
     assert gw.get("/hello.txt").body == b"hello world\n"
+
+
+
+def test_proxy_authorization(start_gateway, backend):
+    sha1 = "{SHA}7YX78Oz8LXLfkqQdW9a5bxXYgCQ="  # s-secret
+    users = f'  forwardProxyAuth: true\n  users:\n    - name: "sam"\n      pass: "{sha1}"\n'
+    gw = start_gateway(allow_config([backend.port], extra=users))
+    url = f"http://127.0.0.1:{backend.port}/echo"
+    with gw.connect() as c:
+        c.send(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        r = c.read_response()
+        assert r.status == 407, r
+        assert r.header("proxy-authenticate").startswith("Basic ")
+    assert curl_status("-x", f"http://127.0.0.1:{gw.port}", "-U", "sam:wrong", url) == "407"
+    p = curl("-x", f"http://127.0.0.1:{gw.port}", "-U", "sam:s-secret", "-i", url)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(b"HTTP/1.1 200"), p.stdout + gw.stderr().encode()
+    p.stdout = p.stdout.split(b"\r\n\r\n", 1)[1]
+    names = {k.lower() for k, _ in json.loads(p.stdout)["headers"]}
+    assert "proxy-authorization" not in names  # the credentials stop at the proxy
+    assert backend.requests == 1

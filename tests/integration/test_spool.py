@@ -325,3 +325,68 @@ def test_bad_buffer_directory_is_500(start_gateway, scgi, site, tmp_path):
     assert status == 500
     small = payload(10)  # in memory: no file needed
     check(*curl_upload(f"http://127.0.0.1:{gw.port}/app/sha", small)[::2], small)
+
+
+def chunked(data, size=4096):
+    out = b""
+    for i in range(0, len(data), size):
+        piece = data[i:i + size]
+        out += b"%x\r\n" % len(piece) + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+def test_keep_alive_after_spooled_requests(start_gateway, scgi, site):
+    # the connection goes on after a read-ahead body: pipelined requests on one connection
+    gw = start_gateway(scgi_config(site, scgi.url))
+    bodies = [payload(3), payload(200 * 1024), b""]
+    wire = b"".join(b"POST /app/sha HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(b)
+                    for b in bodies)
+    with gw.connect() as c:
+        c.send(wire)
+        for i, b in enumerate(bodies):
+            r = c.read_response()
+            assert r.status == 200, (i, r.body[:200])
+            check(r.status, r.body, b)
+            assert not r.has_token("Connection", "close")
+
+
+def test_over_the_cap_closes_the_connection(start_gateway, scgi, site):
+    # the rest of the body is never read: the 413 says the connection closes
+    gw = start_gateway(scgi_config(site, scgi.url, cap=100000))
+    with gw.connect() as c:
+        c.send(b"POST /app/sha HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(payload(150000))[:-5])
+        r = c.read_response()
+        assert r.status == 413
+        assert r.has_token("Connection", "close")
+    assert not scgi.requests
+
+
+def test_client_gone_while_spooling(start_gateway, scgi, site):
+    # half a body (in the temporary file already), then the client leaves: nothing kept, still serving
+    gw = start_gateway(scgi_config(site, scgi.url))
+    spool = site.parent / "spool"
+    with gw.connect() as c:
+        c.send(b"POST /app/sha HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(payload(500000))[:-5])
+        deadline = time.monotonic() + 5
+        while not open_files_in(gw.proc.pid, spool) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert open_files_in(gw.proc.pid, spool)
+    deadline = time.monotonic() + 5
+    while open_files_in(gw.proc.pid, spool) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not open_files_in(gw.proc.pid, spool)
+    assert not scgi.requests
+    data = payload(10)
+    check(*curl_upload(f"http://127.0.0.1:{gw.port}/app/sha", data)[::2], data)
+
+
+def test_expect_continue_with_chunked_body(start_gateway, scgi, site):
+    gw = start_gateway(scgi_config(site, scgi.url))
+    data = payload(1000)
+    with gw.connect() as c:
+        c.send(b"POST /app/sha HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n")
+        _, status, _, _, _ = c.read_head()
+        assert status == 100
+        c.send(chunked(data))
+        r = c.read_response()
+    check(r.status, r.body, data)
