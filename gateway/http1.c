@@ -54,6 +54,7 @@ typedef struct h1_req {
     bool body_done, body_end_sent, body_busy, continue_sent;
     bool keep_alive, chunked, suppress_body, head_sent, in_send, proceed_pending, writing;
     bool tunnel; /* a 101 was sent: raw bytes both ways until either side closes */
+    bool broken; /* a write failed while the producer was mid-stream: closed from the loop */
     gw_send_state_t state;
     struct iovec iov[H1_MAX_IOV];
     int niov, iov_idx;
@@ -291,6 +292,7 @@ static void pump(h1_req_t *r)
 static void h1_send(gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state)
 {
     h1_req_t *r = (h1_req_t *)req;
+    if (r->broken) return; /* the close is on its way */
     if (r->niov == r->iov_idx) r->niov = r->iov_idx = 0;
     if (!r->head_sent && !build_head(r)) state = GW_SEND_ERROR;
     if (state != GW_SEND_ERROR && !queue_body(r, bufs, n, state)) state = GW_SEND_ERROR;
@@ -301,6 +303,7 @@ static void h1_send(gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_sta
 static void h1_send_file(gw_req_t *req, int fd, uint64_t off, uint64_t len, gw_send_state_t state)
 {
     h1_req_t *r = (h1_req_t *)req;
+    if (r->broken) return; /* the close is on its way */
     if (r->niov == r->iov_idx) r->niov = r->iov_idx = 0;
     if (!r->head_sent && !build_head(r)) state = GW_SEND_ERROR;
     if (!r->suppress_body && len) {
@@ -399,7 +402,16 @@ static int write_some(h1_req_t *r)
 
 static enum flush_result h1_flush(h1_req_t *r)
 {
+    if (r->broken) return FLUSH_WAIT;
     int rc = write_some(r);
+    if (rc < 0 && r->state == GW_SEND_IN_PROGRESS) {
+        /* the client is gone while a producer is mid-stream (maybe on the stack of this very
+         * gw_send): the request must outlive this call, so the close happens from the loop, and
+         * the producer learns it through its stop() */
+        r->broken = true;
+        gw_timer_set(r->hc->c.worker->loop, &r->hc->c.timer, 0);
+        return FLUSH_WAIT;
+    }
     if (rc < 0 || r->state == GW_SEND_ERROR) {
         /* an abort is never turned into a clean end: the client sees the connection close */
         h1_close(r->hc);
@@ -776,6 +788,10 @@ static void on_io(gw_io_t *io, uint32_t events)
 static void on_timeout(gw_timer_t *t)
 {
     h1_conn_t *hc = gw_container_of(t, h1_conn_t, c.timer);
+    if (hc->state == H1_ACTIVE && ((h1_req_t *)hc->req)->broken) {
+        h1_close(hc);
+        return;
+    }
     if (hc->state == H1_HEAD && hc->rlen) {
         reject(hc, 408); /* a slow client: tell it, then close */
         return;

@@ -222,21 +222,6 @@ static void set_environment(const gw_config_t *cfg)
     }
 }
 
-static bool same_env(const gw_config_t *a, const gw_config_t *b)
-{
-    const gw_node_t *ga = a->doc.root ? gw_yaml_map_get(a->doc.root, "global") : NULL;
-    const gw_node_t *gb = b->doc.root ? gw_yaml_map_get(b->doc.root, "global") : NULL;
-    const gw_node_t *ma = gw_yaml_map_get(ga, "environmentVariables"), *mb = gw_yaml_map_get(gb, "environmentVariables");
-    size_t na = ma ? ma->map.count : 0, nb = mb ? mb->map.count : 0;
-    if (na != nb) return false;
-    for (size_t i = 0; i < na; i++) {
-        const gw_map_entry_t *e = &ma->map.entries[i];
-        if (!same_str(gw_node_as_string(e->value), gw_node_as_string(gw_yaml_map_get(mb, e->key->scalar.text))))
-            return false;
-    }
-    return true;
-}
-
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -297,7 +282,8 @@ static int switch_access_log(gw_process_t *p, const char *path)
 static void close_all(int **fds, size_t n, unsigned nw)
 {
     for (size_t i = 0; i < n; i++) {
-        for (unsigned k = 0; fds[i] && k < nw; k++) close(fds[i][k]);
+        for (unsigned k = 0; fds[i] && k < nw; k++)
+            if (fds[i][k] >= 0) close(fds[i][k]);
         free(fds[i]);
     }
     free(fds);
@@ -334,6 +320,32 @@ static bool keep_listens(gw_process_t *p, const gw_config_t *cfg)
     return true;
 }
 
+/* Creates and starts the workers, each taking its column of fds (freed here). */
+static bool start_workers(gw_process_t *p, gw_config_t *cfg, int **fds, int afd)
+{
+    int *mine = malloc((cfg->num_listens ? cfg->num_listens : 1) * sizeof(int));
+    bool ok = mine != NULL;
+    for (unsigned k = 0; ok && k < p->nw; k++) {
+        for (size_t i = 0; i < cfg->num_listens; i++) {
+            mine[i] = fds[i][k];
+            fds[i][k] = -1; /* the worker's now, even if it fails */
+        }
+        gw_worker_t *w = p->workers[k] = gw_worker_new(k, cfg, mine, cfg->num_listens, afd);
+        if (!w) {
+            gw_log_error("error", "cannot create worker %u", k);
+            ok = false;
+            break;
+        }
+        w->max_conns = per_worker_conns(cfg, p->nw);
+        w->tls = p->current->tls;
+        w->snap = p->current;
+        gw_worker_start(w);
+    }
+    free(mine);
+    close_all(fds, cfg->num_listens, p->nw); /* what no worker took */
+    return ok;
+}
+
 gw_process_t *gw_process_start(gw_config_t *cfg, gw_tls_t *tls)
 {
     gw_process_t *p = calloc(1, sizeof(*p));
@@ -363,28 +375,7 @@ gw_process_t *gw_process_start(gw_config_t *cfg, gw_tls_t *tls)
         close_all(fds, cfg->num_listens, p->nw);
         goto fail;
     }
-    int *mine = malloc((cfg->num_listens ? cfg->num_listens : 1) * sizeof(int));
-    for (unsigned k = 0; mine && k < p->nw; k++) {
-        for (size_t i = 0; i < cfg->num_listens; i++) mine[i] = fds[i][k];
-        gw_worker_t *w = p->workers[k] = gw_worker_new(k, cfg, mine, cfg->num_listens, afd);
-        for (size_t i = 0; i < cfg->num_listens; i++) fds[i][k] = -1; /* the worker owns (or closed) them */
-        if (!w) {
-            gw_log_error("error", "cannot create worker %u", k);
-            break;
-        }
-        w->max_conns = per_worker_conns(cfg, p->nw);
-        w->tls = tls;
-        w->snap = p->current;
-        gw_worker_start(w);
-    }
-    free(mine);
-    for (size_t i = 0; i < cfg->num_listens; i++) {
-        for (unsigned k = 0; k < p->nw; k++)
-            if (fds[i][k] >= 0) close(fds[i][k]);
-        free(fds[i]);
-    }
-    free(fds);
-    if (!mine || !p->workers[p->nw - 1]) {
+    if (!start_workers(p, cfg, fds, afd)) {
         gw_process_stop(p);
         return NULL;
     }
@@ -424,6 +415,31 @@ static void log_errors(const char *err)
     }
 }
 
+/* Two YAML values with the same content (location aside). */
+static bool same_node(const gw_node_t *a, const gw_node_t *b)
+{
+    if (!a || !b) return a == b;
+    if (a->kind != b->kind) return false;
+    if (a->kind == GW_NODE_SCALAR) return a->scalar.quoted == b->scalar.quoted && !strcmp(a->scalar.text, b->scalar.text);
+    if (a->kind == GW_NODE_SEQ) {
+        if (a->seq.count != b->seq.count) return false;
+        for (size_t i = 0; i < a->seq.count; i++)
+            if (!same_node(a->seq.items[i], b->seq.items[i])) return false;
+        return true;
+    }
+    if (a->map.count != b->map.count) return false;
+    for (size_t i = 0; i < a->map.count; i++)
+        if (!same_node(a->map.entries[i].value, gw_yaml_map_get(b, a->map.entries[i].key->scalar.text))) return false;
+    return true;
+}
+
+static bool same_global(const gw_config_t *a, const gw_config_t *b, const char *name)
+{
+    const gw_node_t *ga = a->doc.root ? gw_yaml_map_get(a->doc.root, "global") : NULL;
+    const gw_node_t *gb = b->doc.root ? gw_yaml_map_get(b->doc.root, "global") : NULL;
+    return same_node(gw_yaml_map_get(ga, name), gw_yaml_map_get(gb, name));
+}
+
 /* Settings read once when a worker starts: a reload keeps the running values and says so. */
 static void keep_restart_only(const gw_config_t *old, gw_config_t *cfg, unsigned nw)
 {
@@ -442,7 +458,9 @@ static void keep_restart_only(const gw_config_t *old, gw_config_t *cfg, unsigned
     if (!same_str(global_str(old, "user"), global_str(cfg, "user")) ||
         !same_str(global_str(old, "group"), global_str(cfg, "group")))
         gw_log_error("warn", "reload: user/group take effect after a restart");
-    if (!same_env(old, cfg)) gw_log_error("warn", "reload: environmentVariables take effect after a restart");
+    if (!same_global(old, cfg, "environmentVariables")) gw_log_error("warn", "reload: environmentVariables take effect after a restart");
+    if (!same_global(old, cfg, "http2Settings") || !same_global(old, cfg, "enableHTTP2"))
+        gw_log_error("warn", "reload: http2Settings/enableHTTP2 take effect after a restart for HTTP/2 sessions");
     if (!same_str(old->proxy_ca_file, cfg->proxy_ca_file))
         gw_log_error("warn", "reload: proxyCaFile takes effect after a restart");
 }
@@ -528,6 +546,38 @@ static gw_config_t *load_checked(gw_process_t *p, gw_tls_t **tls)
     return cfg;
 }
 
+/* Sends the new snapshot to every worker and makes it the process's current one. */
+static void publish(gw_process_t *p, gw_snapshot_t *s, listen_diff_t *d, reload_msg_t **msgs)
+{
+    const gw_config_t *cfg = s->cfg;
+    for (unsigned k = 0; k < p->nw; k++) gw_loop_post(p->workers[k]->loop, &msgs[k]->msg);
+    for (size_t j = 0; j < d->num_del; j++) {
+        gw_log_error("notice", "reload: stopped listening on %s", d->del[j].text);
+        gw_listen_unlink(&d->del[j]); /* the workers close their descriptors as they adopt */
+    }
+    for (size_t i = 0; i < cfg->num_listens; i++) {
+        if (!d->kept[i]) gw_log_error("notice", "reload: listening on %s", cfg->listens[i].text);
+        free(d->fds[i]); /* the descriptors now travel in the messages */
+        d->fds[i] = NULL;
+    }
+    keep_listens(p, cfg);
+    p->current->next = p->retired;
+    p->retired = p->current;
+    p->current = s;
+    gw_log_error("notice", "reload: configuration generation %llu is in use", (unsigned long long)s->generation);
+}
+
+/* The logs of the new config; false (logged) when one cannot be opened. */
+static bool switch_logs(gw_process_t *p, const gw_config_t *cfg, int *afd)
+{
+    int erc = switch_error_log(p, cfg->error_log_file);
+    *afd = erc == 0 ? switch_access_log(p, cfg->log_file) : -1;
+    if (erc == 0 && (!cfg->log_file || *afd >= 0)) return true;
+    gw_log_error("error", "reload: cannot open %s: %s", erc < 0 ? cfg->error_log_file : cfg->log_file,
+                 strerror(erc < 0 ? -erc : -*afd));
+    return false;
+}
+
 void gw_process_reload(gw_process_t *p)
 {
     if (strcmp(p->current->cfg->file, "(built-in default)") == 0) {
@@ -543,44 +593,26 @@ void gw_process_reload(gw_process_t *p)
         return;
     }
     listen_diff_t d;
+    size_t num_listens = cfg->num_listens;
+    int afd = -1;
     reload_msg_t **msgs = calloc(p->nw, sizeof(*msgs));
-    bool ok = msgs && diff_listeners(p, cfg, &d);
-    int erc = ok ? switch_error_log(p, cfg->error_log_file) : 0;
-    int afd = ok && erc == 0 ? switch_access_log(p, cfg->log_file) : -1;
-    if (erc < 0 || (cfg->log_file && afd < 0))
-        gw_log_error("error", "reload: cannot open %s: %s", erc < 0 ? cfg->error_log_file : cfg->log_file,
-                     strerror(erc < 0 ? -erc : -afd));
-    ok = ok && erc == 0 && (!cfg->log_file || afd >= 0);
-    gw_snapshot_t *s = ok ? snapshot_new(p, cfg, tls) : NULL;
-    for (unsigned k = 0; s && k < p->nw; k++)
-        if (!(msgs[k] = make_msg(p, s, &d, k, afd))) s = NULL;
-    if (!s) {
+    bool have_diff = msgs && diff_listeners(p, cfg, &d);
+    gw_snapshot_t *s = have_diff && switch_logs(p, cfg, &afd) ? snapshot_new(p, cfg, tls) : NULL;
+    bool ok = s != NULL;
+    for (unsigned k = 0; ok && k < p->nw; k++) ok = (msgs[k] = make_msg(p, s, &d, k, afd)) != NULL;
+    if (ok) {
+        publish(p, s, &d, msgs);
+    } else {
         for (unsigned k = 0; msgs && k < p->nw; k++)
             if (msgs[k]) msg_free(msgs[k]);
-        if (msgs) diff_free(&d, cfg->num_listens, p->nw);
-        free(msgs);
+        if (s) p->generation--;
+        free(s); /* cfg and tls are freed below, not through it */
         gw_tls_free(tls);
         gw_config_free(cfg);
         gw_log_error("error", "reload: failed, still serving generation %llu", (unsigned long long)p->current->generation);
-        return;
     }
-    for (unsigned k = 0; k < p->nw; k++) gw_loop_post(p->workers[k]->loop, &msgs[k]->msg);
-    for (size_t j = 0; j < d.num_del; j++) {
-        gw_log_error("notice", "reload: stopped listening on %s", d.del[j].text);
-        gw_listen_unlink(&d.del[j]); /* the workers close their descriptors as they adopt */
-    }
-    for (size_t i = 0; i < cfg->num_listens; i++) {
-        if (!d.kept[i]) gw_log_error("notice", "reload: listening on %s", cfg->listens[i].text);
-        free(d.fds[i]); /* the descriptors now travel in the messages */
-        d.fds[i] = NULL;
-    }
-    diff_free(&d, cfg->num_listens, p->nw);
+    if (have_diff) diff_free(&d, ok ? 0 : num_listens, p->nw);
     free(msgs);
-    keep_listens(p, cfg);
-    p->current->next = p->retired;
-    p->retired = p->current;
-    p->current = s;
-    gw_log_error("notice", "reload: configuration generation %llu is in use", (unsigned long long)s->generation);
 }
 
 bool gw_process_collect(gw_process_t *p)

@@ -201,7 +201,9 @@ void gw_ostream_next(gw_ostream_t *self, gw_req_t *req, const gw_slice_t *bufs, 
 void gw_start_response(gw_req_t *req, gw_generator_t *gen);
 
 /** Pushes body data (the head goes out with the first call). Buffers must stay valid until
- *  proceed() is called or the request ends. */
+ *  proceed() is called or the request ends. After a GW_SEND_IN_PROGRESS call the request is still
+ *  alive when gw_send returns (a client that went away is reported later through stop()); after
+ *  GW_SEND_FINAL or GW_SEND_ERROR it may already be gone. */
 void gw_send(gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_state_t state);
 
 /** Pushes `len` bytes of file `fd` from `off` (sendfile where the transport allows it). The fd

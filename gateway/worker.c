@@ -107,8 +107,12 @@ static void close_listeners(gw_worker_t *w)
 
 gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, size_t n, int access_log_fd)
 {
+    size_t added = 0;
     gw_worker_t *w = calloc(1, sizeof(*w));
-    if (!w) return NULL;
+    if (!w) {
+        for (size_t i = 0; i < n; i++) close(fds[i]);
+        return NULL;
+    }
     w->id = id;
     w->cfg = cfg;
     w->access_fd = access_log_fd;
@@ -133,8 +137,8 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
     gw_timer_init(&w->log_timer, on_log_timer);
     w->date_at = -1;
     w->accepting = true;
-    for (size_t i = 0; i < n; i++)
-        if (gw_worker_add_listener(w, fds[i], &cfg->listens[i]) != 0) goto fail;
+    for (; added < n; added++)
+        if (gw_worker_add_listener(w, fds[added], &cfg->listens[added]) != 0) goto fail;
     for (size_t i = 0; i < cfg->num_modules; i++) {
         const gw_loaded_module_t *m = &cfg->modules[i];
         if (m->def->worker_init && m->def->worker_init(m->state, id) != 0) {
@@ -145,6 +149,7 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
     return w;
 fail:
     close_listeners(w);
+    for (size_t i = added; i < n; i++) close(fds[i]); /* ours even when we fail */
     if (w->dns) gw_dns_free(w->dns);
     if (w->loop) gw_loop_free(w->loop);
     gw_file_cache_free(w->file_cache);

@@ -59,8 +59,8 @@ typedef struct gw_worker {
 } gw_worker_t;
 
 /**
- * Creates a worker for `cfg` owning the listening sockets fds[0..n) (one per cfg->listens entry).
- * Returns NULL on failure.
+ * Creates a worker for `cfg` owning the listening sockets fds[0..n) (one per cfg->listens entry;
+ * closed by the worker, also when this fails). Returns NULL on failure.
  */
 gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, size_t n, int access_log_fd);
 

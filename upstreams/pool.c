@@ -113,7 +113,9 @@ static gw_target_t *dynamic_target(const char *host, uint16_t port)
     t->authority = mem + hl + 1;
     snprintf(t->authority, auth_cap, v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
     t->url = t->authority + auth_cap;
-    snprintf(t->url, url_cap, "tcp://%s", t->authority);
+    /* from host and port again, not from t->authority: the two live in one allocation and
+     * FORTIFY's restrict checks cannot tell they do not overlap */
+    snprintf(t->url, url_cap, v6 ? "tcp://[%s]:%u" : "tcp://%s:%u", host, (unsigned)port);
     t->base_path = t->url + url_cap;
     t->port = port;
     t->id = UINT32_MAX;

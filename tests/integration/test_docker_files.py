@@ -194,7 +194,7 @@ def release_install(tmp_path_factory):
         env.pop(k, None)
     p = subprocess.run(["bash", str(DOCKER / "build.sh"), "/usr/local"], capture_output=True, text=True,
                        timeout=1800, env=env, cwd=str(REPO_ROOT))
-    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
+    assert p.returncode == 0, "docker/build.sh failed:\n" + p.stderr[-6000:] + "\n--- stdout:\n" + p.stdout[-2000:]
     return root
 
 
