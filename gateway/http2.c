@@ -247,10 +247,26 @@ static bool submit_head(h2_stream_t *s)
     int st = req->res.status ? req->res.status : 200;
     s->no_body = st == 204 || st == 304 || req->method_id == GW_M_HEAD;
     nghttp2_nv *v = gw_arena_alloc(&req->arena, (req->res.headers.count + 4) * sizeof(*v));
-    char *status = gw_arena_printf(&req->arena, "%d", st);
-    char *cl = req->res.content_length >= 0 && st != 204 && st != 304
-                   ? gw_arena_printf(&req->arena, "%lld", (long long)req->res.content_length)
-                   : NULL;
+    char *status = gw_arena_alloc(&req->arena, 48); /* status and length by hand: no printf per response */
+    char *cl = NULL;
+    if (status) {
+        status[0] = (char)('0' + st / 100 % 10);
+        status[1] = (char)('0' + st / 10 % 10);
+        status[2] = (char)('0' + st % 10);
+        status[3] = '\0';
+        if (req->res.content_length >= 0 && st != 204 && st != 304) {
+            char tmp[24];
+            int k = 0;
+            unsigned long long v64 = (unsigned long long)req->res.content_length;
+            do
+                tmp[k++] = (char)('0' + v64 % 10);
+            while ((v64 /= 10) != 0);
+            cl = status + 4;
+            int j = 0;
+            while (k) cl[j++] = tmp[--k];
+            cl[j] = '\0';
+        }
+    }
     char *date = gw_arena_strndup(&req->arena, gw_worker_date(s->hc->c.worker), 29);
     if (!v || !status || !date) return false;
     size_t n = 0;

@@ -1,6 +1,6 @@
 /*
- * gateway: command line, config loading, listening sockets, worker threads and signals.
- * The main thread owns the listeners and only handles signals once the workers run.
+ * gateway: command line, config check and signals. The process (listeners, workers, config
+ * snapshots and reload) is in reload.c; once the workers run, the main thread only handles signals.
  */
 #include <errno.h>
 #include <signal.h>
@@ -40,7 +40,11 @@ static void usage(FILE *f)
                "            then a built-in demo site on port 8080)\n"
                "  -t        check the configuration and exit (non-zero with located errors)\n"
                "  -v        print the version and the library versions and exit (also --version)\n"
-               "  --help    this text and the list of configuration properties\n");
+               "  --help    this text and the list of configuration properties\n"
+               "signals: HUP reloads the configuration (a bad file keeps the running one), USR1 reopens\n"
+               "  the log files, TERM/INT/QUIT stop gracefully\n"
+               "environment: FERRON_* and GATEWAY_* overrides of global properties (GATEWAY_ wins), e.g.\n"
+               "  GATEWAY_PORT, GATEWAY_LOG_FILE_PATH, GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS\n");
 }
 
 static void print_properties(void)

@@ -611,7 +611,7 @@ void gw_process_reload(gw_process_t *p)
         gw_config_free(cfg);
         gw_log_error("error", "reload: failed, still serving generation %llu", (unsigned long long)p->current->generation);
     }
-    if (have_diff) diff_free(&d, ok ? 0 : num_listens, p->nw);
+    if (msgs) diff_free(&d, ok ? 0 : num_listens, p->nw); /* d is set up whenever msgs is */
     free(msgs);
 }
 

@@ -273,7 +273,9 @@ static void finish_connect(gw_upconn_t *c, const char *err)
         w->cb(w, NULL, err);
         return;
     }
-    gw_io_modify(&c->io, 0); /* the owner arms what it needs */
+    /* read interest stays on for the connection's whole life: in the pool it means "closed by the
+     * backend", with an owner "response bytes"; no epoll_ctl per borrow and return */
+    gw_io_modify(&c->io, EPOLLIN | EPOLLRDHUP);
     c->pool->refusals = 0;
     c->pool->backoff_until = 0;
     hand_over(w, c);
@@ -446,7 +448,7 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
         GW_STAT(pool_reused, 1);
         idle_unlink(c);
         gw_timer_cancel(&c->timer);
-        gw_io_modify(&c->io, 0);
+        /* still armed for reading: the owner's arm() finds nothing to change */
         hand_over(w, c);
         return;
     }

@@ -1304,7 +1304,7 @@ def main(argv=None):
                     help=f"comma list from {','.join(SERVERS)} (default {DEFAULT_SERVERS})")
     ap.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
                     help="comma list (default: all): " + ", ".join(s.name for s in SCENARIOS))
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved CPU rounds (default 5)")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved CPU rounds (default 4)")
     ap.add_argument("--duration", type=int, default=3,
                     help="whole seconds per CPU round, first scenario (default 3); the other "
                          "scenarios use 2/3 of it")

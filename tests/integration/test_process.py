@@ -40,10 +40,14 @@ def test_privilege_drop_after_binding(start_gateway, tmp_path):
         os.chmod(d, 0o755)
     os.chmod(www / "index.html", 0o644)
     gw = start_gateway(make_config(www, user="nobody", group="nogroup" if _has_group("nogroup") else "nobody"))
-    uid = int(proc_status(gw.proc.pid, "Uid")[0])
     import pwd
+    import time
+    deadline = time.monotonic() + 5
+    while "running as uid" not in gw.stderr():  # the port accepts (backlog) before the drop
+        assert time.monotonic() < deadline, gw.stderr()
+        time.sleep(0.02)
+    uid = int(proc_status(gw.proc.pid, "Uid")[0])
     assert uid == pwd.getpwnam("nobody").pw_uid
-    assert "running as uid" in gw.stderr()
     r = gw.get("/")
     assert r.status == 200 and r.body == b"public\n"
 
