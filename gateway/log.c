@@ -28,7 +28,7 @@ struct gw_log_buf {
     char data[LOG_BUF_SIZE];
 };
 
-static int error_fd = 2;
+static int error_fd = 2; /* read by every thread; a reload may switch it (atomic access) */
 
 int gw_log_open(const char *path)
 {
@@ -190,6 +190,12 @@ static void log_json(gw_log_buf_t *b, const gw_req_t *req, const char *peer)
     PUT_LIT(b, ",\"request_id\":");
     put_json(b, req->request_id.base, req->request_id.len);
     put_json_header(b, ",\"cache\":", gw_res_header(req, "x-gateway-cache"));
+    PUT_LIT(b, ",\"upstream\":");
+    put_json(b, req->upstream, req->upstream ? strlen(req->upstream) : 0);
+    if (req->upstream) {
+        n = snprintf(num, sizeof(num), ",\"upstream_ms\":%llu", (unsigned long long)req->upstream_ms);
+        put(b, num, (size_t)n);
+    }
     if (req->conn && req->conn->tls)
         PUT_LIT(b, ",\"tls\":true}\n");
     else
@@ -217,10 +223,18 @@ static void log_extended_tail(gw_log_buf_t *b, const gw_req_t *req)
         put_escaped(b, c->value.base, c->value.len);
     else
         PUT_LIT(b, "-");
+    PUT_LIT(b, "\" upstream=\"");
+    if (req->upstream) {
+        put_escaped(b, req->upstream, strlen(req->upstream));
+        n = snprintf(num, sizeof(num), "\" upstream_ms=%llu", (unsigned long long)req->upstream_ms);
+        put(b, num, (size_t)n);
+    } else {
+        PUT_LIT(b, "-\" upstream_ms=-");
+    }
     if (req->conn && req->conn->tls)
-        PUT_LIT(b, "\" tls=yes");
+        PUT_LIT(b, " tls=yes");
     else
-        PUT_LIT(b, "\" tls=no");
+        PUT_LIT(b, " tls=no");
 }
 
 void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
@@ -270,12 +284,12 @@ void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
 
 void gw_log_set_error_fd(int fd)
 {
-    error_fd = fd;
+    __atomic_store_n(&error_fd, fd, __ATOMIC_RELEASE);
 }
 
 int gw_log_error_fd(void)
 {
-    return error_fd;
+    return __atomic_load_n(&error_fd, __ATOMIC_ACQUIRE);
 }
 
 void gw_log_error(const char *level, const char *fmt, ...)
@@ -292,6 +306,6 @@ void gw_log_error(const char *level, const char *fmt, ...)
     va_end(ap);
     n = m < 0 ? n : (n + (size_t)m >= sizeof(line) - 1 ? sizeof(line) - 2 : n + (size_t)m);
     line[n++] = '\n';
-    ssize_t w = write(error_fd, line, n);
+    ssize_t w = write(gw_log_error_fd(), line, n);
     (void)w;
 }

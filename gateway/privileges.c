@@ -27,7 +27,7 @@ void gw_raise_nofile(uint32_t max_connections)
     want.rlim_max = rl.rlim_max;
     want.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &want) != 0) want.rlim_cur = rl.rlim_cur;
-    if (want.rlim_cur < need)
+    if (want.rlim_cur < (rlim_t)max_connections + 1024) /* not even the clients fit: say so */
         gw_log_error("warn", "open files are limited to %llu: maxConnections %u needs about %llu",
                      (unsigned long long)want.rlim_cur, max_connections, (unsigned long long)need);
 }

@@ -11,7 +11,8 @@
 
 /**
  * Raises RLIMIT_NOFILE (soft, and hard when permitted) to hold `max_connections` client
- * connections plus as many backend connections and some spare. Logs when it cannot reach that.
+ * connections plus as many backend connections and some spare. Logs when the limit it reaches
+ * cannot even hold the client connections.
  */
 void gw_raise_nofile(uint32_t max_connections);
 

@@ -145,6 +145,8 @@ struct gw_req {
     const struct gw_config *cfg;
     bool cfg_held; /**< counted as a user of cfg by its worker (gw_worker_attach_cfg) */
     gw_slice_t request_id; /**< X-Request-ID (requestId), arena or request memory; empty when off */
+    const char *upstream;  /**< the backend URL whose response head arrived last (config memory) */
+    uint64_t upstream_ms;  /**< ms from the request's start to that head */
     const struct gw_route *route;
     /* policy (policy/) */
     struct in6_addr client_ip;   /**< the client: the peer, or from trusted X-Forwarded-For; v4-mapped */

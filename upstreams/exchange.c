@@ -466,6 +466,10 @@ static int parse_head(gw_exchange_t *x)
         ex_fail(x, gw_err_bad_response);
         return -1;
     }
+    if (x->target) { /* for the access log (logFormat extended/json) */
+        x->req->upstream = x->target->url;
+        x->req->upstream_ms = gw_loop_now(x->req->worker->loop) - x->req->start_ms;
+    }
     if (x->ops->on_head && x->ops->on_head(x, &h) == GW_EXCHANGE_CONSUME) {
         x->consume = true; /* the adapter took what it needed from the head */
         shift_rbuf(x, (size_t)n);

@@ -37,13 +37,16 @@ def test_extended_lines_and_generated_request_id(start_gateway, wwwroot, tmp_pat
     line = lines[0]
     head, tail = line.split('" host=', 1)
     assert LINE_RE.match(head + '"'), line
-    assert re.fullmatch(r'"localhost" time_ms=\d+ request_id="[0-9a-f]{32}" cache="-" tls=no', tail), line
+    assert re.fullmatch(r'"localhost" time_ms=\d+ request_id="[0-9a-f]{32}" cache="-" upstream="-" upstream_ms=- tls=no',
+                        tail), line
 
 
-def test_request_id_reaches_the_backend(start_gateway):
+def test_request_id_reaches_the_backend_and_upstream_is_logged(start_gateway, tmp_path):
     b = Backend("b")
+    log = tmp_path / "access.json"
     try:
-        cfg = make_config(loadModules="[rproxy]", proxyTo=b.url, requestId=True).replace('"[rproxy]"', "[rproxy]")
+        cfg = make_config(loadModules="[rproxy]", proxyTo=b.url, requestId=True, logFilePath=str(log),
+                          logFormat="json").replace('"[rproxy]"', "[rproxy]")
         gw = start_gateway(cfg)
         r = gw.get("/echo")
         sent = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
@@ -51,6 +54,9 @@ def test_request_id_reaches_the_backend(start_gateway):
         r = gw.get("/echo", headers={"X-Request-ID": "client-given"})
         sent = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
         assert sent.get("x-request-id") == "client-given"
+        lines = wait_for(lambda: [ln for ln in read_lines(log) if "client-given" in ln])
+        doc = json.loads(lines[0])
+        assert doc["upstream"] == b.url and isinstance(doc["upstream_ms"], int), doc
     finally:
         b.close()
 

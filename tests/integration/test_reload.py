@@ -372,3 +372,28 @@ def test_tls_session_resumes_across_reload(start_gateway, wwwroot, tmp_path):
     rewrite(gw, cfg + "  serverHeader: reloaded\n")
     assert "is in use" in reload_and_wait(gw)
     assert fetch(sess)[1], "the session ticket did not survive the reload"
+
+
+def test_every_kind_of_request_gives_its_config_back(start_gateway, wwwroot):
+    """Rejected heads, aborted uploads, h2c streams and timed-out requests all release the config
+    they started with: after a reload the old generation is freed."""
+    gw = start_gateway(make_config(wwwroot, headerReadTimeout=200))
+    with gw.connect() as c:
+        c.send(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        assert c.read_response().status == 400
+    s = socket.create_connection(("127.0.0.1", gw.port))
+    s.sendall(b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc")
+    time.sleep(0.1)
+    s.close()  # aborted mid-body
+    slow = socket.create_connection(("127.0.0.1", gw.port))
+    slow.sendall(b"GET / HTTP/1.1\r\n")  # a head that never completes: 408
+    out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", f"http://127.0.0.1:{gw.port}/hello.txt"],
+                         capture_output=True, timeout=10)
+    assert out.stdout == b"hello world\n"
+    held = socket.create_connection(("127.0.0.1", gw.port))  # idle keep-alive, no request: holds nothing
+    time.sleep(0.5)
+    slow.close()
+    rewrite(gw, make_config(wwwroot, headerReadTimeout=300))
+    assert "is in use" in reload_and_wait(gw)
+    wait_log(gw, "generation 1 is no longer used: freed")
+    held.close()
