@@ -274,7 +274,7 @@ def test_group_hash_on_header_is_sticky(start_gateway, backends):
     bs = backends(3)
     gw = start_gateway(group_config([f"\"{b.url}\"" for b in bs], "hash", "    hashKey: header:X-User\n"))
     owners = set()
-    for user in ("alice", "bob", "carol", "dave", "erin", "frank"):
+    for user in ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"):
         seen = spread(gw, 5, headers={"X-User": user})
         assert len(seen) == 1  # one user always reaches the same backend
         owners |= set(seen)
