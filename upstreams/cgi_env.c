@@ -227,3 +227,18 @@ int gw_cgi_find_script(gw_req_t *req, gw_cgi_accept_fn accept, const char *const
         if (cut > 0) cut--;
     }
 }
+
+int gw_cgi_locate_by_prefix(gw_req_t *req, const char *prefix, gw_cgi_script_t *s)
+{
+    char *dec = gw_arena_alloc(&req->arena, req->path.len + 1);
+    long n = dec ? gw_uri_decode(req->path.base, req->path.len, dec, req->path.len + 1) : -1;
+    if (n < 0) return dec ? -400 : -500;
+    dec[n] = '\0';
+    const char *root = req->route->wwwroot ? req->route->wwwroot : "/nonexistent";
+    size_t pl = strlen(prefix);
+    s->document_root = root;
+    s->script_name = prefix;
+    s->path_info = strlen(dec) >= pl ? dec + pl : "";
+    s->script_filename = gw_arena_printf(&req->arena, "%s%s", root, dec);
+    return s->script_filename ? 1 : -500;
+}

@@ -56,6 +56,13 @@ int gw_cgi_find_script(gw_req_t *req, gw_cgi_accept_fn accept, const char *const
 /** True when `path` is `prefix` or continues it after a '/' (prefix without trailing slash). */
 bool gw_cgi_prefix_match(gw_slice_t path, const char *prefix);
 
+/**
+ * Prefix mode (fcgiPath, scgiPath; spec §3.0 and §3.3): SCRIPT_FILENAME = wwwroot (default
+ * /nonexistent) + the decoded whole path, SCRIPT_NAME = the prefix, PATH_INFO = the rest.
+ * Returns 1, or a negative status (-400 for a bad escape, -500 without memory).
+ */
+int gw_cgi_locate_by_prefix(gw_req_t *req, const char *prefix, gw_cgi_script_t *s);
+
 /** Appends one variable (strings must outlive the request). */
 bool gw_cgi_env_add(gw_arena_t *arena, gw_cgi_env_t *env, const char *name, const char *value);
 

@@ -251,21 +251,10 @@ static bool fcgi_accept(const gw_req_t *req, const char *rel, const struct stat 
     return has_extension(&req->route->cgi.fcgi_extensions, rel);
 }
 
-/* fcgiPath (spec §3.0): SCRIPT_FILENAME = wwwroot + the whole path, PATH_INFO = the rest. */
+/* fcgiPath (spec §3.0): the shared prefix mode of cgi_env.c. */
 static int path_mode(gw_req_t *req, gw_cgi_script_t *s)
 {
-    const char *prefix = req->route->cgi.fcgi_path;
-    char *dec = gw_arena_alloc(&req->arena, req->path.len + 1);
-    long n = dec ? gw_uri_decode(req->path.base, req->path.len, dec, req->path.len + 1) : -1;
-    if (n < 0) return dec ? -400 : -500;
-    dec[n] = '\0';
-    const char *root = req->route->wwwroot ? req->route->wwwroot : "/nonexistent";
-    size_t pl = strlen(prefix);
-    s->document_root = root;
-    s->script_name = prefix;
-    s->path_info = strlen(dec) >= pl ? dec + pl : "";
-    s->script_filename = gw_arena_printf(&req->arena, "%s%s", root, dec);
-    return s->script_filename ? 1 : -500;
+    return gw_cgi_locate_by_prefix(req, req->route->cgi.fcgi_path, s);
 }
 
 static gw_handler_result_t fcgi_on_request(const gw_handler_t *self, gw_req_t *req)

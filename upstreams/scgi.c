@@ -71,23 +71,11 @@ static int scgi_parse_head(gw_exchange_t *x, gw_h1_response_head_t *h)
 static const gw_backend_codec_t scgi_codec = {scgi_frame_body, scgi_decode, scgi_parse_head};
 static const gw_exchange_ops_t scgi_ops = {.build_head = scgi_build_head, .codec = &scgi_codec};
 
-/* spec §3.3: SCRIPT_FILENAME = wwwroot (default /nonexistent) + the decoded whole path,
- * SCRIPT_NAME = scgiPath, PATH_INFO = the rest of the path. */
+/* spec §3.3: the shared prefix mode of cgi_env.c, plus SCGI=1. */
 static int locate(gw_req_t *req, gw_cgi_script_t *s)
 {
-    const char *prefix = req->route->cgi.scgi_path;
-    char *dec = gw_arena_alloc(&req->arena, req->path.len + 1);
-    long n = dec ? gw_uri_decode(req->path.base, req->path.len, dec, req->path.len + 1) : -1;
-    if (n < 0) return dec ? -400 : -500;
-    dec[n] = '\0';
-    const char *root = req->route->wwwroot ? req->route->wwwroot : "/nonexistent";
-    size_t pl = strlen(prefix);
     s->scgi = true;
-    s->document_root = root;
-    s->script_name = prefix;
-    s->path_info = strlen(dec) >= pl ? dec + pl : "";
-    s->script_filename = gw_arena_printf(&req->arena, "%s%s", root, dec);
-    return s->script_filename ? 1 : -500;
+    return gw_cgi_locate_by_prefix(req, req->route->cgi.scgi_path, s);
 }
 
 static gw_handler_result_t scgi_on_request(const gw_handler_t *self, gw_req_t *req)
