@@ -271,7 +271,8 @@ static bool submit_head(h2_stream_t *s)
     if (!v || !status || !date) return false;
     size_t n = 0;
     v[n++] = nv(":status", 7, status, strlen(status));
-    v[n++] = nv("server", 6, "gateway", 7);
+    const char *server = req->route && req->route->server_header ? req->route->server_header : "gateway";
+    if (*server) v[n++] = nv("server", 6, server, strlen(server)); /* serverHeader: "" hides it */
     v[n++] = nv("date", 4, date, strlen(date));
     if (cl) v[n++] = nv("content-length", 14, cl, strlen(cl));
     n += add_headers(&req->arena, v + n, &req->res.headers, cl != NULL); /* our length is authoritative */

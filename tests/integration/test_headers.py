@@ -60,3 +60,15 @@ def test_bad_header_names_skipped(start_gateway, wwwroot):
                                                   '      X-Ok: "1"\n      X-Split: "a\\r\\nInjected: 1"\n'))
     r = gw.get("/hello.txt")
     assert r.header("x-ok") == "1" and r.header("injected") is None and r.header("bad name") is None
+
+
+def test_server_header_on_both_protocols(start_gateway, wwwroot):
+    import subprocess
+    from conftest import make_config
+    for value, expect in (("edge/1", "edge/1"), ("", None)):
+        gw = start_gateway(make_config(wwwroot, serverHeader=value))
+        assert gw.get("/").header("server") == expect
+        out = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", "--http2-prior-knowledge",
+                              f"http://127.0.0.1:{gw.port}/"], capture_output=True, text=True, timeout=20)
+        lines = [l for l in out.stdout.lower().splitlines() if l.startswith("server:")]
+        assert lines == ([f"server: {expect}"] if expect else [])
