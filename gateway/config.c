@@ -51,21 +51,10 @@ static void add_error(loader_t *ld, const gw_node_t *at, const char *prop, const
 static void add_error(loader_t *ld, const gw_node_t *at, const char *prop, const char *fmt, ...)
 {
     ld->nerrors++;
-    if (ld->errused + 1 >= ld->errlen) return;
-    char *p = ld->err + ld->errused;
-    size_t room = ld->errlen - ld->errused;
-    int n = at ? snprintf(p, room, "%s:%d:%d: %s: ", at->file, at->line, at->column, prop)
-               : snprintf(p, room, "%s: %s: ", ld->cfg->file, prop);
-    if (n > 0 && (size_t)n < room) {
-        va_list ap;
-        va_start(ap, fmt);
-        int m = vsnprintf(p + n, room - (size_t)n, fmt, ap);
-        va_end(ap);
-        if (m > 0) n += m;
-    }
-    ld->errused += (size_t)n < room ? (size_t)n : room - 1;
-    if (ld->errused + 1 < ld->errlen) ld->err[ld->errused++] = '\n';
-    ld->err[ld->errused] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    gw_config_error_vappend(ld->err, ld->errlen, &ld->errused, at, ld->cfg->file, prop, fmt, ap);
+    va_end(ap);
 }
 
 static void add_warning(loader_t *ld, const gw_node_t *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_props.h"
+
 #define MAX_DEPTH 16
 
 static void inc_error(gw_include_ctx_t *c, const gw_node_t *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -16,20 +18,21 @@ static void inc_error(gw_include_ctx_t *c, const gw_node_t *at, const char *fmt,
 static void inc_error(gw_include_ctx_t *c, const gw_node_t *at, const char *fmt, ...)
 {
     c->nerrors++;
-    if (!c->err || c->errused + 1 >= c->errlen) return;
-    char *p = c->err + c->errused;
-    size_t room = c->errlen - c->errused;
-    int n = snprintf(p, room, "%s:%d:%d: include: ", at->file, at->line, at->column);
-    if (n > 0 && (size_t)n < room) {
-        va_list ap;
-        va_start(ap, fmt);
-        int m = vsnprintf(p + n, room - (size_t)n, fmt, ap);
-        va_end(ap);
-        if (m > 0) n += m;
-    }
-    c->errused += n > 0 && (size_t)n < room ? (size_t)n : room - 1;
-    if (c->errused + 1 < c->errlen) c->err[c->errused++] = '\n';
-    c->err[c->errused] = '\0';
+    va_list ap;
+    va_start(ap, fmt);
+    gw_config_error_vappend(c->err, c->errlen, &c->errused, at, NULL, "include", fmt, ap);
+    va_end(ap);
+}
+
+/* A preformatted line (no location prefix of its own). */
+static void inc_line(gw_include_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void inc_line(gw_include_ctx_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gw_config_error_vappend(c->err, c->errlen, &c->errused, NULL, NULL, NULL, fmt, ap);
+    va_end(ap);
 }
 
 static gw_node_t *new_node(gw_include_ctx_t *c, const gw_node_t *like)
@@ -164,11 +167,7 @@ static void include_file(gw_include_ctx_t *c, gw_node_t **root, const gw_node_t 
         size_t n = strlen(err);
         while (n && err[n - 1] == '\n') err[--n] = '\0';
         c->nerrors++; /* the file's own located error, then where it was included from */
-        if (c->err && c->errused + 1 < c->errlen) {
-            int w = snprintf(c->err + c->errused, c->errlen - c->errused, "%s (included from %s:%d:%d)\n", err,
-                             at->file, at->line, at->column);
-            c->errused += w > 0 && (size_t)w < c->errlen - c->errused ? (size_t)w : c->errlen - c->errused - 1;
-        }
+        inc_line(c, "%s (included from %s:%d:%d)", err, at->file, at->line, at->column);
         return;
     }
     if (!keep_doc(c, &doc)) {

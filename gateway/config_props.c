@@ -2,6 +2,7 @@
 #include "config_props.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,4 +362,24 @@ bool gw_prop_check(const gw_prop_def_t *def, const gw_node_t *v, char *why, size
         return false;
     }
     return check_scalar(def, v, why, whylen);
+}
+
+void gw_config_error_vappend(char *buf, size_t cap, size_t *used, const gw_node_t *at, const char *fallback_file,
+                             const char *prefix, const char *fmt, va_list ap)
+{
+    if (!buf || *used + 1 >= cap) return;
+    char *p = buf + *used;
+    size_t room = cap - *used;
+    int n = 0;
+    if (at)
+        n = snprintf(p, room, "%s:%d:%d: %s: ", at->file, at->line, at->column, prefix);
+    else if (fallback_file)
+        n = snprintf(p, room, "%s: %s: ", fallback_file, prefix);
+    if (n >= 0 && (size_t)n < room) {
+        int m = vsnprintf(p + n, room - (size_t)n, fmt, ap);
+        if (m > 0) n += m;
+    }
+    *used += n > 0 && (size_t)n < room ? (size_t)n : room - 1;
+    if (*used + 1 < cap) buf[(*used)++] = '\n';
+    buf[*used] = '\0';
 }

@@ -6,6 +6,7 @@
 #ifndef GW_CONFIG_PROPS_H
 #define GW_CONFIG_PROPS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,6 +62,16 @@ const char *gw_prop_suggest(const char *name);
  * ("expected a boolean (true or false)") to why.
  */
 bool gw_prop_check(const gw_prop_def_t *def, const gw_node_t *value, char *why, size_t whylen);
+
+/**
+ * Appends one error line to buf[0..cap) at *used: "file:line:column: prefix: message" for a node,
+ * "fallback_file: prefix: message" without one, and just the message when both are NULL (a
+ * preformatted line). Output that does not fit is cut; buf stays NUL-terminated. The one place
+ * where config errors are formatted (config.c, config_include.c).
+ */
+void gw_config_error_vappend(char *buf, size_t cap, size_t *used, const gw_node_t *at, const char *fallback_file,
+                             const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
 
 /** Parses an unquoted YAML boolean (true/false in any case). */
 bool gw_node_as_bool(const gw_node_t *n, bool *out);
