@@ -267,13 +267,16 @@ static bool submit_head(h2_stream_t *s)
             cl[j] = '\0';
         }
     }
-    char *date = gw_arena_strndup(&req->arena, gw_worker_date(s->hc->c.worker), 29);
-    if (!v || !status || !date) return false;
+    if (!v || !status) return false;
+    bool has_date = false; /* a proxied or cached response keeps its origin's Date, as on HTTP/1.1 */
+    for (uint32_t i = 0; i < req->res.headers.count && !has_date; i++)
+        has_date = gw_slice_ieq(req->res.headers.items[i].name, "date");
+    const char *date = gw_worker_date(s->hc->c.worker); /* nghttp2 copies header values on submit */
     size_t n = 0;
     v[n++] = nv(":status", 7, status, strlen(status));
     const char *server = req->route && req->route->server_header ? req->route->server_header : "gateway";
     if (*server) v[n++] = nv("server", 6, server, strlen(server)); /* serverHeader: "" hides it */
-    v[n++] = nv("date", 4, date, strlen(date));
+    if (!has_date) v[n++] = nv("date", 4, date, strlen(date));
     if (cl) v[n++] = nv("content-length", 14, cl, strlen(cl));
     n += add_headers(&req->arena, v + n, &req->res.headers, cl != NULL); /* our length is authoritative */
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};

@@ -421,3 +421,24 @@ def test_websocket_tunnel(start_gateway, backends):
             assert got == msg
     # the tunnel ended with the client; the gateway still serves
     assert gw.get("/echo").status == 200
+
+
+def test_one_date_on_http2_too(start_gateway):
+    import threading
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(4)
+
+    def serve():
+        c, _ = s.accept()
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nContent-Length: 2\r\n\r\nok")
+        c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    gw = start_gateway(proxy_config(f"http://127.0.0.1:{s.getsockname()[1]}"))
+    out = subprocess.run(["curl", "-s", "-D", "-", "-o", "/dev/null", "--http2-prior-knowledge",
+                          f"http://127.0.0.1:{gw.port}/"], capture_output=True, text=True, timeout=20)
+    s.close()
+    dates = [l for l in out.stdout.lower().splitlines() if l.startswith("date:")]
+    assert dates == ["date: mon, 01 jan 2024 00:00:00 gmt"]
