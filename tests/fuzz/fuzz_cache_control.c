@@ -33,9 +33,11 @@ static int inside(gw_slice_t s, const char *buf, size_t len)
 
 static void check_ranges(const gw_cc_t *cc, const char *buf, size_t len)
 {
-    const int64_t v[] = {cc->max_age, cc->s_maxage, cc->max_stale, cc->min_fresh, cc->stale_while_revalidate,
-                         cc->stale_if_error};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) require(v[i] >= -1 && v[i] <= CC_MAX, "delta range");
+    const int64_t v[] = {
+        cc->max_age,       cc->s_maxage, cc->max_stale, cc->min_fresh, cc->stale_while_revalidate,
+        cc->stale_if_error};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        require(v[i] >= -1 && v[i] <= CC_MAX, "delta range");
     require(cc->flags < (GW_CC_INVALID << 1), "known flags only");
     require(inside(cc->fields_no_cache, buf, len) && inside(cc->fields_private, buf, len), "fields inside");
 }
@@ -72,10 +74,13 @@ static int list_has_reference(gw_slice_t list, gw_slice_t name)
     size_t i = 0;
     while (i <= list.len) {
         size_t j = i;
-        while (j < list.len && list.base[j] != ',') j++;
+        while (j < list.len && list.base[j] != ',')
+            j++;
         size_t s = i, e = j;
-        while (s < e && (list.base[s] == ' ' || list.base[s] == '\t')) s++;
-        while (e > s && (list.base[e - 1] == ' ' || list.base[e - 1] == '\t')) e--;
+        while (s < e && (list.base[s] == ' ' || list.base[s] == '\t'))
+            s++;
+        while (e > s && (list.base[e - 1] == ' ' || list.base[e - 1] == '\t'))
+            e--;
         if (name.len && e - s == name.len && strncasecmp(list.base + s, name.base, name.len) == 0) return 1;
         i = j + 1;
     }
@@ -85,8 +90,12 @@ static int list_has_reference(gw_slice_t list, gw_slice_t name)
 static void check_decisions(const gw_cc_t *res, const uint8_t *data, size_t size)
 {
     int64_t seed = size ? data[size - 1] : 0;
-    gw_cache_times_t t = {.date = 1000 + seed, .expires = seed * 7 - 100, .last_modified = seed * 3,
-                          .age = seed % 5 ? seed : -1, .request_time = 1000, .response_time = 1001};
+    gw_cache_times_t t = {.date = 1000 + seed,
+                          .expires = seed * 7 - 100,
+                          .last_modified = seed * 3,
+                          .age = seed % 5 ? seed : -1,
+                          .request_time = 1000,
+                          .response_time = 1001};
     int status = 100 + (int)(seed * 4 % 500);
     bool heuristic;
     int64_t life = gw_cache_lifetime(res, &t, status, &heuristic);
@@ -95,8 +104,12 @@ static void check_decisions(const gw_cc_t *res, const uint8_t *data, size_t size
     gw_cc_t req;
     gw_cc_init(&req);
     gw_cc_parse(&req, (gw_slice_t){(const char *)data, size / 2}); /* the same bytes as a request's */
-    gw_cache_store_in_t in = {.get = seed & 1, .status = status, .authorization = seed & 2,
-                              .vary_star = seed & 4, .has_expires = seed & 8, .has_last_modified = seed & 16,
+    gw_cache_store_in_t in = {.get = seed & 1,
+                              .status = status,
+                              .authorization = seed & 2,
+                              .vary_star = seed & 4,
+                              .has_expires = seed & 8,
+                              .has_last_modified = seed & 16,
                               .has_validator = seed & 32};
     require(gw_cache_storable(&req, res, &in) <= GW_STORE_NO_FRESHNESS, "storage verdict in range");
     gw_cache_stored_t st = {.lifetime = life, .age = seed * 11, .res_flags = res->flags};

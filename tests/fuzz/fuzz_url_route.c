@@ -58,7 +58,8 @@ static int under(const char *p, size_t len, const char *loc)
 static size_t count_byte(const char *p, size_t len, char c)
 {
     size_t n = 0;
-    for (size_t i = 0; i < len; i++) n += p[i] == c;
+    for (size_t i = 0; i < len; i++)
+        n += p[i] == c;
     return n;
 }
 
