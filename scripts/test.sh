@@ -23,6 +23,9 @@ GATEWAY_BIN="$PWD/build-asan/gateway" /usr/bin/python3 -m pytest -q tests/integr
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then fail=1; fi
 
+step "soak (2 minutes of mixed traffic with reloads and backend restarts, ASan+UBSan)"
+/usr/bin/python3 tests/soak/soak.py --gateway build-asan/gateway --duration 120 || fail=1
+
 step "build (clang-14, -Werror) and fuzz smoke run"
 CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DGW_FUZZ=ON >/dev/null || exit 1
 # the library (every source, so clang's warnings are checked too) and the fuzz targets
