@@ -23,11 +23,11 @@ import time
 
 
 class Backend:
-    def __init__(self, name="b"):
+    def __init__(self, name="b", port=0):
         self.name = name
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))  # a fixed port lets a test restart a backend
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
