@@ -24,7 +24,9 @@ GATEWAY_BIN = Path(os.environ.get("GATEWAY_BIN", str(REPO_ROOT / "build-asan" / 
 if not GATEWAY_BIN.is_absolute():
     GATEWAY_BIN = (REPO_ROOT / GATEWAY_BIN).resolve()
 
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer", "WARNING: ThreadSanitizer")
+# GATEWAY_TEST_WORKERS=N runs every "workers: 1" config with N workers (the ThreadSanitizer run)
+TEST_WORKERS = os.environ.get("GATEWAY_TEST_WORKERS")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 PORT_PLACEHOLDER = "@PORT@"
@@ -289,8 +291,9 @@ def get(port, path="/", host="localhost", headers=None, timeout=5.0, addr="127.0
 
 
 class Gateway:
-    def __init__(self, workdir, binary=GATEWAY_BIN, addr="127.0.0.1"):
+    def __init__(self, workdir, binary=GATEWAY_BIN, addr="127.0.0.1", keep_workers=False):
         self.addr = addr  # the address clients (and the readiness probe) connect to
+        self.keep_workers = keep_workers  # ignore GATEWAY_TEST_WORKERS (per-worker state counted)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.binary = str(binary)
@@ -311,7 +314,10 @@ class Gateway:
             self._n += 1
             port = free_port()
             self.config_path = self.workdir / f"gateway-{self._n}.yaml"
-            self.config_path.write_text(config_text.replace(PORT_PLACEHOLDER, str(port)))
+            text = config_text.replace(PORT_PLACEHOLDER, str(port))
+            if TEST_WORKERS and not self.keep_workers:
+                text = text.replace("  workers: 1\n", f"  workers: {TEST_WORKERS}\n")
+            self.config_path.write_text(text)
             self.stderr_path = self.workdir / f"gateway-{self._n}.stderr"
             self.stdout_path = self.workdir / f"gateway-{self._n}.stdout"
             with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
@@ -459,13 +465,14 @@ def wwwroot(tmp_path):
 
 
 @pytest.fixture
-def start_gateway(tmp_path, gateway_bin):
+def start_gateway(tmp_path, gateway_bin, request):
     """Factory: start_gateway(config_text) -> running Gateway. Every started gateway is stopped at
     teardown and must exit 0 without sanitizer reports."""
     started = []
+    keep = request.node.get_closest_marker("one_worker") is not None
 
     def start(config_text, subdir=None, addr="127.0.0.1"):
-        gw = Gateway(tmp_path / (subdir or f"gw{len(started)}"), gateway_bin, addr=addr)
+        gw = Gateway(tmp_path / (subdir or f"gw{len(started)}"), gateway_bin, addr=addr, keep_workers=keep)
         started.append(gw)
         return gw.start(config_text)
 
@@ -484,3 +491,8 @@ def start_gateway(tmp_path, gateway_bin):
 def gateway(start_gateway, wwwroot):
     """A gateway with one worker serving the demo site from the global wwwroot."""
     return start_gateway(make_config(wwwroot))
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "one_worker: the test counts per-worker state; GATEWAY_TEST_WORKERS does not apply")

@@ -28,6 +28,7 @@ def config(dns_port, url, extra=""):
             f"  proxyTo: \"{url}\"\n{extra}")
 
 
+@pytest.mark.one_worker  # counts per-worker state
 def test_name_resolved_and_cached(start_gateway, dns):
     b = Backend()
     try:
@@ -55,6 +56,7 @@ def test_ttl_expiry_requeries(start_gateway, dns):
         b.close()
 
 
+@pytest.mark.one_worker  # counts per-worker state
 def test_nxdomain_is_503_and_negatively_cached(start_gateway, dns):
     d = dns({})
     gw = start_gateway(config(d.port, "http://missing.test:80", "  dnsNegativeTtl: 5000\n"))

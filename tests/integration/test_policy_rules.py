@@ -87,6 +87,7 @@ def test_rewrite_to_traversal_is_normalised(start_gateway, wwwroot):
     assert gw.get("/x/etc/passwd").status == 404
 
 
+@pytest.mark.one_worker  # counts per-worker state
 def test_rate_limit(start_gateway, wwwroot):
     gw = start_gateway(make_config(wwwroot) + """\
   trustedProxies: ["127.0.0.1"]

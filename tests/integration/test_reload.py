@@ -169,6 +169,7 @@ def test_reload_to_a_port_in_use_keeps_serving(start_gateway, wwwroot):
         blocker.close()
 
 
+@pytest.mark.one_worker  # counts per-worker state
 def test_workers_change_needs_restart(start_gateway, wwwroot):
     gw = start_gateway(make_config(wwwroot, workers=1))
     rewrite(gw, make_config(wwwroot, workers=3))
