@@ -113,6 +113,28 @@ char *gw_arena_strndup(gw_arena_t *a, const char *s, size_t n)
     return p;
 }
 
+char *gw_arena_concat3(gw_arena_t *a, const char *x, const char *y, const char *z)
+{
+    size_t lx = strlen(x), ly = strlen(y), lz = strlen(z);
+    char *p = gw_arena_alloc(a, lx + ly + lz + 1);
+    if (!p) return NULL;
+    memcpy(p, x, lx);
+    memcpy(p + lx, y, ly);
+    memcpy(p + lx + ly, z, lz);
+    p[lx + ly + lz] = '\0';
+    return p;
+}
+
+char *gw_arena_u64(gw_arena_t *a, uint64_t v)
+{
+    char buf[20], *end = buf + sizeof(buf), *d = end;
+    do {
+        *--d = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return gw_arena_strndup(a, d, (size_t)(end - d));
+}
+
 char *gw_arena_printf(gw_arena_t *a, const char *fmt, ...)
 {
     va_list ap;

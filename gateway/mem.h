@@ -45,6 +45,13 @@ void *gw_arena_alloc(gw_arena_t *a, size_t n);
 /** Copies `n` bytes (plus a NUL) into the arena. */
 char *gw_arena_strndup(gw_arena_t *a, const char *s, size_t n);
 
+/** Concatenates three strings (any may be "") into the arena; NULL on failure. Cheaper than
+ *  gw_arena_printf on per-request paths (no format parsing). */
+char *gw_arena_concat3(gw_arena_t *a, const char *x, const char *y, const char *z);
+
+/** The decimal digits of `v` in the arena; NULL on failure. */
+char *gw_arena_u64(gw_arena_t *a, uint64_t v);
+
 /** Formats into the arena (like asprintf); NULL on failure. */
 char *gw_arena_printf(gw_arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -10,6 +10,9 @@
 #include "config.h"
 #include "conn.h"
 #include "file_cache.h"
+#include "loop.h"
+#include "static.h"
+#include "worker.h"
 #include "uri.h"
 
 #define SERVER_SOFTWARE "gateway/" GW_VERSION
@@ -86,11 +89,24 @@ static const char *joined_value(gw_req_t *req, size_t i)
     return v;
 }
 
+/* Whether a header name maps to its HTTP_ variable without ambiguity: only letters, digits and '-'.
+ * "X_A" (or "X.A") would become HTTP_X_A like "X-A" and let a client override what a proxy in
+ * front set; such headers are left out, as Apache httpd and nginx do by default. */
+static bool unambiguous_name(gw_slice_t name)
+{
+    for (size_t i = 0; i < name.len; i++) {
+        char c = name.base[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    }
+    return true;
+}
+
 static bool add_headers(gw_req_t *req, gw_cgi_env_t *env)
 {
     for (size_t i = 0; i < req->num_headers; i++) {
         gw_slice_t n = req->headers[i].name;
-        if (gw_slice_ieq(n, "proxy") || gw_slice_ieq(n, "content-length") || gw_slice_ieq(n, "content-type"))
+        if (gw_slice_ieq(n, "proxy") || gw_slice_ieq(n, "content-length") || gw_slice_ieq(n, "content-type") ||
+            !unambiguous_name(n))
             continue; /* Proxy: never HTTP_PROXY (httpoxy) */
         const char *v = joined_value(req, i);
         if (v && !gw_cgi_env_add(&req->arena, env, http_name(&req->arena, n), v)) return false;
@@ -108,7 +124,7 @@ static bool add_request(gw_req_t *req, const gw_cgi_script_t *s, gw_cgi_env_t *e
     gw_arena_t *a = &req->arena;
     const gw_header_t *ct = gw_req_header(req, "content-type");
     bool ok = gw_cgi_env_add(a, env, "CONTENT_LENGTH",
-                             gw_arena_printf(a, "%llu", (unsigned long long)(req->body_kind == GW_BODY_LENGTH ? req->content_length : 0)));
+                             gw_arena_u64(a, req->body_kind == GW_BODY_LENGTH ? (uint64_t)req->content_length : 0));
     if (ct) ok = ok && gw_cgi_env_add(a, env, "CONTENT_TYPE", dup_slice(req, ct->value));
     ok = ok && gw_cgi_env_add(a, env, "GATEWAY_INTERFACE", "CGI/1.1");
     if (s->scgi) ok = ok && gw_cgi_env_add(a, env, "SCGI", "1");
@@ -119,7 +135,7 @@ static bool add_request(gw_req_t *req, const gw_cgi_script_t *s, gw_cgi_env_t *e
     ok = ok && gw_cgi_env_add(a, env, "SCRIPT_FILENAME", s->script_filename);
     ok = ok && gw_cgi_env_add(a, env, "PATH_INFO", s->path_info);
     if (s->path_info[0])
-        ok = ok && gw_cgi_env_add(a, env, "PATH_TRANSLATED", gw_arena_printf(a, "%s%s", s->document_root, s->path_info));
+        ok = ok && gw_cgi_env_add(a, env, "PATH_TRANSLATED", gw_arena_concat3(a, s->document_root, s->path_info, ""));
     ok = ok && gw_cgi_env_add(a, env, "DOCUMENT_ROOT", s->document_root);
     if (s->redirect_status) ok = ok && gw_cgi_env_add(a, env, "REDIRECT_STATUS", "200");
     return ok;
@@ -136,10 +152,10 @@ static bool add_server(gw_req_t *req, gw_cgi_env_t *env)
     ok = ok && gw_cgi_env_add(a, env, "SERVER_PROTOCOL", req->codec->protocol);
     ok = ok && gw_cgi_env_add(a, env, "SERVER_NAME", dup_slice(req, req->authority));
     ok = ok && gw_cgi_env_add(a, env, "SERVER_ADDR", addr_text(a, &req->conn->local));
-    ok = ok && gw_cgi_env_add(a, env, "SERVER_PORT", gw_arena_printf(a, "%u", ntohs(req->conn->local.sin6_port)));
+    ok = ok && gw_cgi_env_add(a, env, "SERVER_PORT", gw_arena_u64(a, ntohs(req->conn->local.sin6_port)));
     if (req->route->server_admin) ok = ok && gw_cgi_env_add(a, env, "SERVER_ADMIN", req->route->server_admin);
     ok = ok && gw_cgi_env_add(a, env, "REMOTE_ADDR", gw_arena_strndup(a, peer, strlen(peer)));
-    ok = ok && gw_cgi_env_add(a, env, "REMOTE_PORT", gw_arena_printf(a, "%u", ntohs(req->conn->peer.sin6_port)));
+    ok = ok && gw_cgi_env_add(a, env, "REMOTE_PORT", gw_arena_u64(a, ntohs(req->conn->peer.sin6_port)));
     if (req->conn->tls) ok = ok && gw_cgi_env_add(a, env, "HTTPS", "on");
     if (req->remote_user) {
         ok = ok && gw_cgi_env_add(a, env, "AUTH_TYPE", "Basic");
@@ -160,12 +176,27 @@ bool gw_cgi_prefix_match(gw_slice_t path, const char *prefix)
     return path.len >= n && memcmp(path.base, prefix, n) == 0 && (path.len == n || path.base[n] == '/');
 }
 
-/* Opens rel below the root and stats it: 1 regular file, 2 directory, 0 missing, -1 other. */
-static int probe(int root_fd, const char *rel, struct stat *st)
+/* Stats rel below the root: 1 regular file, 2 directory, 0 missing, -1 other. Regular files go
+ * through the worker's open-file cache, so a script found once costs no open/fstat/close until the
+ * cache re-validates it (openFileCacheValidity), as for static files. */
+static int probe(gw_req_t *req, const char *rel, struct stat *st)
 {
+    int root_fd = req->route->root_fd;
+    gw_file_cache_t *fc = req->worker->file_cache;
+    uint64_t now = gw_loop_now(req->worker->loop);
+    gw_file_entry_t *e = *rel ? gw_file_cache_get(fc, root_fd, rel, now) : NULL;
+    if (e) {
+        *st = e->st;
+        gw_file_cache_release(fc, e);
+        return 1;
+    }
     int fd = gw_open_beneath(root_fd, *rel ? rel : ".");
     if (fd < 0) return 0;
     int r = fstat(fd, st) != 0 ? -1 : S_ISREG(st->st_mode) ? 1 : S_ISDIR(st->st_mode) ? 2 : -1;
+    if (r == 1 && *rel && (e = gw_file_cache_put(fc, root_fd, rel, fd, st, gw_mime_type(rel, strlen(rel)), now))) {
+        gw_file_cache_release(fc, e); /* the cache took the fd */
+        return 1;
+    }
     close(fd);
     return r;
 }
@@ -179,8 +210,8 @@ static int found(gw_req_t *req, gw_cgi_script_t *s, const char **out, char *rel,
     s->document_root = gw_arena_strndup(&req->arena, root, rl);
     s->path_info = gw_arena_strndup(&req->arena, info, strlen(info));
     rel[cut] = '\0';
-    s->script_name = gw_arena_printf(&req->arena, "/%s", rel);
-    s->script_filename = gw_arena_printf(&req->arena, "%s/%s", s->document_root, rel);
+    s->script_name = gw_arena_concat3(&req->arena, "/", rel, "");
+    s->script_filename = gw_arena_concat3(&req->arena, s->document_root, "/", rel);
     *out = rel;
     return s->document_root && s->path_info && s->script_name && s->script_filename ? 1 : -500;
 }
@@ -193,7 +224,7 @@ static int find_index(gw_req_t *req, gw_cgi_accept_fn accept, const char *const 
         char *rel = gw_arena_printf(&req->arena, "%s%s%s", dir, *dir && dir[strlen(dir) - 1] != '/' ? "/" : "", index[i]);
         struct stat st;
         if (!rel) return -500;
-        if (probe(req->route->root_fd, rel, &st) == 1 && accept(req, rel, &st))
+        if (probe(req, rel, &st) == 1 && accept(req, rel, &st))
             return found(req, s, out, rel, strlen(rel), "");
     }
     return 0;
@@ -217,7 +248,7 @@ int gw_cgi_find_script(gw_req_t *req, gw_cgi_accept_fn accept, const char *const
         struct stat st;
         char save = rel[cut];
         rel[cut] = '\0';
-        int kind = probe(req->route->root_fd, rel, &st);
+        int kind = probe(req, rel, &st);
         bool ok = kind == 1 && accept(req, rel, &st);
         rel[cut] = save;
         if (kind == 1) return ok ? found(req, s, out, rel, cut, info + cut) : 0;
@@ -239,6 +270,6 @@ int gw_cgi_locate_by_prefix(gw_req_t *req, const char *prefix, gw_cgi_script_t *
     s->document_root = root;
     s->script_name = prefix;
     s->path_info = strlen(dec) >= pl ? dec + pl : "";
-    s->script_filename = gw_arena_printf(&req->arena, "%s%s", root, dec);
+    s->script_filename = gw_arena_concat3(&req->arena, root, dec, "");
     return s->script_filename ? 1 : -500;
 }
