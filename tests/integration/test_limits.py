@@ -236,3 +236,37 @@ def test_limit_out_of_range_is_a_config_error(gateway_bin, tmp_path, prop, value
     p = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, text=True, timeout=10)
     assert p.returncode == 1
     assert f"{cfg}:3:{len(prop) + 5}: {prop}: " in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("framing", [b"Content-Length: 100000\r\n", b"Transfer-Encoding: chunked\r\n"])
+def test_408_slow_post_is_bounded_by_the_request_timeout(start_gateway, framing):
+    """A client trickling a request body (slow POST) holds the request at most `timeout`: it gets
+    408 and the connection is closed, whatever the backend does meanwhile."""
+    from backends import Backend
+
+    b = Backend()
+    try:
+        gw = start_gateway(make_config(None, timeout=800, proxyTo=b.url) + "  loadModules: [rproxy]\n")
+        with RawConn(gw.port) as c:
+            t0 = time.monotonic()
+            c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n")
+            chunked = b"chunked" in framing
+            c.sock.settimeout(0.1)
+            while time.monotonic() - t0 < 5:
+                try:
+                    c.send(b"1\r\na\r\n" if chunked else b"a")
+                    c._fill()
+                except (socket.timeout, TimeoutError):
+                    continue
+                except (EOFError, OSError):
+                    break
+                if b"\r\n\r\n" in c.buf:
+                    break
+            c.sock.settimeout(3)
+            r = c.read_response()
+            assert r.status == 408, r
+            assert time.monotonic() - t0 < 2.5
+            assert c.closed_by_server(3)
+        assert gw.get("/echo").status == 200
+    finally:
+        b.close()
