@@ -19,6 +19,7 @@
 #if !defined(OPENSSL_IS_BORINGSSL)
 #error "the gateway is built against BoringSSL only (OpenSSL must never enter the process)"
 #endif
+#include <openssl/bio.h>
 #include <openssl/bytestring.h>
 #include <openssl/ec_key.h>
 #include <openssl/err.h>
@@ -26,7 +27,9 @@
 #include <openssl/hmac.h>
 #include <openssl/nid.h>
 #include <openssl/pem.h>
+#include <openssl/mem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -34,14 +37,14 @@
 #include "config.h"
 #include "config_props.h"
 #include "log.h"
+#include "metrics.h"
+#include "tls_session_cache.h"
+#include "tls_tickets.h"
 #include "worker.h"
 
-#define TICKET_ROTATE_S 3600 /* default: a new ticket key every hour; the previous one still decrypts */
-#define STAGE_BYTES 16384    /* small writes are gathered into one full TLS record */
-
-typedef struct ticket_key {
-    uint8_t name[16], aes[16], hmac[16];
-} ticket_key_t;
+#define TICKET_ROTATE_S 3600     /* default: a new ticket key every hour; the previous one still decrypts */
+#define SESSION_CACHE_SIZE 20480 /* default tlsSessionCacheSize, BoringSSL's own default */
+#define STAGE_BYTES 16384        /* small writes are gathered into one full TLS record */
 
 typedef struct sni_entry {
     char *pattern; /* lower-cased, as in the config ("*.example.com" or "www.example.com") */
@@ -53,25 +56,19 @@ struct gw_tls {
     sni_entry_t *sni;
     size_t num_sni;
     bool h2;
+    gw_ticket_keys_t *ticket_keys; /* from sessionTicketKeyFiles; NULL: the in-process keys */
+    time_t ticket_period;          /* sessionTicketKeyRotation of the in-process keys */
     atomic_uint refs;        /* the snapshot's, plus one per connection (a reload frees it late) */
 };
 
-/* Session-ticket keys are the process's, not a context's: tickets stay valid across a reload. */
-static struct {
-    pthread_mutex_t lock;  /* taken once per full handshake or resumption, never per request */
-    ticket_key_t keys[2];  /* [0] current (encrypts), [1] previous (still decrypts) */
-    bool have_prev;
-    time_t rotated_at;
-    time_t period;         /* sessionTicketKeyRotation of the newest config */
-} tk = {.lock = PTHREAD_MUTEX_INITIALIZER, .period = TICKET_ROTATE_S};
-
-static int ssl_sni_idx = -1, ctx_tls_idx = -1, ssl_hs_out_idx = -1;
+static int ssl_sni_idx = -1, ctx_tls_idx = -1, ssl_hs_out_idx = -1, ssl_hs_failed_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void make_indexes(void)
 {
     ssl_sni_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     ssl_hs_out_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    ssl_hs_failed_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     ctx_tls_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
@@ -106,6 +103,20 @@ static void handshake_write_wait(gw_conn_t *c, SSL *ssl, bool wants_write)
     gw_io_modify(&c->io, wants_write ? c->io.events | EPOLLOUT : c->io.events & ~(uint32_t)EPOLLOUT);
 }
 
+/* A read that was part of the handshake: counts it once it completed, or failed with a protocol
+ * error or an alert from the client (once: the codec may read the sticky error again). A peer that
+ * leaves without sending a byte (a TCP probe) is no failure. */
+static void count_handshake_end(SSL *ssl, ssize_t r)
+{
+    if (!SSL_in_init(ssl)) {
+        gw_metrics_count_tls_handshake(SSL_session_reused(ssl) ? GW_TLS_HS_RESUMED : GW_TLS_HS_FULL);
+    } else if (r == -EPROTO && BIO_number_read(SSL_get_rbio(ssl)) &&
+               !SSL_get_ex_data(ssl, ssl_hs_failed_idx)) {
+        SSL_set_ex_data(ssl, ssl_hs_failed_idx, (void *)1);
+        gw_metrics_count_tls_handshake(GW_TLS_HS_FAILED);
+    }
+}
+
 /* Reads until `len` bytes or until BoringSSL has nothing more buffered and the socket is dry, so
  * no decrypted data is left inside the SSL object while the codec waits for epoll. */
 static ssize_t tls_read(gw_conn_t *c, void *buf, size_t len)
@@ -125,9 +136,11 @@ static ssize_t tls_read(gw_conn_t *c, void *buf, size_t len)
         ssize_t r = ssl_failure(ssl, n);
         if (in_handshake || SSL_get_ex_data(ssl, ssl_hs_out_idx))
             handshake_write_wait(c, ssl, r == -EAGAIN && SSL_get_error(ssl, n) == SSL_ERROR_WANT_WRITE);
+        if (in_handshake) count_handshake_end(ssl, r);
         return r;
     }
     if (SSL_get_ex_data(ssl, ssl_hs_out_idx)) handshake_write_wait(c, ssl, false);
+    if (in_handshake) count_handshake_end(ssl, (ssize_t)got);
     return (ssize_t)got;
 }
 
@@ -269,38 +282,11 @@ static int on_alpn(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t
     return SSL_TLSEXT_ERR_OK;
 }
 
-static void rotate_keys(time_t now)
-{
-    tk.keys[1] = tk.keys[0];
-    tk.have_prev = tk.rotated_at != 0;
-    RAND_bytes((uint8_t *)&tk.keys[0], sizeof(tk.keys[0]));
-    tk.rotated_at = now;
-}
-
+/* Every context of one gw_tls_t carries it, so the SNI context a handshake switched to does too. */
 static int on_ticket_key(SSL *ssl, uint8_t *name, uint8_t *iv, EVP_CIPHER_CTX *ectx, HMAC_CTX *hctx, int enc)
 {
-    (void)ssl;
-    ticket_key_t keys[2];
-    bool have_prev;
-    pthread_mutex_lock(&tk.lock);
-    time_t now = time(NULL);
-    if (now - tk.rotated_at >= tk.period) rotate_keys(now);
-    memcpy(keys, tk.keys, sizeof(keys));
-    have_prev = tk.have_prev;
-    pthread_mutex_unlock(&tk.lock);
-    const ticket_key_t *k = &keys[0];
-    if (enc) {
-        memcpy(name, k->name, 16);
-        RAND_bytes(iv, 16);
-    } else if (memcmp(name, keys[0].name, 16) != 0) {
-        if (!have_prev || memcmp(name, keys[1].name, 16) != 0) return 0; /* unknown: full handshake */
-        k = &keys[1];
-    }
-    if (!HMAC_Init_ex(hctx, k->hmac, 16, EVP_sha256(), NULL)) return -1;
-    int ok = enc ? EVP_EncryptInit_ex(ectx, EVP_aes_128_cbc(), NULL, k->aes, iv)
-                 : EVP_DecryptInit_ex(ectx, EVP_aes_128_cbc(), NULL, k->aes, iv);
-    if (!ok) return -1;
-    return k == &keys[1] ? 2 : 1; /* 2: decrypted with the old key, issue a fresh ticket */
+    const gw_tls_t *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_tls_idx);
+    return gw_ticket_key_crypt(t->ticket_keys, t->ticket_period, name, iv, ectx, hctx, enc);
 }
 
 /* ---- configuration ---- */
@@ -310,6 +296,7 @@ typedef struct builder {
     char *err;
     size_t errlen;
     bool failed;
+    uint8_t policy[SHA256_DIGEST_LENGTH]; /* digest of the settings a resumed session must share */
 } builder_t;
 
 static void fail(builder_t *b, const gw_node_t *at, const char *prop, const char *fmt, ...)
@@ -542,8 +529,107 @@ static bool client_ca(builder_t *b, SSL_CTX *ctx)
     return true;
 }
 
-/* A context with everything but the certificate; `sid` keeps resumption within one SNI entry. */
-static SSL_CTX *new_ctx(builder_t *b, gw_tls_t *t, const char *sid)
+/* ---- session resumption ---- */
+
+static void hash_node(SHA256_CTX *h, const gw_node_t *n)
+{
+    if (!n) {
+        SHA256_Update(h, "~", 2);
+    } else if (n->kind == GW_NODE_SCALAR) {
+        SHA256_Update(h, n->scalar.text, strlen(n->scalar.text) + 1);
+    } else if (n->kind == GW_NODE_SEQ) {
+        SHA256_Update(h, "[", 1);
+        for (size_t i = 0; i < n->seq.count; i++)
+            hash_node(h, n->seq.items[i]);
+        SHA256_Update(h, "]", 1);
+    } else {
+        SHA256_Update(h, "{", 1);
+        for (size_t i = 0; i < n->map.count; i++) {
+            hash_node(h, n->map.entries[i].key);
+            hash_node(h, n->map.entries[i].value);
+        }
+        SHA256_Update(h, "}", 1);
+    }
+}
+
+/* The content, not the path: replicas may keep the same CA file in different places. */
+static void hash_file(SHA256_CTX *h, const char *path)
+{
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) return; /* client_ca reports it */
+    uint8_t buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        SHA256_Update(h, buf, n);
+    fclose(f);
+}
+
+/* The settings a session was authenticated and negotiated under, for every context alike. */
+static void digest_policy(builder_t *b)
+{
+    static const char *const props[] = {"tlsMinVersion", "tlsMaxVersion", "cipherSuite",
+                                        "useClientCertificate", "clientCertificateCaFile"};
+    SHA256_CTX h;
+    SHA256_Init(&h);
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+        hash_node(&h, gw_yaml_map_get(b->g, props[i]));
+    if (gbool(b, "useClientCertificate", false))
+        hash_file(&h, gw_node_as_string(gw_yaml_map_get(b->g, "clientCertificateCaFile")));
+    SHA256_Final(b->policy, &h);
+}
+
+/*
+ * The session-ID context of a context with its certificate loaded: a digest of the SNI entry
+ * (NULL: the default certificate), the leaf certificate and the policy. BoringSSL resumes a
+ * session (from the cache or a ticket) only under the same context, so resumption never crosses
+ * hosts, survives a reload (and moves between replicas) when that host's settings are the same,
+ * and stops when its certificate or policy changed.
+ */
+static bool set_session_context(builder_t *b, SSL_CTX *ctx, const char *sni_entry)
+{
+    uint8_t *der = NULL, sid[SHA256_DIGEST_LENGTH];
+    int len = i2d_X509(SSL_CTX_get0_certificate(ctx), &der);
+    if (len <= 0) {
+        fail(b, NULL, "tls", "cannot encode the certificate");
+        return false;
+    }
+    SHA256_CTX h;
+    SHA256_Init(&h);
+    SHA256_Update(&h, b->policy, sizeof(b->policy));
+    SHA256_Update(&h, sni_entry ? "sni" : "default", sni_entry ? 4 : 8);
+    if (sni_entry) SHA256_Update(&h, sni_entry, strlen(sni_entry) + 1);
+    SHA256_Update(&h, der, (size_t)len);
+    SHA256_Final(sid, &h);
+    OPENSSL_free(der);
+    return SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid)) == 1;
+}
+
+/* sessionTicketKeyFiles: keys shared by replicas; without it the in-process keys rotate. */
+static bool load_ticket_keys(builder_t *b, gw_tls_t *t)
+{
+    const gw_node_t *n = gw_yaml_map_get(b->g, "sessionTicketKeyFiles");
+    if (!n || gw_yaml_is_null(n)) return true;
+    size_t count = n->kind == GW_NODE_SEQ ? n->seq.count : 1, bad = 0;
+    if (!count) {
+        fail(b, n, "sessionTicketKeyFiles", "no key file listed (the first one encrypts new tickets)");
+        return false;
+    }
+    const char **paths = calloc(count, sizeof(*paths));
+    if (!paths) return false;
+    for (size_t i = 0; i < count; i++) {
+        const char *p = gw_node_as_string(n->kind == GW_NODE_SEQ ? n->seq.items[i] : n);
+        paths[i] = p ? p : "";
+    }
+    char why[PATH_MAX + 128];
+    t->ticket_keys = gw_ticket_keys_load(paths, count, &bad, why, sizeof(why));
+    free(paths);
+    if (!t->ticket_keys)
+        fail(b, n->kind == GW_NODE_SEQ ? n->seq.items[bad] : n, "sessionTicketKeyFiles", "%s", why);
+    return t->ticket_keys != NULL;
+}
+
+/* A context with everything but the certificate and its session-ID context (set_session_context). */
+static SSL_CTX *new_ctx(builder_t *b, gw_tls_t *t)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_method());
     if (!ctx) {
@@ -555,9 +641,7 @@ static SSL_CTX *new_ctx(builder_t *b, gw_tls_t *t, const char *sid)
     SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, t); /* read from the current context: set on each */
     SSL_CTX_set_tlsext_ticket_key_cb(ctx, on_ticket_key);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_sess_set_cache_size(ctx, 20000);
-    SSL_CTX_set_session_id_context(ctx, (const uint8_t *)sid, (unsigned)strlen(sid));
+    gw_tls_session_cache_attach(ctx);
     if (!set_policy(b, ctx)) {
         SSL_CTX_free(ctx);
         return NULL;
@@ -585,9 +669,7 @@ static bool add_sni(builder_t *b, gw_tls_t *t, const gw_node_t *sni)
             fail(b, v, "sni", "'%s': expected a map with cert and key", e->key->scalar.text);
             return false;
         }
-        char sid[32];
-        snprintf(sid, sizeof(sid), "gw-sni-%zu", i);
-        SSL_CTX *ctx = new_ctx(b, t, sid);
+        SSL_CTX *ctx = new_ctx(b, t);
         if (!ctx) return false;
         sni_entry_t *s = &t->sni[t->num_sni++];
         s->ctx = ctx;
@@ -595,7 +677,9 @@ static bool add_sni(builder_t *b, gw_tls_t *t, const gw_node_t *sni)
         if (!s->pattern) return false;
         for (char *p = s->pattern; *p; p++)
             if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
-        if (!load_cert(b, ctx, gw_yaml_map_get(v, "cert"), gw_yaml_map_get(v, "key"))) return false;
+        if (!load_cert(b, ctx, gw_yaml_map_get(v, "cert"), gw_yaml_map_get(v, "key")) ||
+            !set_session_context(b, ctx, s->pattern))
+            return false;
         const gw_node_t *ocsp = gw_yaml_map_get(v, "ocspResponseFile");
         if (!load_ocsp(b, ctx, ocsp ? ocsp : gw_yaml_map_get(b->g, "ocspResponseFile"))) return false;
     }
@@ -629,25 +713,26 @@ gw_tls_t *gw_tls_new(const gw_config_t *cfg, char *err, size_t errlen)
     pthread_once(&idx_once, make_indexes);
     static const gw_node_t empty = {.kind = GW_NODE_MAP};
     const gw_node_t *g = cfg->doc.root ? gw_yaml_map_get(cfg->doc.root, "global") : NULL;
-    builder_t b = {g ? g : &empty, err, errlen, false};
+    builder_t b = {.g = g ? g : &empty, .err = err, .errlen = errlen};
     gw_tls_t *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
     atomic_init(&t->refs, 1);
     t->h2 = gbool(&b, "enableHTTP2", true);
-    int64_t period = TICKET_ROTATE_S;
-    gw_node_as_int(gw_yaml_map_get(b.g, "sessionTicketKeyRotation"), &period); /* range checked by the config */
-    pthread_mutex_lock(&tk.lock);
-    tk.period = period > 0 ? (time_t)period : TICKET_ROTATE_S;
-    if (!tk.rotated_at) rotate_keys(time(NULL));
-    pthread_mutex_unlock(&tk.lock);
-    if (!maybe_generate(&b)) goto fail;
-    t->def = new_ctx(&b, t, "gw-default");
+    int64_t period = TICKET_ROTATE_S, cache_size = SESSION_CACHE_SIZE; /* ranges checked by the config */
+    gw_node_as_int(gw_yaml_map_get(b.g, "sessionTicketKeyRotation"), &period);
+    gw_node_as_int(gw_yaml_map_get(b.g, "tlsSessionCacheSize"), &cache_size);
+    t->ticket_period = period > 0 ? (time_t)period : TICKET_ROTATE_S;
+    digest_policy(&b);
+    if (!load_ticket_keys(&b, t) || !maybe_generate(&b)) goto fail;
+    t->def = new_ctx(&b, t);
     if (!t->def) goto fail;
     if (!load_cert(&b, t->def, gw_yaml_map_get(b.g, "cert"), gw_yaml_map_get(b.g, "key"))) goto fail;
+    if (!set_session_context(&b, t->def, NULL)) goto fail;
     if (!load_ocsp(&b, t->def, gw_yaml_map_get(b.g, "ocspResponseFile"))) goto fail;
     if (!add_sni(&b, t, gw_yaml_map_get(b.g, "sni"))) goto fail;
     SSL_CTX_set_tlsext_servername_callback(t->def, on_servername);
     SSL_CTX_set_tlsext_servername_arg(t->def, t);
+    gw_tls_session_cache_configure(cache_size > 0 ? (size_t)cache_size : 0);
     return t;
 fail:
     if (!b.failed) snprintf(err, errlen, "tls: out of memory\n");
@@ -665,6 +750,7 @@ static void tls_unref(gw_tls_t *t)
     }
     free(t->sni);
     SSL_CTX_free(t->def);
+    gw_ticket_keys_free(t->ticket_keys);
     free(t);
 }
 

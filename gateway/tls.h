@@ -2,9 +2,10 @@
  * TLS for client connections on BoringSSL: a gw_transport_ops_t (non-blocking SSL_read/SSL_write in
  * the worker loop; no sendfile, so codecs read files with pread), and the server contexts built
  * once from the global properties: default certificate, per-SNI certificates (exact and
- * `*.example.com`), protocol versions, cipher and curve policy, ALPN (h2, http/1.1), session cache
- * and session tickets whose keys are shared by all workers and rotated, optional OCSP stapling and
- * client certificates. Nothing here knows about HTTP.
+ * `*.example.com`), protocol versions, cipher and curve policy, ALPN (h2, http/1.1), session
+ * resumption (session tickets with in-process or file keys, tls_tickets.h; the process-wide
+ * session-ID cache, tls_session_cache.h; a session-ID context per certificate that digests its
+ * settings), optional OCSP stapling and client certificates. Nothing here knows about HTTP.
  */
 #ifndef GW_TLS_H
 #define GW_TLS_H
@@ -20,7 +21,8 @@ struct gw_config;
 struct gw_worker;
 
 /** The server TLS state shared by every worker (immutable after gw_tls_new; reference counted).
- *  Session-ticket keys are process-wide, so resumption survives a reload. */
+ *  The in-process ticket keys and the session-ID cache are process-wide, so resumption survives a
+ *  reload for every host whose certificate and TLS settings stayed the same. */
 typedef struct gw_tls gw_tls_t;
 
 /** The TLS transport; c->xprt_ctx is the connection's SSL*. */
