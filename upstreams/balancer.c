@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "health.h"
 #include "pool.h"
 #include "worker.h"
 
@@ -64,12 +65,14 @@ typedef struct pick_ctx {
     const gw_target_t *avoid;
     bool health_check;
     uint32_t max_fails;
+    bool probes; /* skip targets that active health checks marked down */
 } pick_ctx_t;
 
 static bool usable(const pick_ctx_t *c, size_t i)
 {
     const gw_target_t *t = c->list->items[i];
     if (t == c->avoid && c->list->count > 1) return false;
+    if (c->probes && c->list->health && gw_health_down(c->list->health[i])) return false;
     gw_pool_t *p = gw_pool_get(c->req->worker, t);
     if (p && gw_pool_backing_off(p)) return false;
     if (!c->health_check) return true;
@@ -205,18 +208,29 @@ static long pick_hash(const pick_ctx_t *c)
     return -1;
 }
 
+static long pick_by_policy(const pick_ctx_t *c)
+{
+    switch (c->list->balance) {
+    case GW_LB_ROUND_ROBIN: return pick_round_robin(c);
+    case GW_LB_LEAST_CONN: return pick_least_conn(c);
+    case GW_LB_TWO_CHOICES: return pick_two_choices(c);
+    case GW_LB_HASH: return pick_hash(c);
+    default: return pick_random(c);
+    }
+}
+
 const gw_target_t *gw_balance_pick(gw_req_t *req, const gw_target_list_t *list, const gw_target_t *avoid,
                                    bool health_check, uint32_t max_fails)
 {
-    pick_ctx_t c = {req, list, avoid, health_check, max_fails};
+    pick_ctx_t c = {req, list, avoid, health_check, max_fails, true};
     if (list->count == 1) return list->items[0];
-    long i;
-    switch (list->balance) {
-    case GW_LB_ROUND_ROBIN: i = pick_round_robin(&c); break;
-    case GW_LB_LEAST_CONN: i = pick_least_conn(&c); break;
-    case GW_LB_TWO_CHOICES: i = pick_two_choices(&c); break;
-    case GW_LB_HASH: i = pick_hash(&c); break;
-    default: i = pick_random(&c); break;
+    long i = pick_by_policy(&c);
+    if (i < 0 && list->health) {
+        /* every server is down by its probes: ignore them and let passive health and back-off
+         * choose, as Envoy's panic mode does, rather than fail every request as nginx ("no live
+         * upstreams", 502) and HAProxy (503) do; a probe may be wrong, the servers may not be */
+        c.probes = false;
+        i = pick_by_policy(&c);
     }
     if (i < 0) { /* every target is failing or paused: use one anyway rather than refuse (Ferron) */
         c.health_check = false;

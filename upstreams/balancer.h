@@ -1,8 +1,9 @@
 /*
- * Load balancing: picks the target of a list for one request, skipping targets over the passive
- * health limit (Ferron: if all are failing, one is used anyway). State (round-robin weights) is
- * per worker; least-connections counts are per worker too, so they are exact for that worker and
- * approximate for the process.
+ * Load balancing: picks the target of a list for one request, skipping targets that active health
+ * checks marked down (health.h) and targets over the passive health limit (Ferron: if all are
+ * failing, one is used anyway; if all are down by their probes, the probes are ignored). State
+ * (round-robin weights) is per worker; least-connections counts are per worker too, so they are
+ * exact for that worker and approximate for the process.
  */
 #ifndef GW_BALANCER_H
 #define GW_BALANCER_H

@@ -1,6 +1,7 @@
 /*
  * Backend targets parsed from `proxyTo`-style URLs at config load: http://host[:port][/base],
- * https://..., tcp://host:port/ (FastCGI, SCGI) and unix:///path/to.sock. Each target gets a small integer id, unique in its
+ * https://..., h2c://host[:port][/base] (HTTP/2 with prior knowledge), tcp://host:port/ (FastCGI,
+ * SCGI) and unix:///path/to.sock. Each target gets a small integer id, unique in its
  * config, that indexes the per-worker pool table.
  */
 #ifndef GW_TARGET_H
@@ -10,8 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** The protocol spoken to an HTTP backend (an upstream group's `protocol`, or the URL scheme). */
+typedef enum gw_backend_proto {
+    GW_PROTO_HTTP1, /**< HTTP/1.1 (the default) */
+    GW_PROTO_H2,    /**< HTTP/2 over TLS, ALPN h2 (https:// targets) */
+    GW_PROTO_H2C,   /**< HTTP/2 over plain TCP with prior knowledge (h2c:// or http:// targets) */
+} gw_backend_proto_t;
+
 typedef struct gw_target {
     uint32_t id;
+    gw_backend_proto_t proto;
     bool tls;
     bool insecure;    /**< https without certificate verification (disableProxyCertificateVerification) */
     char *unix_path;  /**< unix:///path: set, host NULL */
@@ -46,6 +55,8 @@ typedef struct gw_target_list {
     uint16_t *ring_target; /**< ... and the target index of each point */
     size_t ring_len;
     const char *name;      /**< group name, or NULL for a plain proxyTo list */
+    const struct gw_health_check *health_check; /**< a group's active checks (health.h); NULL: none */
+    struct gw_health_cell **health;             /**< with health_check: each item's up/down state */
 } gw_target_list_t;
 
 /**
