@@ -359,16 +359,40 @@ static char **build_argv(gw_req_t *req, const char *file, const struct stat *st)
     return argv;
 }
 
+/* True when the CGI variables already name the variable of `var` ("NAME=value"). */
+static bool env_names(const gw_cgi_env_t *env, const char *var)
+{
+    size_t len = (size_t)(strchr(var, '=') - var);
+    for (size_t i = 0; i < env->count; i++)
+        if (env->items[i].name.len == len && memcmp(env->items[i].name.base, var, len) == 0) return true;
+    return false;
+}
+
+/* The CGI meta-variables, then environmentVariables of the request's config (a reload changes them
+ * for the next program; a meta-variable of the same name wins, RFC 3875), then PATH if still unset. */
 static char **build_envp(gw_req_t *req, const gw_cgi_env_t *env)
 {
-    char **envp = gw_arena_alloc(&req->arena, (env->count + 2) * sizeof(*envp));
+    const gw_config_t *cfg = req->cfg;
+    char **envp = gw_arena_alloc(&req->arena, (env->count + cfg->num_env_vars + 2) * sizeof(*envp));
     if (!envp) return NULL;
     size_t n = 0;
-    for (size_t i = 0; i < env->count; i++)
-        envp[n++] = gw_arena_printf(&req->arena, "%.*s=%.*s", (int)env->items[i].name.len, env->items[i].name.base,
-                                    (int)env->items[i].value.len, env->items[i].value.base);
-    const char *path = getenv("PATH");
-    envp[n++] = gw_arena_printf(&req->arena, "PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
+    bool have_path = false;
+    for (size_t i = 0; i < env->count; i++) {
+        envp[n] =
+            gw_arena_printf(&req->arena, "%.*s=%.*s", (int)env->items[i].name.len, env->items[i].name.base,
+                            (int)env->items[i].value.len, env->items[i].value.base);
+        if (!envp[n++]) return NULL;
+    }
+    for (size_t i = 0; i < cfg->num_env_vars; i++) {
+        if (env_names(env, cfg->env_vars[i])) continue;
+        have_path = have_path || strncmp(cfg->env_vars[i], "PATH=", 5) == 0;
+        envp[n++] = (char *)cfg->env_vars[i];
+    }
+    if (!have_path) {
+        const char *path = getenv("PATH");
+        envp[n] = gw_arena_printf(&req->arena, "PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
+        if (!envp[n++]) return NULL;
+    }
     envp[n] = NULL;
     return envp;
 }

@@ -5,16 +5,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config_ids.h"
 #include "file_cache.h"
+#include "health.h"
 #include "listeners.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_hosts.h"
 #include "config_props.h"
 #include "module_loader.h"
+#include "pool.h"
 #include "privileges.h"
 #include "tls.h"
+#include "upgrade.h"
 #include "worker.h"
 
 /* A worker's count of its requests still using an older snapshot. */
@@ -37,6 +43,7 @@ struct gw_process {
     char *access_path, *error_path; /* the paths open now */
     int old_error_fds[8];    /* error logs replaced by a reload (workers may still write) */
     size_t num_old_error_fds;
+    bool handed_over; /* a binary upgrade took the listeners: their socket files are its now */
 };
 
 /* ---- worker side ---- */
@@ -68,6 +75,7 @@ void gw_worker_detach_cfg(gw_worker_t *w, gw_req_t *req)
             *ph = h->next;
             snapshot_give_back(h->snap);
             free(h);
+            if (!w->held) gw_pools_free_retired(w); /* no request can reach a retired pool now */
         }
         return;
     }
@@ -146,6 +154,7 @@ static void on_reload_msg(gw_loop_t *loop, gw_msg_t *msg)
     (void)loop;
     reload_msg_t *m = gw_container_of(msg, reload_msg_t, msg);
     gw_worker_t *w = gw_loop_data(loop);
+    gw_health_probes_stop(w); /* probes point into the old config, which may be freed once given back */
     retire_current(w);
     w->snap = m->snap;
     w->cfg = m->snap->cfg;
@@ -154,6 +163,9 @@ static void on_reload_msg(gw_loop_t *loop, gw_msg_t *msg)
     w->max_conns = m->max_conns;
     adopt_listeners(w, m);
     adopt_access_log(w, m->access_fd);
+    gw_health_probes_start(w); /* the new groups; their servers' states were kept (health.h) */
+    gw_pools_retain(w, w->cfg); /* idle connections to removed backends close now */
+    if (!w->held) gw_pools_free_retired(w);
     /* cached files are keyed by the directory fds of the old routes: start afresh */
     const gw_limits_t *l = &w->cfg->limits;
     gw_file_cache_t *fc = gw_file_cache_new(l->file_cache_entries, l->file_cache_inline_bytes, l->file_cache_validity_ms);
@@ -354,6 +366,9 @@ gw_process_t *gw_process_start(gw_config_t *cfg, gw_tls_t *tls)
     p->nw = worker_count(cfg);
     p->current = snapshot_new(p, cfg, tls);
     p->workers = calloc(p->nw, sizeof(*p->workers));
+    gw_metrics_hosts_init(cfg);
+    gw_metrics_hosts_assign(cfg);
+    gw_metrics_set_generation(p->generation);
     int **fds = NULL;
     if (!p->current || !p->workers || !keep_listens(p, cfg)) goto fail;
     int erc = switch_error_log(p, cfg->error_log_file);
@@ -458,11 +473,17 @@ static void keep_restart_only(const gw_config_t *old, gw_config_t *cfg, unsigned
     if (!same_str(global_str(old, "user"), global_str(cfg, "user")) ||
         !same_str(global_str(old, "group"), global_str(cfg, "group")))
         gw_log_error("warn", "reload: user/group take effect after a restart");
-    if (!same_global(old, cfg, "environmentVariables")) gw_log_error("warn", "reload: environmentVariables take effect after a restart");
+    if (!same_global(old, cfg, "environmentVariables"))
+        gw_log_error("notice", "reload: environmentVariables changed: CGI programs get the new values; the "
+                               "gateway's own process environment keeps its start-up values until a restart");
     if (!same_global(old, cfg, "http2Settings") || !same_global(old, cfg, "enableHTTP2"))
         gw_log_error("warn", "reload: http2Settings/enableHTTP2 take effect after a restart for HTTP/2 sessions");
     if (!same_str(old->proxy_ca_file, cfg->proxy_ca_file))
         gw_log_error("warn", "reload: proxyCaFile takes effect after a restart");
+    if (!same_global(old, cfg, "metricsMaxHosts"))
+        gw_log_error("warn", "reload: metricsMaxHosts takes effect after a restart");
+    if (!same_global(old, cfg, "bruteForceMaxClients"))
+        gw_log_error("warn", "reload: bruteForceMaxClients takes effect after a restart");
 }
 
 /* The listener changes of a reload: which new ones to open, which old ones to close. */
@@ -543,6 +564,7 @@ static gw_config_t *load_checked(gw_process_t *p, gw_tls_t **tls)
         return NULL;
     }
     keep_restart_only(old, cfg, p->nw);
+    gw_metrics_hosts_assign(cfg);
     return cfg;
 }
 
@@ -564,6 +586,8 @@ static void publish(gw_process_t *p, gw_snapshot_t *s, listen_diff_t *d, reload_
     p->current->next = p->retired;
     p->retired = p->current;
     p->current = s;
+    gw_metrics_set_generation(s->generation);
+    gw_metrics_count_reload(true);
     gw_log_error("notice", "reload: configuration generation %llu is in use", (unsigned long long)s->generation);
 }
 
@@ -588,6 +612,7 @@ void gw_process_reload(gw_process_t *p)
     gw_tls_t *tls = NULL;
     gw_config_t *cfg = load_checked(p, &tls);
     if (!cfg) {
+        gw_metrics_count_reload(false);
         gw_log_error("error", "reload: the configuration is not valid: still serving generation %llu",
                      (unsigned long long)p->current->generation);
         return;
@@ -609,6 +634,7 @@ void gw_process_reload(gw_process_t *p)
         free(s); /* cfg and tls are freed below, not through it */
         gw_tls_free(tls);
         gw_config_free(cfg);
+        gw_metrics_count_reload(false);
         gw_log_error("error", "reload: failed, still serving generation %llu", (unsigned long long)p->current->generation);
     }
     if (msgs) diff_free(&d, ok ? 0 : num_listens, p->nw); /* d is set up whenever msgs is */
@@ -639,13 +665,45 @@ void gw_process_reopen_logs(gw_process_t *p)
     gw_log_error("notice", "log files reopened");
 }
 
-void gw_process_stop(gw_process_t *p)
+bool gw_process_upgrade(gw_process_t *p)
+{
+    int64_t ms = 30000;
+    gw_node_as_int(gw_route_prop(&p->current->cfg->global_route, "upgradeTimeout"), &ms);
+    if (!gw_upgrade_start((uint32_t)ms)) return false;
+    p->handed_over = true;
+    return true;
+}
+
+/*
+ * The first step of a stop: every worker closes its listening sockets before any starts draining.
+ * A drained connection's client is told to reconnect (Connection: close, GOAWAY); were another
+ * worker's socket still open, it would land there and be reset as that socket closes. Bounded: a
+ * worker that does not answer within a second drains anyway.
+ */
+static void stop_listening(gw_process_t *p)
 {
     for (unsigned i = 0; i < p->nw; i++)
+        if (p->workers[i]) gw_worker_stop_listening(p->workers[i]);
+    struct timespec tick = {0, 1000 * 1000};
+    for (int waited = 0; waited < 1000; waited++) {
+        bool all = true;
+        for (unsigned i = 0; i < p->nw && all; i++)
+            all = !p->workers[i] || gw_worker_unlistened(p->workers[i]);
+        if (all) return;
+        nanosleep(&tick, NULL);
+    }
+}
+
+void gw_process_stop(gw_process_t *p)
+{
+    stop_listening(p);
+    for (unsigned i = 0; i < p->nw; i++)
         if (p->workers[i]) gw_worker_stop(p->workers[i]);
+    gw_log_error("notice", "stopping: draining connections");
     for (unsigned i = 0; i < p->nw; i++)
         if (p->workers[i]) gw_worker_join(p->workers[i]);
-    for (size_t i = 0; i < p->num_listens; i++) gw_listen_unlink(&p->listens[i]);
+    for (size_t i = 0; i < p->num_listens && !p->handed_over; i++)
+        gw_listen_unlink(&p->listens[i]);
     while (p->retired) {
         gw_snapshot_t *s = p->retired;
         p->retired = s->next;
@@ -660,4 +718,5 @@ void gw_process_stop(gw_process_t *p)
     free(p->workers);
     free(p);
     gw_identity_clear();
+    gw_health_cells_clear();
 }

@@ -13,11 +13,15 @@
  *
  * State that must survive lives outside the snapshot and is found by stable identity: backend
  * pools, health and balancer state (config_ids.h), the DNS cache (per worker, kept), rate-limit
- * buckets (policy/state.c, keyed by zone), TLS session-ticket keys (process-wide, tls.c) and the
- * response cache (process-wide).
+ * buckets (policy/state.c, keyed by zone: a name, or the level writing the rule and its settings),
+ * TLS session-ticket keys (process-wide, tls.c) and the response cache (process-wide). Pools of
+ * targets the new config no longer has are retired as a worker adopts it (idle connections closed
+ * at once, the others after their exchange) and freed once no request of an older config is left.
+ * CGI programs get the environmentVariables of their request's config.
  *
  * Needs a restart (logged when a reload changes it): `workers`, `maxRequestHeaderBytes`,
- * `maxRequestHeaders`, the resolver settings, `http2Settings`, `proxyCaFile`, and listening on a
+ * `maxRequestHeaders`, the resolver settings, `http2Settings`, `proxyCaFile`, the process's own
+ * environment (environmentVariables are set with setenv only at start), and listening on a
  * privileged port after the privilege drop.
  */
 #ifndef GW_RELOAD_H
@@ -57,6 +61,10 @@ void gw_process_reopen_logs(gw_process_t *p);
 
 /** Frees the retired snapshots every worker gave back. True while some are still in use. */
 bool gw_process_collect(gw_process_t *p);
+
+/** SIGUSR2: starts the binary again with the listening sockets (upgrade.h). True: the new process
+ *  serves and this one should stop (its Unix socket files are left to the new one). */
+bool gw_process_upgrade(gw_process_t *p);
 
 /** Stops accepting, drains, joins the workers and frees everything. */
 void gw_process_stop(gw_process_t *p);

@@ -9,6 +9,7 @@
 
 #include "acl.h"
 #include "basic_auth.h"
+#include "config_ids.h"
 #include "config_props.h"
 #include "nonstandard.h"
 #include "password.h"
@@ -280,13 +281,21 @@ static void build_users(builder_t *b)
         if (path && gw_htpasswd_read(path, add_user, &v, why, sizeof(why)) < 0)
             fail(b, v.at, "htpasswdFile", "%s", why);
     }
-    b->p->users = (gw_userdb_t){v.items, v.count, {0}};
+    b->p->users = (gw_userdb_t){v.items, v.count, {0}, NULL};
     gw_userdb_seal(&b->p->users);
+    int64_t clients = GW_BRUTE_DEFAULT_CLIENTS; /* range checked by the config */
+    if (v.count && gw_node_as_int(gw_route_prop(b->route, "bruteForceMaxClients"), &clients))
+        gw_brute_configure((size_t)clients);
 }
 
 const gw_userdb_t *gw_policy_users(const gw_policy_t *p)
 {
     return p ? &p->users : NULL;
+}
+
+const gw_nonstandard_t *gw_policy_nonstandard(const gw_policy_t *p)
+{
+    return p ? &p->ns : NULL;
 }
 
 /* ---- nonStandardCodes ---- */
@@ -365,12 +374,32 @@ static void build_rewrite(builder_t *b, const gw_node_t *list)
 
 /* ---- rateLimit ---- */
 
-static uint64_t fnv64(uint64_t h, const void *data, size_t n)
+/* The level that writes the route's rateLimit: the route's own, or the nearest one it inherits from. */
+static const gw_scope_t *rule_scope(const gw_route_t *r)
 {
-    const uint8_t *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    for (const gw_scope_t *sc = r->scope; sc; sc = sc->parent)
+        if (sc->level && gw_yaml_map_get(sc->level, "rateLimit")) return sc;
+    return r->scope;
+}
+
+/*
+ * Which buckets a rule uses, as a stable identity (config_ids.h) so that they survive a reload: a
+ * named zone is shared by every rule naming it; an unnamed one belongs to the level that writes it
+ * (routes inheriting the rule share it). The rule's own settings are part of the identity: a
+ * changed rule starts with fresh buckets.
+ */
+static uint64_t rl_zone(builder_t *b, const gw_ratelimit_t *rl, const char *zone)
+{
+    const gw_scope_t *sc = zone ? NULL : rule_scope(b->route);
+    const char *owner = zone ? zone : sc ? sc->name : "";
+    const char *id =
+        gw_arena_printf(b->arena, "rateLimit %s %s\n%u/%ums burst %u key %d %s", zone ? "zone" : "at", owner,
+                        rl->requests, rl->per_ms, rl->burst, (int)rl->key, rl->header ? rl->header : "");
+    if (!id) {
+        fail(b, NULL, "rateLimit", "out of memory");
+        return 0;
+    }
+    return gw_identity_of(id, strlen(id));
 }
 
 static void rl_key(builder_t *b, const gw_node_t *m, gw_ratelimit_t *rl)
@@ -406,14 +435,7 @@ static void build_ratelimit(builder_t *b, const gw_node_t *m)
     rl->requests = (uint32_t)req;
     rl->per_ms = per;
     rl->burst = (uint32_t)(burst ? burst : req);
-    const char *zone = map_string(b, m, "zone", "rateLimit", false);
-    uint64_t h = 14695981039346656037ull;
-    if (zone)
-        h = fnv64(h, zone, strlen(zone)); /* named: shared by every route naming it */
-    else
-        h = fnv64(fnv64(fnv64(h, m->file, strlen(m->file)), &m->line, sizeof(m->line)), &m->column,
-                  sizeof(m->column));
-    rl->zone = fnv64(h, rl, offsetof(gw_ratelimit_t, header));
+    rl->zone = rl_zone(b, rl, map_string(b, m, "zone", "rateLimit", false));
     b->p->has_rl = req > 0;
 }
 

@@ -44,6 +44,9 @@ size_t gw_policy_stages(const gw_policy_t *p, bool early, const gw_handler_t **o
  *  when the route has no policy. */
 const struct gw_userdb *gw_policy_users(const gw_policy_t *p);
 
+/** The route's nonStandardCodes rules (`gateway --explain` matches them); NULL without a policy. */
+const struct gw_nonstandard *gw_policy_nonstandard(const gw_policy_t *p);
+
 /** Frees what the policy holds outside the arena (compiled regexes). NULL is ignored. */
 void gw_policy_free(gw_policy_t *p);
 

@@ -24,7 +24,8 @@ typedef enum gw_rl_key {
 } gw_rl_key_t;
 
 typedef struct gw_ratelimit {
-    uint64_t zone;     /**< which buckets: from `zone`, or from where the rule is written */
+    uint64_t zone;     /**< which buckets: a stable identity of `zone` or of the level writing the rule,
+                            with the rule's settings (policy.c), so buckets survive a reload */
     uint32_t requests; /**< tokens per period */
     uint32_t per_ms;   /**< the period */
     uint32_t burst;    /**< bucket size (default: requests) */

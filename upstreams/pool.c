@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "errors.h"
+#include "h2client.h"
 #include "tls_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,6 +24,8 @@
 struct gw_pool {
     struct gw_worker *worker;
     const gw_target_t *target;
+    uint32_t id;  /* the target's id, kept here: a retired pool's target may belong to a freed config */
+    bool retired; /* its target left the config: connections close when returned; freed once unused */
     gw_upconn_t *idle;
     uint32_t num_idle;
     uint32_t active; /* connections handed out or being made: for least-connections */
@@ -35,6 +38,7 @@ struct gw_pool {
      * worker's LRU list, most recently used first */
     gw_target_t *own_target;
     gw_pool_t *lru_next, *lru_prev;
+    void *h2; /* HTTP/2 targets: the sessions on this pool's connections (h2client.c) */
 };
 
 /* Per worker: pools indexed by target id, and the dynamic ones in LRU order. */
@@ -48,6 +52,13 @@ typedef struct pool_table {
 static const gw_pool_config_t *pool_cfg(const gw_pool_t *p)
 {
     return &p->worker->cfg->pool;
+}
+
+static bool in_config(const gw_config_t *cfg, uint32_t id)
+{
+    for (uint32_t i = 0; i < cfg->num_targets; i++)
+        if (cfg->targets[i]->id == id) return true;
+    return false;
 }
 
 gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t)
@@ -68,6 +79,9 @@ gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t)
         if (!p) return NULL;
         p->worker = w;
         p->target = t;
+        p->id = t->id;
+        /* a request of an older config may reach a target the current one no longer has */
+        p->retired = !in_config(w->cfg, t->id);
         tab->pools[t->id] = p;
     }
     /* ids are stable across reloads (config_ids.h): the pool, its idle connections and health
@@ -159,6 +173,11 @@ gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t p
 const gw_target_t *gw_pool_target(const gw_pool_t *p)
 {
     return p->target;
+}
+
+void **gw_pool_h2_slot(gw_pool_t *p)
+{
+    return &p->h2;
 }
 
 /* ---- connections ---- */
@@ -314,9 +333,30 @@ static void handshake(gw_upconn_t *c)
     finish_connect(c, gw_err_tls);
 }
 
+/* Writes the waiter's preamble (a PROXY header) ahead of everything, TLS included. False while
+ * part of it waits for room (EPOLLOUT stays armed and brings us back) or when the connect failed. */
+static bool send_preamble(gw_upconn_t *c)
+{
+    const gw_pool_waiter_t *w = c->waiter;
+    while (c->preamble_off < w->preamble_len) {
+        size_t left = w->preamble_len - c->preamble_off;
+        ssize_t n = send(c->io.fd, w->preamble + c->preamble_off, left, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return false;
+        if (n <= 0) {
+            finish_connect(c, connect_error(n < 0 ? errno : ECONNRESET));
+            return false;
+        }
+        c->preamble_off += (size_t)n;
+    }
+    c->single_use = w->preamble_len > 0;
+    return true;
+}
+
 static void connected(gw_upconn_t *c)
 {
     gw_pool_t *p = c->pool;
+    if (!send_preamble(c)) return;
     if (!p->target->tls) {
         finish_connect(c, NULL);
         return;
@@ -443,7 +483,7 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
     w->counted = true;
     p->active++;
     GW_STAT(pool_active, 1);
-    if (p->idle && !w->fresh) {
+    if (p->idle && !w->fresh && !w->preamble_len) {
         gw_upconn_t *c = p->idle; /* LIFO: the most recently used is the least likely to be stale */
         GW_STAT(pool_reused, 1);
         idle_unlink(c);
@@ -452,7 +492,7 @@ void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w)
         hand_over(w, c);
         return;
     }
-    if (gw_pool_backing_off(p)) {
+    if (!w->probe && gw_pool_backing_off(p)) {
         uncount(w);
         w->cb(w, NULL, gw_err_connect_refused); /* refused a moment ago: fail fast */
         return;
@@ -488,7 +528,8 @@ void gw_pool_release(gw_upconn_t *c, bool reusable)
     c->on_event = NULL;
     c->on_timeout = NULL;
     c->owner = NULL;
-    if (!reusable || p->num_idle >= pool_cfg(p)->max_idle || p->worker->draining) {
+    bool keep = reusable && !c->single_use && !p->retired;
+    if (!keep || p->num_idle >= pool_cfg(p)->max_idle || p->worker->draining) {
         upconn_close(c);
         return;
     }
@@ -547,6 +588,11 @@ ssize_t gw_upconn_writev(gw_upconn_t *c, const struct iovec *iov, int n)
     return total;
 }
 
+bool gw_upconn_shutdown_write(gw_upconn_t *c)
+{
+    return !c->ssl && shutdown(c->io.fd, SHUT_WR) == 0;
+}
+
 bool gw_upconn_pending(const gw_upconn_t *c)
 {
     return c->ssl && SSL_pending(c->ssl) > 0;
@@ -573,16 +619,49 @@ uint32_t gw_pool_recent_failures(gw_pool_t *p)
     return now - p->window_start > pool_cfg(p)->health_window_ms ? 0 : p->failures;
 }
 
-static void pool_free(gw_pool_t *p)
+static void close_idle(gw_pool_t *p)
 {
     while (p->idle) {
         gw_upconn_t *c = p->idle;
         idle_unlink(c);
         upconn_close(c);
     }
+}
+
+static void pool_free(gw_pool_t *p)
+{
+    if (p->h2) gw_h2client_pool_free(p->h2);
+    close_idle(p);
     if (p->session) SSL_SESSION_free(p->session);
     free(p->own_target);
     free(p);
+}
+
+void gw_pools_retain(struct gw_worker *w, const gw_config_t *cfg)
+{
+    pool_table_t *tab = w->pools;
+    bool *kept = tab ? calloc(tab->cap, sizeof(*kept)) : NULL;
+    if (!kept) return; /* no pools yet, or no memory: idle connections then wait for their timeout */
+    for (uint32_t i = 0; i < cfg->num_targets; i++)
+        if (cfg->targets[i]->id < tab->cap) kept[cfg->targets[i]->id] = true;
+    for (uint32_t i = 0; i < tab->cap; i++) {
+        gw_pool_t *p = tab->pools[i];
+        if (!p) continue;
+        p->retired = !kept[i]; /* a target a later reload brings back is live again */
+        if (p->retired) close_idle(p);
+    }
+    free(kept);
+}
+
+void gw_pools_free_retired(struct gw_worker *w)
+{
+    pool_table_t *tab = w->pools;
+    for (uint32_t i = 0; tab && i < tab->cap; i++) {
+        gw_pool_t *p = tab->pools[i];
+        if (!p || !p->retired || p->active) continue; /* active: cannot happen once no request holds it */
+        tab->pools[i] = NULL;
+        pool_free(p);
+    }
 }
 
 void gw_pools_free(struct gw_worker *w)

@@ -38,6 +38,11 @@ struct gw_pool_waiter {
     gw_pool_cb cb;
     void *data;
     bool fresh; /**< a new connection, never an idle one (raw tunnels: CONNECT) */
+    bool probe; /**< a health probe (health.h): connects even while the target is backed off */
+    /** Bytes written first on the new connection, before TLS (a PROXY protocol header, kept alive
+     *  by the caller until its callback): such a connection is always new and never pooled. */
+    const uint8_t *preamble;
+    size_t preamble_len;
     /* private */
     gw_pool_t *pool;
     gw_dns_query_t dns;
@@ -60,6 +65,8 @@ struct gw_upconn {
     void *owner;
     gw_pool_waiter_t *waiter; /* while connecting */
     struct ssl_st *ssl;       /**< https targets: the TLS session on this connection */
+    size_t preamble_off;      /**< bytes of the waiter's preamble written so far */
+    bool single_use;          /**< carried a preamble: closed when released, never kept idle */
 };
 
 /** The pool of `t` on worker `w` (created on first use; NULL without memory). */
@@ -80,6 +87,10 @@ gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t p
 /** The target a pool connects to. */
 const gw_target_t *gw_pool_target(const gw_pool_t *p);
 
+/** HTTP/2 targets: where h2client.c keeps the pool's sessions (freed with the pool through
+ *  gw_h2client_pool_free). */
+void **gw_pool_h2_slot(gw_pool_t *p);
+
 /** Hands out an idle connection at once, or resolves and connects a new one. */
 void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w);
 
@@ -91,6 +102,10 @@ ssize_t gw_upconn_read(gw_upconn_t *c, void *buf, size_t len);
 
 /** Writes to a connection: bytes written (maybe fewer than asked), -EAGAIN, or -errno. */
 ssize_t gw_upconn_writev(gw_upconn_t *c, const struct iovec *iov, int n);
+
+/** Ends the writing side of a plain TCP connection (shutdown SHUT_WR: the peer reads end of stream)
+ *  and keeps reading it; false for a TLS connection, which has no half-close to offer. */
+bool gw_upconn_shutdown_write(gw_upconn_t *c);
 
 /** True when TLS holds decrypted bytes that epoll will not report. */
 bool gw_upconn_pending(const gw_upconn_t *c);
@@ -109,6 +124,18 @@ uint32_t gw_pool_active(const gw_pool_t *p);
 
 /** Failures of the target within the health window. */
 uint32_t gw_pool_recent_failures(gw_pool_t *p);
+
+struct gw_config;
+
+/**
+ * A worker adopted `cfg` (a reload): the pools of targets it no longer has are retired. Their idle
+ * connections are closed now; connections in use finish their exchange and are then closed instead
+ * of kept. A retired pool stays reachable by requests of older configs until they end.
+ */
+void gw_pools_retain(struct gw_worker *w, const struct gw_config *cfg);
+
+/** Frees the retired pools. Only once no request of an older config is left on the worker. */
+void gw_pools_free_retired(struct gw_worker *w);
 
 /** Frees every pool of a worker (at worker exit). */
 void gw_pools_free(struct gw_worker *w);

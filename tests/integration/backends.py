@@ -1,6 +1,7 @@
 """
 Real HTTP/1.1 backends for proxy tests: a small threaded server speaking keep-alive HTTP/1.1 on
-loopback, counting the TCP connections it accepted so tests can prove connection reuse.
+loopback, counting the TCP connections it accepted (and those that ended) so tests can prove
+connection reuse and closing.
 
 Endpoints:
   /echo...        JSON: method, path (with query), headers, body length and sha256 of the body
@@ -10,6 +11,8 @@ Endpoints:
   /die            a Content-Length of 100000 but only 1000 bytes, then the connection is closed
   /never          reads the request and never answers
   /status/N       status N with a short body
+  /health         a health-check endpoint: status `health_status` (200) after `health_delay` seconds;
+                  each probe counted in `health_probes` (tests flip both while the backend runs)
   /sse            three server-sent events 0.2 s apart (chunked)
   /ws             a WebSocket handshake (101 with Sec-WebSocket-Accept), then every byte echoed back
   /auth           a forward-auth server: "Bearer good" -> 200 with X-User: alice; "Bearer go-login"
@@ -31,7 +34,11 @@ class Backend:
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        self.ended = 0  # connections that are over (either side closed them)
         self.requests = 0
+        self.health_status = 200
+        self.health_delay = 0.0
+        self.health_probes = 0
         self.lock = threading.Lock()
         self.stopping = False
         self.threads = []
@@ -71,9 +78,9 @@ class Backend:
     # -- one connection --
 
     def _serve(self, c):
-        c.settimeout(30)
-        f = c.makefile("rb")
         try:
+            c.settimeout(30)  # inside the try: close() may have closed c before this thread ran
+            f = c.makefile("rb")
             while not self.stopping:
                 req = self._read_request(f)
                 if req is None:
@@ -89,6 +96,8 @@ class Backend:
                 c.close()
             except OSError:
                 pass
+            with self.lock:
+                self.ended += 1
 
     def _read_request(self, f):
         line = f.readline(65536)
@@ -190,6 +199,13 @@ class Backend:
             else:
                 out = b"denied by auth\n"
                 self._send(c, 401, [("WWW-Authenticate", "Bearer"), ("Content-Length", len(out))], out)
+            return True
+        if parts[0] == "health":
+            with self.lock:
+                self.health_probes += 1
+            time.sleep(self.health_delay)
+            out = f"health {self.health_status}\n".encode()
+            self._send(c, self.health_status, [("Content-Length", len(out))], out)
             return True
         if parts[0] == "status":
             code = int(parts[1])

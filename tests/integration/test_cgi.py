@@ -3,7 +3,9 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -186,3 +188,56 @@ def test_chunked_body_is_spooled(start_gateway, cgi_site):
     assert r.status == 200
     assert r.body == b"3 " + hashlib.sha256(b"abc").hexdigest().encode()
     time.sleep(0.3)  # the program may still be exiting: let it be reaped before the gateway stops
+
+
+ENV_SCRIPT = ("#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\n"
+              "echo \"GREETING=$GREETING\"\necho \"REMOTE_ADDR=$REMOTE_ADDR\"\necho \"GATEWAY_INTERFACE=$GATEWAY_INTERFACE\"\n")
+
+
+def env_config(root, greeting):
+    return cgi_config(root, f"  environmentVariables:\n    GREETING: \"{greeting}\"\n"
+                            "    REMOTE_ADDR: 203.0.113.9\n    GATEWAY_INTERFACE: none\n")
+
+
+def test_environment_variables_follow_reloads_and_never_override_cgi_variables(start_gateway, cgi_site):
+    script = cgi_site / "cgi-bin" / "vars.sh"
+    script.write_text(ENV_SCRIPT)
+    script.chmod(0o755)
+    gw = start_gateway(env_config(cgi_site, "hello"))
+
+    def variables():
+        r = gw.get("/cgi-bin/vars.sh")
+        assert r.status == 200, r
+        return dict(line.split("=", 1) for line in r.body.decode().splitlines())
+
+    v = variables()
+    assert v == {"GREETING": "hello", "REMOTE_ADDR": "127.0.0.1", "GATEWAY_INTERFACE": "CGI/1.1"}, v
+    gw.config_path.write_text(env_config(cgi_site, "bye").replace(PORT_PLACEHOLDER, str(gw.port)))
+    gw.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "generation 2 is in use" not in gw.stderr():
+        assert time.monotonic() < deadline, gw.stderr()
+        time.sleep(0.02)
+    time.sleep(0.05)  # the worker adopts it at its next loop iteration
+    assert variables()["GREETING"] == "bye"
+    assert "environmentVariables take effect after a restart" not in gw.stderr()
+    assert "environmentVariables changed: CGI programs get the new values" in gw.stderr()
+
+
+def test_environment_variable_names_are_checked(gateway_bin, tmp_path):
+    cfg = tmp_path / "env.yaml"
+    cfg.write_text("global:\n  port: 8080\n  environmentVariables:\n    OK: yes\n    \"A=B\": x\n")
+    out = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 1
+    assert f"{cfg}:5:5: environmentVariables: 'A=B' is not a variable name (empty or with '=')" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("spoof", ["X_Test", "x.test", "X_TEST"])
+def test_header_names_that_collide_with_a_cgi_variable_are_left_out(start_gateway, cgi_site, spoof):
+    """X_Test would become HTTP_X_TEST like X-Test; a client could override what a proxy set."""
+    gw = start_gateway(cgi_config(cgi_site))
+    for headers in ({"X-Test": "real", spoof: "forged"}, {spoof: "forged", "X-Test": "real"}):
+        r = gw.get("/cgi-bin/env.sh", headers=headers)
+        assert r.status == 200, r
+        v = dict(line.split("=", 1) for line in r.body.decode().splitlines())
+        assert v["HTTP_X_TEST"] == "real"

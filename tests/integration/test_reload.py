@@ -398,3 +398,86 @@ def test_every_kind_of_request_gives_its_config_back(start_gateway, wwwroot):
     assert "is in use" in reload_and_wait(gw)
     wait_log(gw, "generation 1 is no longer used: freed")
     held.close()
+
+
+def two_sites(a, b=None):
+    """rproxy hosts a.test -> a and (when given) b.test -> b."""
+    hosts = f"  - domain: a.test\n    proxyTo: {yaml_scalar(a.url)}\n"
+    if b:
+        hosts += f"  - domain: b.test\n    proxyTo: {yaml_scalar(b.url)}\n"
+    return make_config(hosts=hosts).replace("global:\n", "global:\n  loadModules: [rproxy]\n")
+
+
+def wait_until(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_reload_closes_idle_connections_of_removed_backends(start_gateway):
+    a, b = Backend("a"), Backend("b")
+    try:
+        gw = start_gateway(two_sites(a, b))
+        with gw.connect() as c:  # one client connection: one worker, whose pools these are
+            for host in ("a.test", "b.test"):
+                c.send(f"GET /echo HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                assert c.read_response().status == 200
+            assert (a.connections, b.connections, b.ended) == (1, 1, 0)
+            rewrite(gw, two_sites(a))
+            reload_and_wait(gw)
+            wait_until(lambda: b.ended == 1, 1.0, "the idle connection to the removed backend is still open")
+            c.send(b"GET /echo HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            assert c.read_response().status == 200
+        assert (a.connections, a.ended) == (1, 0), "the kept backend's pooled connection was not reused"
+        r = gw.get("/echo", host="b.test")  # no host for it any more: not proxied
+        assert b"backend" not in r.body and b.connections == 1, r
+    finally:
+        a.close()
+        b.close()
+
+
+def test_connection_in_use_to_a_removed_backend_closes_after_its_exchange(start_gateway):
+    a, b = Backend("a"), Backend("b")
+    try:
+        gw = start_gateway(two_sites(a, b))
+        with gw.connect() as c:
+            # the body is held back: the backend connection stays in use across the reload
+            c.send(b"POST /echo HTTP/1.1\r\nHost: b.test\r\nContent-Length: 5\r\n\r\n")
+            wait_until(lambda: b.connections == 1, 5.0, "the request did not reach backend b")
+            rewrite(gw, two_sites(a))
+            reload_and_wait(gw)
+            assert b.ended == 0
+            c.send(b"hello")
+            r = c.read_response()
+            assert r.status == 200 and b'"backend": "b"' in r.body, r
+        wait_until(lambda: b.ended == 1, 1.0, "the connection went back to a pool that no config uses")
+        wait_log(gw, "generation 1 is no longer used: freed")
+        assert b'"backend": "a"' in gw.get("/echo", host="a.test").body
+    finally:
+        a.close()
+        b.close()
+
+
+def test_unnamed_rate_limit_keeps_its_buckets_when_rules_are_inserted_before_it(start_gateway, wwwroot):
+    """Unnamed zones belong to the host/location that writes them, not to a file position: a host
+    inserted before keeps the spent bucket spent; routes inheriting a rule share its bucket; a changed
+    rule starts afresh."""
+    limited = ("  - domain: limited.test\n    rateLimit: {requests: 2, per: 1m}\n"
+               "    locations:\n      - path: /sub\n      - path: /noindex\n")
+    other = "  - domain: other.test\n    rateLimit: {requests: 5, per: 1m}\n"
+    gw = start_gateway(make_config(wwwroot, hosts=limited))
+
+    def status(c, path, host="limited.test"):
+        c.send(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        return c.read_response().status
+
+    with gw.connect() as c:  # one connection: one worker, whose buckets these are
+        assert [status(c, "/sub/page.txt"), status(c, "/noindex/file.txt"), status(c, "/hello.txt")] == [200, 200, 429]
+        rewrite(gw, make_config(wwwroot, hosts=other + limited))
+        assert "is in use" in reload_and_wait(gw)
+        assert status(c, "/hello.txt") == 429
+        assert status(c, "/hello.txt", host="other.test") == 200
+        rewrite(gw, make_config(wwwroot, hosts=other + limited.replace("requests: 2", "requests: 3")))
+        assert "is in use" in reload_and_wait(gw)
+        assert [status(c, "/hello.txt") for _ in range(4)] == [200, 200, 200, 429]
