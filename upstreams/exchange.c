@@ -12,7 +12,9 @@
 #include "balancer.h"
 #include "cgi_response.h"
 #include "errors.h"
+#include "handler.h"
 #include "log.h"
+#include "proxy_proto.h"
 #include "worker.h"
 
 #define MAX_RESPONSE_HEADERS 128
@@ -26,6 +28,14 @@ static void ex_write(gw_exchange_t *x);
 static const gw_route_t *route_of(const gw_exchange_t *x)
 {
     return x->req->route;
+}
+
+/* Progress: the backend's silence (in a tunnel, the silence both ways) is timed from the last byte. */
+static void touch(gw_exchange_t *x)
+{
+    bool tunnel = x->tunnel || x->raw_tunnel;
+    uint32_t ms = tunnel && x->tunnel_idle_ms ? x->tunnel_idle_ms : route_of(x)->proxy.read_timeout_ms;
+    gw_timer_set(x->req->worker->loop, &x->conn->timer, ms);
 }
 
 /* ---- ending ---- */
@@ -47,7 +57,11 @@ static void ex_fail(gw_exchange_t *x, const char *err)
     x->res_done = true;
     gw_log_error("error", "%s (%s)", err, x->target->url);
     if (!x->req->res_started) {
-        gw_send_error(x->req, gw_error_status(err));
+        int status = gw_error_status(err);
+        if (status == 499)
+            gw_send_error(x->req, status); /* the client is gone: nobody to run errorConfig for */
+        else
+            gw_req_fail(x->req, status); /* errorConfig, then the error page */
         return;
     }
     gw_send(x->req, NULL, 0, GW_SEND_ERROR);
@@ -241,10 +255,17 @@ static bool flush_out(gw_exchange_t *x)
             return false;
         }
         advance(x->out, &x->nout, (size_t)w);
-        /* progress: the backend's silence is timed from the last byte either way */
-        gw_timer_set(x->req->worker->loop, &x->conn->timer, route_of(x)->proxy.read_timeout_ms);
+        touch(x);
     }
     return true;
+}
+
+/* The client's request is all written. In a tunnel that is the client's half-close (HTTP/2
+ * END_STREAM on a CONNECT stream): the backend reads end of stream and may still answer. */
+static void end_of_request(gw_exchange_t *x)
+{
+    x->body_sent = true;
+    if (x->tunnel && x->conn) gw_upconn_shutdown_write(x->conn);
 }
 
 static void ex_write(gw_exchange_t *x)
@@ -267,7 +288,7 @@ static void ex_write(gw_exchange_t *x)
         x->piece_active = false;
         x->piece = (gw_slice_t){NULL, 0};
         if (x->piece_last)
-            x->body_sent = true;
+            end_of_request(x);
         else
             gw_req_body_proceed(x->req); /* written: the client side may read more */
     }
@@ -343,11 +364,24 @@ static bool h1_decode(gw_exchange_t *x)
     }
 }
 
+/* Drops `used` payload bytes from the front. Only the offset moves (a 64 KiB body is not shifted
+ * behind its head); the buffer starts over once it is all used. */
 static void shift_rbuf(gw_exchange_t *x, size_t used)
 {
-    memmove(x->rbuf, x->rbuf + used, x->rlen - used);
-    x->rlen -= used;
-    x->ready = x->ready > used ? x->ready - used : 0;
+    x->roff += used;
+    if (x->roff == x->rlen) x->roff = x->rlen = x->ready = 0;
+}
+
+/* Makes room at the end of a full buffer by moving what is left to its start; false if nothing may
+ * move (nothing was used yet, or the client side still holds a piece of it). */
+static bool compact_rbuf(gw_exchange_t *x)
+{
+    if (!x->roff || x->consumed) return false;
+    memmove(x->rbuf, x->rbuf + x->roff, x->rlen - x->roff);
+    x->rlen -= x->roff;
+    x->ready -= x->roff;
+    x->roff = 0;
+    return true;
 }
 
 /* A HEAD response keeps the length the backend announced. */
@@ -362,7 +396,7 @@ static int h1_parse_head(gw_exchange_t *x, gw_h1_response_head_t *h)
 {
     for (;;) {
         gw_h1_limits_t lim = {x->rcap, MAX_RESPONSE_HEADERS, x->rcap};
-        int n = gw_h1_parse_response(x->rbuf, x->ready, h, &lim);
+        int n = gw_h1_parse_response(x->rbuf + x->roff, x->ready - x->roff, h, &lim);
         if (n <= 0) return n < 0 ? -1 : 0;
         if (gw_h1_response_framing(h, x->req->method, &x->fr) != 0) return -1;
         if (h->status == 101 && x->req->upgrade) { /* WebSocket & co: raw bytes both ways from here */
@@ -370,7 +404,7 @@ static int h1_parse_head(gw_exchange_t *x, gw_h1_response_head_t *h)
             x->keep_alive = false;
             x->fr.body = GW_BODY_CLOSE;
             x->res_length = -1;
-            x->ready = (size_t)n;
+            x->ready = x->roff + (size_t)n;
             return n;
         }
         if (h->status >= 200) {
@@ -380,7 +414,7 @@ static int h1_parse_head(gw_exchange_t *x, gw_h1_response_head_t *h)
                             : x->fr.body == GW_BODY_NONE  ? 0
                                                           : -1;
             if (x->req->method_id == GW_M_HEAD && x->fr.body == GW_BODY_NONE) x->res_length = head_length(h);
-            x->ready = (size_t)n; /* what follows the head is raw body, decoded with its framing */
+            x->ready = x->roff + (size_t)n; /* what follows the head is raw body, decoded with its framing */
             return n;
         }
         shift_rbuf(x, (size_t)n); /* 100 Continue and other interim responses are not forwarded */
@@ -392,7 +426,7 @@ const gw_backend_codec_t gw_http1_backend_codec = {h1_frame_body, h1_decode, h1_
 
 int gw_exchange_parse_cgi_head(gw_exchange_t *x, gw_h1_response_head_t *h)
 {
-    int n = gw_cgi_parse_head(x->rbuf, x->ready, h, MAX_RESPONSE_HEADERS);
+    int n = gw_cgi_parse_head(x->rbuf + x->roff, x->ready - x->roff, h, MAX_RESPONSE_HEADERS);
     if (n == 0 && (x->msg_done || x->eof)) return -1; /* the response ended inside its head */
     x->res_length = -1;
     return n;
@@ -461,7 +495,7 @@ static int parse_head(gw_exchange_t *x)
     gw_header_t headers[MAX_RESPONSE_HEADERS];
     gw_h1_response_head_t h = {.headers = headers};
     int n = x->codec->decode(x) ? x->codec->parse_head(x, &h) : -1;
-    if (n == 0 && x->rlen < x->rcap && !x->eof) return 0;
+    if (n == 0 && x->rlen - x->roff < x->rcap && !x->eof) return 0;
     if (n <= 0) {
         ex_fail(x, gw_err_bad_response);
         return -1;
@@ -481,7 +515,7 @@ static int parse_head(gw_exchange_t *x)
         x->res_done = true; /* proxyInterceptErrors: our own page instead of the backend's */
         gw_pool_report(x->pool, true);
         drop_conn(x, false);
-        gw_send_error(req, h.status);
+        gw_req_fail(req, h.status); /* errorConfig, then the error page */
         return -1;
     }
     req->res.status = h.status;
@@ -525,8 +559,8 @@ static void drop_body(gw_exchange_t *x)
             x->ops->on_consumed(x);
             return;
         }
-        bool progress = x->ready > 0;
-        shift_rbuf(x, x->ready);
+        bool progress = x->ready > x->roff;
+        shift_rbuf(x, x->ready - x->roff);
         if (!progress) break;
     }
     if (x->eof) ex_fail(x, gw_err_backend_closed);
@@ -545,7 +579,7 @@ static bool deliver(gw_exchange_t *x)
             ex_fail(x, gw_err_bad_response);
             return false;
         }
-        gw_slice_t piece = {x->rbuf, x->ready};
+        gw_slice_t piece = {x->rbuf + x->roff, x->ready - x->roff};
         bool final = x->msg_done;
         if (!piece.len && !final) {
             if (!x->eof) return true;
@@ -607,11 +641,15 @@ static void on_eof(gw_exchange_t *x)
 
 static void ex_read(gw_exchange_t *x)
 {
-    if (x->rlen >= x->rcap) return;
+    if (x->rlen >= x->rcap && !compact_rbuf(x)) return;
     ssize_t n = gw_upconn_read(x->conn, x->rbuf + x->rlen, x->rcap - x->rlen);
     if (n == -EAGAIN) return;
     if (n <= 0) {
         if (n < 0 && !x->head_parsed && try_again(x)) return;
+        if (n < 0 && x->tunnel) { /* a reset is no end of stream: the client sees an abort */
+            ex_fail(x, gw_err_backend_closed);
+            return;
+        }
         on_eof(x);
         return;
     }
@@ -622,7 +660,7 @@ static void ex_read(gw_exchange_t *x)
         x->rlen += (size_t)more;
     }
     x->any_byte = true;
-    gw_timer_set(x->req->worker->loop, &x->conn->timer, route_of(x)->proxy.read_timeout_ms);
+    touch(x);
     if (!x->head_parsed && parse_head(x) <= 0) return;
     if (!x->waiting_proceed) deliver(x);
 }
@@ -688,7 +726,7 @@ static void on_conn(gw_pool_waiter_t *w, gw_upconn_t *c, const char *err)
     c->owner = x;
     c->on_event = on_conn_event;
     c->on_timeout = on_conn_timeout;
-    gw_timer_set(x->req->worker->loop, &c->timer, route_of(x)->proxy.read_timeout_ms);
+    touch(x);
     if (x->raw_tunnel) {
         open_raw_tunnel(x);
         return;
@@ -709,6 +747,22 @@ static const gw_target_t *pick_target(gw_req_t *req, const gw_target_list_t *lis
     return gw_balance_pick(req, list, avoid, pr->health_check, pr->max_fails);
 }
 
+/* proxyProtocolToBackend: each new backend connection starts with a PROXY header naming the client
+ * (the address X-Forwarded-For names) and the local address it reached us on. */
+static bool use_proxy_protocol(gw_exchange_t *x)
+{
+    const gw_req_t *req = x->req;
+    int version = req->route->proxy.pp_to_backend;
+    if (!version || !req->conn) return true;
+    uint8_t *buf = gw_arena_alloc(&x->req->arena, GW_PP_WRITE_MAX);
+    if (!buf) return false;
+    struct sockaddr_in6 src = {.sin6_family = AF_INET6, .sin6_addr = req->client_ip};
+    if (!memcmp(&req->client_ip, &req->conn->peer.sin6_addr, sizeof(req->client_ip)))
+        src.sin6_port = req->conn->peer.sin6_port; /* the port only belongs to the peer itself */
+    x->waiter.preamble = buf;
+    x->waiter.preamble_len = gw_pp_write(version, &src, &req->conn->local, buf);
+    return x->waiter.preamble_len > 0;
+}
 
 bool gw_exchange_init(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *ops, const gw_target_list_t *list)
 {
@@ -722,7 +776,7 @@ bool gw_exchange_init(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *
     x->pool = gw_pool_get(req->worker, x->target);
     x->rbuf = gw_chunk_get(&req->worker->io_pool);
     x->rcap = req->worker->io_pool.chunk_size;
-    if (!x->pool || !x->rbuf || !gw_req_defer(req, ex_cleanup, x)) {
+    if (!x->pool || !x->rbuf || !use_proxy_protocol(x) || !gw_req_defer(req, ex_cleanup, x)) {
         gw_chunk_put(&req->worker->io_pool, x->rbuf);
         x->rbuf = NULL;
         return false;
@@ -743,7 +797,7 @@ bool gw_exchange_init_pool(gw_exchange_t *x, gw_req_t *req, const gw_exchange_op
     x->pool = pool;
     x->rbuf = gw_chunk_get(&req->worker->io_pool);
     x->rcap = req->worker->io_pool.chunk_size;
-    if (!x->rbuf || !gw_req_defer(req, ex_cleanup, x)) {
+    if (!x->rbuf || !use_proxy_protocol(x) || !gw_req_defer(req, ex_cleanup, x)) {
         gw_chunk_put(&req->worker->io_pool, x->rbuf);
         x->rbuf = NULL;
         return false;

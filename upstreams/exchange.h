@@ -32,8 +32,8 @@ typedef enum gw_exchange_verdict {
 
 /**
  * How a request body and a response travel on the backend connection. The response bytes read
- * are kept in x->rbuf: rbuf[0..x->ready) is decoded payload (the head, then body bytes),
- * rbuf[x->ready..x->rlen) raw bytes not decoded yet.
+ * are kept in x->rbuf: rbuf[x->roff..x->ready) is decoded payload (the head, then body bytes),
+ * rbuf[x->ready..x->rlen) raw bytes not decoded yet; rbuf[0..x->roff) was already handed on.
  */
 typedef struct gw_backend_codec {
     /** Frames the body piece x->piece from x->piece_off into x->out/x->nout and advances
@@ -42,7 +42,7 @@ typedef struct gw_backend_codec {
     /** Decodes raw bytes in place, appending payload at x->ready; sets x->msg_done at the end of
      *  the response (x->eof: the backend closed). Returns false for a broken stream. */
     bool (*decode)(gw_exchange_t *x);
-    /** Parses a final response head from rbuf[0..x->ready) into h: its length, 0 for more bytes,
+    /** Parses a final response head from rbuf[x->roff..x->ready) into h: its length, 0 for more bytes,
      *  -1 when invalid. Sets x->res_length (-1: unknown) and x->keep_alive. */
     int (*parse_head)(gw_exchange_t *x, gw_h1_response_head_t *h);
 } gw_backend_codec_t;
@@ -69,6 +69,8 @@ struct gw_exchange {
     bool tunnel;    /**< the backend answered 101 to an Upgrade request: raw bytes both ways */
     bool raw_tunnel; /**< CONNECT: no HTTP on the backend connection; once it is connected the
                           client gets a 200 and raw bytes flow both ways (set before start) */
+    uint32_t tunnel_idle_ms; /**< a tunnel is closed after this many ms without a byte either way;
+                                  0: the route's proxyReadTimeout (set before start) */
     gw_generator_t gen; /* the response body producer towards the client */
     gw_req_t *req;
     const gw_target_t *target;
@@ -91,7 +93,8 @@ struct gw_exchange {
     /* response from the backend */
     char *rbuf;
     size_t rlen, rcap;
-    size_t ready; /* rbuf[0..ready) is decoded payload */
+    size_t ready; /* rbuf[roff..ready) is decoded payload */
+    size_t roff;  /* payload before it was handed on: an offset, so that body bytes are not moved */
     bool head_parsed, any_byte, res_done, keep_alive;
     bool msg_done; /* the codec saw the end of the response */
     bool eof;      /* the backend closed its side */

@@ -1,6 +1,7 @@
 /* The forward proxy: absolute-form requests and CONNECT tunnels on the shared exchange. See fproxy.h. */
 #include "fproxy.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,25 +21,28 @@
 /* Destinations refused unless an allowed CIDR covers them: private, loopback, link-local (cloud
  * metadata at 169.254.169.254), carrier-grade NAT, benchmarking, multicast and reserved ranges. */
 static const char *const special_ranges[] = {
-    "0.0.0.0/8",     "10.0.0.0/8",  "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24",  "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4", "::/96",
-    "64:ff9b::/96",  "fc00::/7",    "fe80::/10",     "fec0::/10",   "ff00::/8",
+    "0.0.0.0/8",    "10.0.0.0/8",     "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",    "::/96",
+    "64:ff9b::/96", "fc00::/7",       "fe80::/10",     "fec0::/10",   "ff00::/8",
 };
 
 static const char *const default_ports[] = {"80", "443"};
 
+#define DEFAULT_IDLE_MS 300000 /* forwardProxyIdleTimeout */
+
 typedef struct fproxy_route {
     gw_handler_t base;
-    bool broken;              /* a setting did not parse: refuse everything */
-    gw_cidr_list_t special;   /* special_ranges */
+    bool broken;            /* a setting did not parse: refuse everything */
+    gw_cidr_list_t special; /* special_ranges */
     gw_cidr_list_t allow_nets, deny_nets;
     const char **allow_hosts, **deny_hosts;
     size_t num_allow_hosts, num_deny_hosts;
     bool has_allow;
     uint16_t *ports;
     size_t num_ports;
-    bool auth;                   /* forwardProxyAuth: Proxy-Authorization Basic required */
-    const gw_userdb_t *users;    /* the route's users (users, htpasswdFile) */
+    bool auth;                /* forwardProxyAuth: Proxy-Authorization Basic required */
+    uint32_t idle_ms;         /* forwardProxyIdleTimeout: a CONNECT tunnel without traffic */
+    const gw_userdb_t *users; /* the route's users (users, htpasswdFile) */
 } fproxy_route_t;
 
 typedef struct fproxy_req {
@@ -47,12 +51,23 @@ typedef struct fproxy_req {
     gw_dns_query_t q;
     bool resolving;
     bool connect;
-    char *host;      /* without brackets */
+    char *host; /* without brackets */
     uint16_t port;
     gw_slice_t target; /* origin-form target sent to the origin */
 } fproxy_req_t;
 
 /* ---- settings ---- */
+
+/* "*", "*.example.com", or a name of letters, digits, '-', '_' and dots. */
+static bool is_host_pattern(const char *s)
+{
+    if (!strcmp(s, "*")) return true;
+    if (s[0] == '*' && s[1] == '.') s += 2;
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.' && *s != '_') return false;
+    return true;
+}
 
 static bool is_ip_or_cidr(const char *s)
 {
@@ -60,32 +75,73 @@ static bool is_ip_or_cidr(const char *s)
     return gw_cidr_parse(s, &c);
 }
 
-/* Splits a list of patterns into CIDRs and host patterns; false on an entry that is neither. */
+/* A forwardProxyPorts entry: a decimal port; 0 when it is not one. */
+static uint16_t port_value(const char *s)
+{
+    char *end;
+    long v = s && *s >= '0' && *s <= '9' ? strtol(s, &end, 10) : 0;
+    return v >= 1 && v <= 65535 && !*end ? (uint16_t)v : 0;
+}
+
+/* The first bad entry of a destination list (with why), or NULL. */
+static const gw_node_t *bad_destination(const gw_node_t *list, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < list->seq.count; i++) {
+        const char *s = gw_node_as_string(list->seq.items[i]);
+        if (s && *s && (is_ip_or_cidr(s) || is_host_pattern(s))) continue;
+        if (s && *s)
+            snprintf(why, whylen,
+                     "'%s' is neither a host pattern (example.com, *.example.com) nor an IP address or CIDR",
+                     s);
+        else
+            snprintf(why, whylen, "entry %zu is empty", i + 1);
+        return list->seq.items[i];
+    }
+    return NULL;
+}
+
+static const gw_node_t *bad_port(const gw_node_t *list, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < list->seq.count; i++) {
+        const char *s = gw_node_as_string(list->seq.items[i]);
+        if (port_value(s)) continue;
+        if (s)
+            snprintf(why, whylen, "'%s' is not a port (1 to 65535)", s);
+        else
+            snprintf(why, whylen, "entry %zu is not a port (1 to 65535)", i + 1);
+        return list->seq.items[i];
+    }
+    return NULL;
+}
+
+const gw_node_t *gw_fproxy_check_property(const char *name, const gw_node_t *value, char *why, size_t whylen)
+{
+    if (value->kind != GW_NODE_SEQ) return NULL; /* the type check reports it */
+    if (!strcmp(name, "forwardProxyAllow") || !strcmp(name, "forwardProxyDeny"))
+        return bad_destination(value, why, whylen);
+    if (!strcmp(name, "forwardProxyPorts")) return bad_port(value, why, whylen);
+    return NULL;
+}
+
+/* Splits a list of patterns into CIDRs and host patterns (entries checked at load). */
 static bool build_list(const gw_route_t *route, const char *prop, gw_arena_t *arena, gw_cidr_list_t *nets,
                        const char ***hosts, size_t *num_hosts, bool *present)
 {
     const gw_node_t *n = gw_route_prop(route, prop);
     *present = n && n->kind == GW_NODE_SEQ && n->seq.count;
     if (!*present) return true;
+    char why[160];
+    if (bad_destination(n, why, sizeof(why))) return false;
     size_t count = n->seq.count, nn = 0, nh = 0;
     const char **netv = gw_arena_alloc(arena, count * sizeof(*netv));
     *hosts = gw_arena_alloc(arena, count * sizeof(**hosts));
     if (!netv || !*hosts) return false;
     for (size_t i = 0; i < count; i++) {
         const char *s = gw_node_as_string(n->seq.items[i]);
-        if (!s || !*s) {
-            gw_log_error("error", "%s: entry %zu is empty", prop, i + 1);
-            return false;
-        }
         if (is_ip_or_cidr(s)) {
             netv[nn++] = s;
             continue;
         }
-        for (const char *p = s; *p; p++)
-            if (*p == '/' || *p == ' ' || *p == ':') {
-                gw_log_error("error", "%s: \"%s\" is neither a host pattern nor an IP/CIDR", prop, s);
-                return false;
-            }
         char *low = gw_arena_strndup(arena, s, strlen(s));
         if (!low) return false;
         for (char *p = low; *p; p++)
@@ -105,14 +161,9 @@ static bool build_ports(fproxy_route_t *fr, const gw_route_t *route, gw_arena_t 
     fr->ports = gw_arena_alloc(arena, (count ? count : 1) * sizeof(*fr->ports));
     if (!fr->ports) return false;
     for (size_t i = 0; i < count; i++) {
-        const char *s = set ? gw_node_as_string(n->seq.items[i]) : default_ports[i];
-        char *end;
-        long v = s ? strtol(s, &end, 10) : 0;
-        if (!s || *end || v < 1 || v > 65535) {
-            gw_log_error("error", "forwardProxyPorts: entry %zu is not a port", i + 1);
-            return false;
-        }
-        fr->ports[fr->num_ports++] = (uint16_t)v;
+        uint16_t port = port_value(set ? gw_node_as_string(n->seq.items[i]) : default_ports[i]);
+        if (!port) return false; /* checked at load */
+        fr->ports[fr->num_ports++] = port;
     }
     return true;
 }
@@ -123,10 +174,11 @@ static bool build_route(fproxy_route_t *fr, const gw_route_t *route, gw_arena_t 
 {
     size_t bad = 0;
     bool deny_present = false;
-    if (!gw_cidr_list_build(&fr->special, arena, special_ranges, sizeof(special_ranges) / sizeof(special_ranges[0]), &bad))
+    if (!gw_cidr_list_build(&fr->special, arena, special_ranges,
+                            sizeof(special_ranges) / sizeof(special_ranges[0]), &bad))
         return false;
-    return build_list(route, "forwardProxyAllow", arena, &fr->allow_nets, &fr->allow_hosts, &fr->num_allow_hosts,
-                      &fr->has_allow) &&
+    return build_list(route, "forwardProxyAllow", arena, &fr->allow_nets, &fr->allow_hosts,
+                      &fr->num_allow_hosts, &fr->has_allow) &&
            build_list(route, "forwardProxyDeny", arena, &fr->deny_nets, &fr->deny_hosts, &fr->num_deny_hosts,
                       &deny_present) &&
            build_ports(fr, route, arena);
@@ -139,9 +191,13 @@ const gw_handler_t *gw_fproxy_handler_new(const gw_route_t *route, gw_arena_t *a
     memset(fr, 0, sizeof(*fr));
     fr->base = (gw_handler_t){"fproxy", fproxy_on_request};
     gw_node_as_bool(gw_route_prop(route, "forwardProxyAuth"), &fr->auth);
+    int64_t idle; /* range-checked at load */
+    bool has_idle = gw_node_as_int(gw_route_prop(route, "forwardProxyIdleTimeout"), &idle);
+    fr->idle_ms = has_idle ? (uint32_t)idle : DEFAULT_IDLE_MS;
     fr->users = gw_policy_users(route->policy);
     if (!build_route(fr, route, arena)) {
-        gw_log_error("error", "fproxy: invalid forward-proxy settings: every forward-proxy request is refused");
+        gw_log_error("error",
+                     "fproxy: invalid forward-proxy settings: every forward-proxy request is refused");
         fr->broken = true;
     }
     return &fr->base;
@@ -189,7 +245,8 @@ static void refuse(fproxy_req_t *f, const char *why)
 {
     char peer[64];
     gw_ip_text(&f->x.req->client_ip, peer, sizeof(peer));
-    gw_log_error("warn", "forward proxy: %s to %s port %u refused: %s", peer, f->host, (unsigned)f->port, why);
+    gw_log_error("warn", "forward proxy: %s to %s port %u refused: %s", peer, f->host, (unsigned)f->port,
+                 why);
     gw_send_error(f->x.req, 403);
 }
 
@@ -252,6 +309,7 @@ static void start_exchange(fproxy_req_t *f, const struct in6_addr *a)
     }
     f->x.send_body = !f->connect;
     f->x.raw_tunnel = f->connect;
+    f->x.tunnel_idle_ms = f->fr->idle_ms;
     f->x.waiter.fresh = f->connect; /* a tunnel never borrows a kept-alive HTTP connection */
     gw_exchange_start(&f->x);
 }
@@ -330,7 +388,8 @@ static int parse_absolute(gw_req_t *req, fproxy_req_t *f)
     if (t.len >= 8 && strncasecmp(t.base, "https://", 8) == 0) return 400; /* as Ferron */
     if (t.len < 7 || strncasecmp(t.base, "http://", 7) != 0) return 400;
     const char *auth = t.base + 7, *end = t.base + t.len, *rest = auth;
-    while (rest < end && *rest != '/' && *rest != '?' && *rest != '#') rest++;
+    while (rest < end && *rest != '/' && *rest != '?' && *rest != '#')
+        rest++;
     int err = parse_authority(req, (gw_slice_t){auth, (size_t)(rest - auth)}, 80, &f->host, &f->port);
     if (err) return err;
     const char *frag = memchr(rest, '#', (size_t)(end - rest));
@@ -369,7 +428,8 @@ static gw_handler_result_t check_auth(const fproxy_route_t *fr, gw_req_t *req)
         return GW_CONTINUE;
     }
     if (res == GW_AUTH_FAILED) gw_brute_fail(&req->client_ip, now);
-    gw_res_add_header(req, GW_SLICE_LIT("proxy-authenticate"), GW_SLICE_LIT("Basic realm=\"proxy\", charset=\"UTF-8\""));
+    gw_res_add_header(req, GW_SLICE_LIT("proxy-authenticate"),
+                      GW_SLICE_LIT("Basic realm=\"proxy\", charset=\"UTF-8\""));
     req->res.status = 407;
     return GW_ERROR;
 }
@@ -386,7 +446,8 @@ static gw_handler_result_t fproxy_on_request(const gw_handler_t *self, gw_req_t 
     bool connect = req->method_id == GW_M_CONNECT;
     gw_slice_t t = req->target;
     if (!connect && (!t.len || t.base[0] == '/' || gw_slice_eq(t, "*"))) return GW_CONTINUE; /* origin-form */
-    if (connect && req->version != 11) return GW_CONTINUE; /* HTTP/2 CONNECT: not yet (501) */
+    if (connect && req->version == 10) return GW_CONTINUE;        /* no tunnels for HTTP/1.0 (501) */
+    if (connect && t.len && t.base[0] == '/') return GW_CONTINUE; /* HTTP/2 extended CONNECT (RFC 8441) */
     if (fr->auth && !fr->broken) {
         gw_handler_result_t a = check_auth(fr, req);
         if (a != GW_CONTINUE) return a;

@@ -4,12 +4,17 @@ Every destination here is on loopback; loopback is refused by default, so the co
 127.0.0.1 explicitly (and the refusal tests leave it out)."""
 import hashlib
 import json
+import resource
+import socket
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from backends import Backend
 from conftest import PORT_PLACEHOLDER
+from tcp_echo import EchoServer
 from test_backend_tls import TlsBackend
 from tls_helpers import make_cert
 
@@ -161,16 +166,18 @@ def test_connect_port_not_allowed(start_gateway, backend):
 
 def test_connect_without_fproxy_is_501(start_gateway):
     gw = start_gateway(config(modules="[rproxy]"))
-    r = gw.raw(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n")
-    assert r.startswith(b"HTTP/1.1 501 "), r
+    with gw.connect() as c:
+        c.send(b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n")
+        assert c.read_response().status == 501
 
 
 def test_connect_refused_origin_is_502(start_gateway):
     from conftest import free_port
     port = free_port()
     gw = start_gateway(allow_config([port]))
-    r = gw.raw(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    assert r.startswith(b"HTTP/1.1 502 ") or r.startswith(b"HTTP/1.1 503 "), r
+    with gw.connect() as c:
+        c.send(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert c.read_response().status in (502, 503)
 
 
 def test_origin_form_passes_through(start_gateway, wwwroot):
@@ -197,3 +204,156 @@ def test_proxy_authorization(start_gateway, backend):
     names = {k.lower() for k, _ in json.loads(p.stdout)["headers"]}
     assert "proxy-authorization" not in names  # the credentials stop at the proxy
     assert backend.requests == 1
+
+
+# ---- raw TCP tunnels from HTTP/1.1 clients ----
+
+
+@pytest.fixture
+def echo():
+    e = EchoServer()
+    yield e
+    e.close()
+
+
+def open_tunnel(gw, port, timeout=5.0):
+    c = gw.connect(timeout=timeout)
+    c.send(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    assert c.read_head()[1] == 200
+    return c
+
+
+def test_tunnel_target_that_closes_closes_the_client(start_gateway, echo):
+    gw = start_gateway(allow_config([echo.port]))
+    with open_tunnel(gw, echo.port) as c:
+        c.send(b"abc")
+        assert c._read_exact(3) == b"abc"
+        c.send(b"!close")
+        assert c.closed_by_server(5.0)
+    with open_tunnel(gw, echo.port) as c:  # a reset ends the client's connection too
+        c.send(b"!reset")
+        assert c.closed_by_server(5.0)
+    assert "backend closed" in gw.stderr()
+
+
+def test_idle_tunnel_closed_busy_one_kept(start_gateway, echo):
+    gw = start_gateway(allow_config([echo.port], extra="  forwardProxyIdleTimeout: 600\n"))
+    with open_tunnel(gw, echo.port) as busy, open_tunnel(gw, echo.port) as idle:
+        start = time.monotonic()
+        for i in range(8):  # a byte each way every 0.25 s: never idle for 0.6 s
+            busy.send(b"%d" % i)
+            assert busy._read_exact(1) == b"%d" % i
+            time.sleep(0.25)
+        assert idle.closed_by_server(5.0) and time.monotonic() - start < 8
+        busy.send(b"z")
+        assert busy._read_exact(1) == b"z"
+
+
+def settled_count(fds):
+    """Descriptors of the gateway once the count holds still (the start-up probe's connection
+    may still be open right after the start)."""
+    last = -1
+    while True:
+        now = len(list(fds.iterdir()))
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.2)
+
+
+def test_thousand_concurrent_tunnels(start_gateway, echo):
+    n = 1000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4 * n + 256  # our client sockets and the echo server's, both in this process
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    gw = start_gateway(allow_config([echo.port]))
+    fds = Path(f"/proc/{gw.proc.pid}/fd")
+    baseline = settled_count(fds)
+    started = time.monotonic()
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.create_connection(("127.0.0.1", gw.port), timeout=15)
+            s.sendall(f"CONNECT 127.0.0.1:{echo.port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            socks.append(s)
+        for s in socks:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(1)  # byte by byte: nothing after the head may be swallowed
+            assert head.startswith(b"HTTP/1.1 200 "), head
+        for i, s in enumerate(socks):
+            s.sendall(b"tunnel-%04d" % i)
+        for i, s in enumerate(socks):
+            got = b""
+            while len(got) < 11:
+                got += s.recv(11 - len(got))
+            assert got == b"tunnel-%04d" % i
+        assert echo.open_connections == n  # all open at once
+        assert len(list(fds.iterdir())) >= baseline + 2 * n
+    finally:
+        for s in socks:
+            s.close()
+    deadline = time.monotonic() + 10
+    while (len(list(fds.iterdir())) > baseline or echo.open_connections) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(list(fds.iterdir())) == baseline, "the gateway kept descriptors of closed tunnels"
+    assert echo.open_connections == 0
+    assert time.monotonic() - started < 20
+
+
+# ---- located configuration errors ----
+
+
+def check_config(gateway_bin, tmp_path, body):
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text(config(body).replace(PORT_PLACEHOLDER, "18080"))  # -t binds nothing
+    p = subprocess.run([str(gateway_bin), "-t", "-c", str(cfg)], capture_output=True, text=True, timeout=15)
+    return cfg, p
+
+
+@pytest.mark.parametrize("body, line, column, prop, what", [
+    ('  forwardProxyAllow: ["10.0.0.0/33"]\n', 5, 23, "forwardProxyAllow", "'10.0.0.0/33' is neither"),
+    ('  forwardProxyAllow: ["ok.example", "example.com:80"]\n', 5, 37, "forwardProxyAllow", "'example.com:80'"),
+    ('  forwardProxyDeny:\n    - "*.example.com"\n    - "bad host"\n', 7, 7, "forwardProxyDeny", "'bad host'"),
+    ('  forwardProxyDeny: ["*foo"]\n', 5, 22, "forwardProxyDeny", "'*foo'"),
+    ('  forwardProxyDeny: [""]\n', 5, 22, "forwardProxyDeny", "entry 1 is empty"),
+    ('  forwardProxyAllow: "10.0.0.0/8"\n', 5, 22, "forwardProxyAllow", "expected a list"),
+    ('  forwardProxyPorts: [80, 0]\n', 5, 27, "forwardProxyPorts", "'0' is not a port"),
+    ('  forwardProxyPorts: [70000]\n', 5, 23, "forwardProxyPorts", "'70000' is not a port"),
+    ('  forwardProxyPorts: [https]\n', 5, 23, "forwardProxyPorts", "'https' is not a port"),
+    ('  forwardProxyPorts: [{a: 1}]\n', 5, 23, "forwardProxyPorts", "entry 1 is not a port"),
+    ('  forwardProxyPorts: 443\n', 5, 22, "forwardProxyPorts", "expected a list"),
+    ('  forwardProxyAuth: yes\n', 5, 21, "forwardProxyAuth", "expected a boolean"),
+    ('  forwardProxyIdleTimeout: 0\n', 5, 28, "forwardProxyIdleTimeout", "out of range"),
+    ('  forwardProxyIdleTimeout: soon\n', 5, 28, "forwardProxyIdleTimeout", "expected an integer"),
+])
+def test_bad_forward_proxy_settings_are_located(gateway_bin, tmp_path, body, line, column, prop, what):
+    cfg, p = check_config(gateway_bin, tmp_path, body)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    prefix = f"{cfg}:{line}:{column}: {prop}: "
+    hits = [ln for ln in p.stderr.splitlines() if ln.startswith(prefix)]
+    assert hits and what in hits[0], p.stderr
+
+
+def test_good_forward_proxy_settings_pass(gateway_bin, tmp_path):
+    body = ('  forwardProxyAllow: ["*.example.com", "example.org", "10.0.0.0/8", "fd00::/8", "*"]\n'
+            '  forwardProxyDeny: ["169.254.169.254", "bad.example.com", "::1"]\n'
+            '  forwardProxyPorts: [80, "443", 8443]\n  forwardProxyIdleTimeout: 60000\n')
+    _, p = check_config(gateway_bin, tmp_path, body)
+    assert p.returncode == 0, p.stderr
+
+
+def test_tunnel_bytes_in_access_log(start_gateway, echo, tmp_path):
+    log = tmp_path / "access.log"
+    gw = start_gateway(allow_config([echo.port], extra=f'  logFilePath: "{log}"\n'))
+    with open_tunnel(gw, echo.port) as c:
+        c.send(b"0123456789")
+        assert c._read_exact(10) == b"0123456789"
+        c.sock.shutdown(socket.SHUT_WR)  # an HTTP/1.1 client ending its side ends the tunnel
+        assert c.closed_by_server(5.0)
+    deadline, line = time.monotonic() + 5, ""
+    while time.monotonic() < deadline and not line:
+        line = next((ln for ln in (log.read_text() if log.exists() else "").splitlines() if "CONNECT" in ln), "")
+        time.sleep(0.1)
+    assert f'"CONNECT 127.0.0.1:{echo.port} HTTP/1.1" 200 10 ' in line, line
