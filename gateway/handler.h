@@ -28,6 +28,13 @@ struct gw_handler {
 void gw_req_dispatch(gw_req_t *req);
 
 /**
+ * Normalises the request's path (query split off, absolute-form authority taken) and picks its
+ * route (req->route, never NULL); returns 0 or the error status (400) for a path that cannot be
+ * normalised. gw_req_dispatch's first step, also used by `gateway --explain`.
+ */
+int gw_req_route(gw_req_t *req);
+
+/**
  * For a handler that returned GW_DONE without answering because it waits for something (forward
  * auth): runs the rest of the chain, from the handler after it.
  */

@@ -50,8 +50,10 @@ typedef struct h1_req {
     uint32_t body_off;  /* first unconsumed body byte in rbuf */
     uint64_t body_left; /* Content-Length bytes not yet taken from rbuf */
     uint32_t delivered; /* input bytes of the piece being delivered to body_cb */
+    gw_body_kind_t body_framing; /* the client's body on the wire (req.body_kind: what handlers see) */
     gw_chunked_decoder_t dec;
     bool body_done, body_end_sent, body_busy, continue_sent;
+    bool discarding; /* nobody reads the rest of the body: skip it as it arrives */
     bool keep_alive, chunked, suppress_body, head_sent, in_send, proceed_pending, writing;
     bool tunnel; /* a 101 was sent: raw bytes both ways until either side closes */
     bool broken; /* a write failed while the producer was mid-stream: closed from the loop */
@@ -130,8 +132,12 @@ static void decide_framing(h1_req_t *r)
         r->tunnel = true;
         r->keep_alive = false;
         req->res.content_length = -2;
-        req->body_kind = GW_BODY_TUNNEL; /* the client's bytes from now on are the tunnel's */
+        /* the client's bytes from now on are the tunnel's */
+        req->body_kind = r->body_framing = GW_BODY_TUNNEL;
         r->body_done = false;
+        /* a tunnel lasts as long as bytes move either way: its producer times its idleness (the
+         * exchange); this connection's timer only watches a client that stops reading */
+        gw_timer_cancel(&r->hc->c.timer);
         return;
     }
     bool no_body = s < 200 || s == 204 || s == 304;
@@ -345,7 +351,10 @@ static void arm_write(h1_req_t *r, bool on)
     r->writing = on;
     uint32_t ev = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
     gw_io_modify(&hc->c.io, ev);
-    if (on) gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->send_timeout_ms);
+    if (on)
+        gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->send_timeout_ms);
+    else if (r->tunnel)
+        gw_timer_cancel(&hc->c.timer);
 }
 
 static void advance_iov(struct iovec *iov, int *idx, int n, size_t w)
@@ -441,12 +450,11 @@ static gw_slice_t next_body_piece(h1_req_t *r, int *err)
     char *p = hc->rbuf + r->body_off;
     size_t avail = hc->rlen - r->body_off;
     *err = 0;
-    if (r->req.body_kind == GW_BODY_TUNNEL) { /* everything that arrives, as it arrives */
+    if (r->body_framing == GW_BODY_TUNNEL) { /* everything that arrives, as it arrives */
         r->delivered = (uint32_t)avail;
-        gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->request_timeout_ms ? limits(hc)->request_timeout_ms : 300000);
         return (gw_slice_t){p, avail};
     }
-    if (r->req.body_kind == GW_BODY_LENGTH) {
+    if (r->body_framing == GW_BODY_LENGTH) {
         size_t take = avail < r->body_left ? avail : (size_t)r->body_left;
         r->body_left -= take;
         r->delivered = (uint32_t)take;
@@ -492,7 +500,7 @@ static void h1_body_resume(gw_req_t *req)
     if (!req->body_cb || r->body_end_sent) return;
     if (r->body_busy) consume_piece(r);
     if (!r->continue_sent) send_continue(r);
-    if (req->body_kind == GW_BODY_NONE) r->body_done = true;
+    if (r->body_framing == GW_BODY_NONE) r->body_done = true;
     int err = 0;
     gw_slice_t piece = r->body_done ? (gw_slice_t){NULL, 0} : next_body_piece(r, &err);
     if (err) {
@@ -520,7 +528,7 @@ static bool discard_body(h1_req_t *r)
     /* the last piece is never acknowledged by a consumer that had all of it: drop its bytes too,
      * or they would be read as the start of the next request */
     if (r->body_busy) consume_piece(r);
-    if (r->body_done || r->req.body_kind == GW_BODY_NONE) return true;
+    if (r->body_done || r->body_framing == GW_BODY_NONE) return true;
     for (int guard = 0; guard < 64 && !r->body_done; guard++) {
         int err = 0;
         gw_slice_t piece = next_body_piece(r, &err);
@@ -532,10 +540,30 @@ static bool discard_body(h1_req_t *r)
     return r->body_done;
 }
 
+/* Skips the body as it arrives, keeping the socket armed for it (reading stops when rbuf fills). */
+static void skip_arriving_body(h1_req_t *r)
+{
+    if (discard_body(r)) return;
+    gw_conn_t *c = &r->hc->c;
+    gw_io_modify(&c->io, EPOLLIN | EPOLLRDHUP | (r->writing ? EPOLLOUT : 0));
+    if (c->xprt->pending && c->xprt->pending(c)) on_readable_active(r->hc); /* TLS holds input */
+}
+
+/* The errorConfig re-run reads an empty body instead (request.c): the client's is skipped as it
+ * comes, so a response after all of it arrived keeps the connection (decide_framing, h1_finish). */
+static void h1_body_discard(gw_req_t *req)
+{
+    h1_req_t *r = (h1_req_t *)req;
+    r->discarding = true;
+    skip_arriving_body(r);
+}
+
 /* ---- request lifecycle ---- */
 
-static const gw_codec_ops_t h1_ops = {"HTTP/1.1", h1_send, h1_send_file, h1_send_informational, h1_body_resume};
-static const gw_codec_ops_t h10_ops = {"HTTP/1.0", h1_send, h1_send_file, h1_send_informational, h1_body_resume};
+static const gw_codec_ops_t h1_ops = {"HTTP/1.1", h1_send, h1_send_file, h1_send_informational,
+                                      h1_body_resume, h1_body_discard};
+static const gw_codec_ops_t h10_ops = {"HTTP/1.0", h1_send, h1_send_file, h1_send_informational,
+                                       h1_body_resume, h1_body_discard};
 
 static h1_req_t *new_request(h1_conn_t *hc)
 {
@@ -608,7 +636,7 @@ static void start_request(h1_conn_t *hc, const gw_h1_request_head_t *head, int h
     if (err == 0) {
         r->keep_alive = fr.keep_alive;
         req->upgrade = fr.upgrade && req->version == 11;
-        req->body_kind = fr.body;
+        req->body_kind = r->body_framing = fr.body;
         req->content_length = fr.content_length;
         r->body_left = fr.content_length;
         r->body_done = fr.body == GW_BODY_NONE;
@@ -717,7 +745,10 @@ static void on_readable_active(h1_conn_t *hc)
         h1_close(hc); /* the client went away: the request is cancelled */
         return;
     }
-    if (r->req.body_cb && !r->body_busy) h1_body_resume(&r->req);
+    if (r->req.body_cb && !r->body_busy)
+        h1_body_resume(&r->req);
+    else if (r->discarding)
+        skip_arriving_body(r);
 }
 
 /* The connection speaks HTTP/2: the h2 codec takes the socket, the transport and the bytes read. */
@@ -838,7 +869,14 @@ void gw_conn_drain(gw_conn_t *c)
         return;
     }
     h1_conn_t *hc = (h1_conn_t *)c;
-    if (hc->state == H1_IDLE) h1_close(hc); /* busy ones close after their response */
+    if (hc->state != H1_IDLE) return; /* busy ones close after their response */
+    /* the client may have sent its next request already: one more is answered, with Connection:
+     * close, if it comes within gracefulIdleTimeout; the keep-alive timer closes the connection */
+    uint32_t ms = limits(hc)->graceful_idle_ms;
+    if (ms)
+        gw_timer_set(hc->c.worker->loop, &hc->c.timer, ms);
+    else
+        h1_close(hc);
 }
 
 /* Forced close at worker exit (the graceful timeout ran out). */

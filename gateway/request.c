@@ -190,6 +190,10 @@ void gw_send_inline(gw_req_t *req, int status, const char *content_type, const c
 
 void gw_req_read_body(gw_req_t *req, gw_body_cb cb, void *ctx)
 {
+    if (req->body_emptied) { /* the errorConfig re-run: the end at once, the codec is not involved */
+        cb(req, ctx, (gw_slice_t){NULL, 0}, GW_BODY_END);
+        return;
+    }
     req->body_cb = cb;
     req->body_ctx = ctx;
     if (req->body_source)
@@ -200,6 +204,7 @@ void gw_req_read_body(gw_req_t *req, gw_body_cb cb, void *ctx)
 
 void gw_req_body_proceed(gw_req_t *req)
 {
+    if (req->body_emptied) return; /* the empty body's end was its only piece */
     if (req->body_source)
         req->body_source(req);
     else
@@ -304,10 +309,47 @@ static void run_chain_from(gw_req_t *req, size_t from)
     if (status) gw_req_fail(req, status);
 }
 
+/* The request headers with the body framing (and an Expect for it) replaced by Content-Length: 0. */
+static bool headers_for_empty_body(gw_req_t *req)
+{
+    gw_header_t *h = gw_arena_alloc(&req->arena, (req->num_headers + 1) * sizeof(*h));
+    if (!h) return false;
+    size_t n = 0;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        gw_slice_t name = req->headers[i].name;
+        if (!gw_slice_ieq(name, "content-length") && !gw_slice_ieq(name, "transfer-encoding") &&
+            !gw_slice_ieq(name, "expect"))
+            h[n++] = req->headers[i];
+    }
+    h[n++] = (gw_header_t){GW_SLICE_LIT("content-length"), GW_SLICE_LIT("0")};
+    req->headers = h;
+    req->num_headers = n;
+    return true;
+}
+
+/* The request as the errorConfig re-run sees it (spec §1): a copy with an empty body and
+ * Content-Length: 0. Handlers reading it get the end at once; the codec drops what the client still
+ * sends, the way it does for any body nobody reads. A request without a body is left as it is. */
+static bool empty_request_body(gw_req_t *req)
+{
+    if (req->body_kind == GW_BODY_NONE) return true;
+    if (!headers_for_empty_body(req)) return false;
+    req->codec->body_discard(req);
+    req->body_cb = NULL; /* the first run's reader, if any, gets nothing more */
+    req->body_ctx = NULL;
+    req->body_source = NULL;
+    req->body_source_ctx = NULL;
+    req->body_emptied = true;
+    req->body_kind = GW_BODY_LENGTH;
+    req->content_length = 0;
+    req->expect_continue = false;
+    return true;
+}
+
 void gw_req_fail(gw_req_t *req, int status)
 {
     const gw_route_t *er = req->in_error_route ? NULL : gw_error_route(req->route, status);
-    if (er) {
+    if (er && empty_request_body(req)) {
         /* errorConfig (spec §1): the whole chain once more on the merged route, from a clean
          * response; one level only (error routes have no error routes of their own) */
         req->route = er;
@@ -331,10 +373,8 @@ static void run_chain(gw_req_t *req)
     run_chain_from(req, 0);
 }
 
-void gw_req_dispatch(gw_req_t *req)
+int gw_req_route(gw_req_t *req)
 {
-    req->client_ip = req->conn->peer.sin6_addr; /* policy may replace it (trusted X-Forwarded-For) */
-    if (req->cfg->request_id) gw_request_id_assign(req);
     int err = prepare_path(req, false);
     const struct in6_addr *local = &req->conn->local.sin6_addr;
     req->route = gw_config_route(req->cfg, req->authority, local, req->path.base ? req->path : GW_SLICE_LIT("/"));
@@ -343,6 +383,14 @@ void gw_req_dispatch(gw_req_t *req)
         err = prepare_path(req, true);
         if (!err) req->route = gw_config_route(req->cfg, req->authority, local, req->path);
     }
+    return err;
+}
+
+void gw_req_dispatch(gw_req_t *req)
+{
+    req->client_ip = req->conn->peer.sin6_addr; /* policy may replace it (trusted X-Forwarded-For) */
+    if (req->cfg->request_id) gw_request_id_assign(req);
+    int err = gw_req_route(req);
     if (err) {
         gw_send_error(req, err);
         return;

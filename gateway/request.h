@@ -87,6 +87,9 @@ typedef struct gw_codec_ops {
     void (*send_file)(gw_req_t *req, int fd, uint64_t off, uint64_t len, gw_send_state_t state);
     void (*send_informational)(gw_req_t *req, int status, const gw_header_t *h, size_t n);
     void (*body_resume)(gw_req_t *req);
+    /** Nobody will read the rest of the request body (the errorConfig re-run reads an empty one):
+     *  drop what is buffered and what still arrives, returning flow-control credit. */
+    void (*body_discard)(gw_req_t *req);
 } gw_codec_ops_t;
 
 /** Body delivery states for gw_body_cb. */
@@ -169,6 +172,7 @@ struct gw_req {
     struct gw_cache_req *cache; /**< the response cache's state for this request (filters/cache.c), or NULL */
     uint16_t chain_pos;   /**< index of the handler running (or suspended) in route->handlers */
     bool in_error_route;  /**< the errorConfig re-run is under way: no second one */
+    bool body_emptied;    /**< the re-run sees an empty body: reads end at once, the codec drops the rest */
     gw_ostream_t *ostreams; /**< response filters, outermost first; NULL: straight to the codec */
     struct gw_file_pump *file_pump; /**< private: a file being read into a filter chain */
     /* accounting for logs */
