@@ -25,6 +25,7 @@
 #include "config.h"
 #include "config_props.h"
 #include "errors.h"
+#include "extended_connect.h"
 #include "handler.h"
 #include "log.h"
 #include "tls.h"
@@ -57,6 +58,8 @@ typedef struct h2_conn {
     size_t pend_len;
     h2_stream_t *streams;
     uint32_t num_streams;
+    int32_t max_client_id;    /* highest stream id the client opened with HEADERS */
+    int32_t skip_lo, skip_hi; /* the latest run of ids it skipped: never opened, never to be */
     struct h2_conn *next_flush, **prev_flush;
     bool writing;   /* EPOLLOUT armed */
     bool in_flush;  /* flush() is on the stack */
@@ -86,6 +89,7 @@ struct h2_stream {
     char *body;
     size_t body_len, body_cap, delivered;
     bool body_eof, body_busy, body_end_sent, continue_sent;
+    bool body_dropped; /* nobody reads the rest: DATA is consumed as it arrives */
 };
 
 static void schedule_flush(h2_conn_t *hc);
@@ -101,6 +105,7 @@ static uint32_t setting(const gw_node_t *map, const char *name, uint32_t def, ui
     return v < min ? min : v > max ? max : (uint32_t)v;
 }
 
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *u);
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u);
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
                      const uint8_t *value, size_t valuelen, uint8_t flags, void *u);
@@ -149,6 +154,7 @@ static h2_worker_t *h2_worker(gw_worker_t *w)
         free(hw);
         return NULL;
     }
+    nghttp2_session_callbacks_set_on_begin_frame_callback(hw->cbs, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(hw->cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(hw->cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(hw->cbs, on_frame_recv);
@@ -183,6 +189,20 @@ static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl)
     return (nghttp2_nv){(uint8_t *)n, (uint8_t *)v, nl, vl, NGHTTP2_NV_FLAG_NONE};
 }
 
+/* The name as HTTP/2 needs it: itself when already lower-case (what handlers add), else a
+ * lower-cased copy in the arena; NULL when out of memory. */
+static const char *lower_name(gw_arena_t *a, gw_slice_t name)
+{
+    size_t j = 0;
+    while (j < name.len && !(name.base[j] >= 'A' && name.base[j] <= 'Z')) j++;
+    if (j == name.len) return name.base;
+    char *low = gw_arena_strndup(a, name.base, name.len);
+    if (!low) return NULL;
+    for (; j < name.len; j++)
+        if (low[j] >= 'A' && low[j] <= 'Z') low[j] = (char)(low[j] + 32);
+    return low;
+}
+
 /* Builds an nv list from a header list: names lower-cased, connection-specific fields dropped. */
 static size_t add_headers(gw_arena_t *a, nghttp2_nv *out, const gw_headers_t *h, bool skip_length)
 {
@@ -190,10 +210,8 @@ static size_t add_headers(gw_arena_t *a, nghttp2_nv *out, const gw_headers_t *h,
     for (uint32_t i = 0; i < h->count; i++) {
         gw_slice_t name = h->items[i].name;
         if (hop_by_hop(name) || !name.len || (skip_length && gw_slice_ieq(name, "content-length"))) continue;
-        char *low = gw_arena_strndup(a, name.base, name.len);
+        const char *low = lower_name(a, name);
         if (!low) continue;
-        for (size_t j = 0; j < name.len; j++)
-            if (low[j] >= 'A' && low[j] <= 'Z') low[j] = (char)(low[j] + 32);
         out[n++] = nv(low, name.len, h->items[i].value.base, h->items[i].value.len);
     }
     return n;
@@ -244,6 +262,7 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
 static bool submit_head(h2_stream_t *s)
 {
     gw_req_t *req = &s->req;
+    if (s->protocol.len) gw_extended_connect_response(req);
     int st = req->res.status ? req->res.status : 200;
     s->no_body = st == 204 || st == 304 || req->method_id == GW_M_HEAD;
     nghttp2_nv *v = gw_arena_alloc(&req->arena, (req->res.headers.count + 4) * sizeof(*v));
@@ -290,7 +309,10 @@ static void after_queue(h2_stream_t *s, gw_send_state_t state)
     h2_conn_t *hc = s->hc;
     s->state = state;
     if (!s->head_sent && state != GW_SEND_ERROR && !submit_head(s)) state = s->state = GW_SEND_ERROR;
-    if (state == GW_SEND_ERROR && (!s->head_sent || s->no_body)) {
+    if (state == GW_SEND_ERROR && s->head_sent && (s->req.method_id == GW_M_CONNECT || s->protocol.len)) {
+        /* the tunnel's connection was reset or failed (RFC 9113 8.5) */
+        nghttp2_submit_rst_stream(hc->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CONNECT_ERROR);
+    } else if (state == GW_SEND_ERROR && (!s->head_sent || s->no_body)) {
         nghttp2_submit_rst_stream(hc->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
     } else if (s->no_body) {
         s->nbufs = s->buf_idx = 0;
@@ -387,7 +409,22 @@ static void h2_body_resume(gw_req_t *req)
     body_deliver(s);
 }
 
-static const gw_codec_ops_t h2_ops = {"HTTP/2.0", h2_send, h2_send_file, h2_send_informational, h2_body_resume};
+/* The errorConfig re-run reads an empty body instead (request.c): what is buffered and what still
+ * arrives gives its window back at once, so the client is never left blocked on flow control. */
+static void h2_body_discard(gw_req_t *req)
+{
+    h2_stream_t *s = (h2_stream_t *)req;
+    s->body_dropped = true;
+    if (s->body_len && !s->body_eof && !s->finishing) {
+        nghttp2_session_consume_stream(s->hc->ng, s->id, s->body_len);
+        schedule_flush(s->hc);
+    }
+    s->body_len = s->delivered = 0;
+    s->body_busy = false;
+}
+
+static const gw_codec_ops_t h2_ops = {"HTTP/2.0", h2_send, h2_send_file, h2_send_informational,
+                                      h2_body_resume, h2_body_discard};
 
 /* ---- streams ---- */
 
@@ -445,11 +482,8 @@ static void finish_stream(h2_stream_t *s)
 
 static void lower_into(gw_req_t *req, gw_slice_t in)
 {
-    char *low = gw_arena_strndup(&req->arena, in.base, in.len);
-    if (!low) return;
-    for (size_t i = 0; i < in.len; i++)
-        if (low[i] >= 'A' && low[i] <= 'Z') low[i] = (char)(low[i] + 32);
-    req->authority = (gw_slice_t){low, in.len};
+    const char *low = in.len ? lower_name(&req->arena, in) : "";
+    if (low) req->authority = (gw_slice_t){low, in.len};
 }
 
 static bool parse_length(gw_slice_t v, uint64_t *out)
@@ -473,20 +507,22 @@ static void start_request(h2_stream_t *s, bool end_stream)
     req->method = s->method;
     req->method_id = gw_method_intern(s->method);
     req->target = req->method_id == GW_M_CONNECT && !s->path.len ? s->authority : s->path;
+    if (s->protocol.len && !s->refuse) s->refuse = gw_extended_connect_as_upgrade(req, &s->hdrs, s->protocol);
     req->headers = s->hdrs.items;
     req->num_headers = s->hdrs.count;
     lower_into(req, s->authority.len ? s->authority : s->host);
     const gw_header_t *cl = gw_req_header(req, "content-length"), *ex = gw_req_header(req, "expect");
     req->expect_continue = ex && gw_slice_ieq(ex->value, "100-continue");
-    if (end_stream) {
-        req->body_kind = GW_BODY_NONE;
+    if (end_stream || s->protocol.len) {
+        req->body_kind = GW_BODY_NONE; /* an extended CONNECT's DATA are its tunnel's, after the 2xx */
     } else if (cl && parse_length(cl->value, &req->content_length)) {
         req->body_kind = GW_BODY_LENGTH; /* nghttp2 checks that the DATA adds up to it */
     } else {
         req->body_kind = GW_BODY_CHUNKED; /* length unknown until END_STREAM */
     }
     req->client_ip = hc->c.info.peer.sin6_addr; /* for the log when answered before dispatch */
-    const char *sni = gw_tls_sni_entry(&hc->c);
+    /* a CONNECT's :authority names the tunnel's destination, not this server (RFC 9113 8.5) */
+    const char *sni = req->method_id == GW_M_CONNECT && !s->path.len ? NULL : gw_tls_sni_entry(&hc->c);
     if (s->refuse || (sni && !gw_tls_host_matches(sni, req->authority))) {
         req->route = &hc->c.worker->cfg->global_route;
         if (!req->target.len) req->target = GW_SLICE_LIT("-");
@@ -501,6 +537,30 @@ static void start_request(h2_stream_t *s, bool end_stream)
 static h2_stream_t *stream_of(nghttp2_session *ng, int32_t id)
 {
     return nghttp2_session_get_stream_user_data(ng, id);
+}
+
+/*
+ * RFC 9113 5.1.1: opening a stream closes every lower idle id, so a HEADERS on an id the client
+ * skipped is a connection error. nghttp2 cannot tell such an id from a stream that was opened and
+ * has since been forgotten (where a late trailer must be ignored), and ignores both; we remember
+ * the latest skipped run (clients that count up by two have none) and refuse HEADERS inside it.
+ */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *u)
+{
+    h2_conn_t *hc = u;
+    int32_t id = hd->stream_id;
+    if (hd->type != NGHTTP2_HEADERS || !(id & 1)) return 0; /* even ids: nghttp2 refuses them */
+    if (id > hc->max_client_id) {
+        int32_t first_unused = hc->max_client_id ? hc->max_client_id + 2 : 1; /* max < id: no overflow */
+        if (id > first_unused) {
+            hc->skip_lo = first_unused;
+            hc->skip_hi = id - 2;
+        }
+        hc->max_client_id = id;
+        return 0;
+    }
+    /* a failed callback ends the session: feed() answers GOAWAY PROTOCOL_ERROR */
+    return id >= hc->skip_lo && id <= hc->skip_hi ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
 }
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u)
@@ -523,9 +583,13 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     if (s->header_bytes > s->hc->hw->max_header_list || s->hdrs.count >= l->max_headers) s->refuse = 431;
     if (s->refuse) return 0;
     gw_arena_t *a = &s->req.arena;
-    gw_slice_t n = {gw_arena_strndup(a, (const char *)name, namelen), namelen};
-    gw_slice_t v = {gw_arena_strndup(a, (const char *)value, valuelen), valuelen};
-    if (!n.base || !v.base) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    char *copy = gw_arena_alloc(a, namelen + valuelen + 2); /* nghttp2 reuses its buffers: one copy of both */
+    if (!copy) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    memcpy(copy, name, namelen);
+    copy[namelen] = '\0';
+    memcpy(copy + namelen + 1, value, valuelen);
+    copy[namelen + 1 + valuelen] = '\0';
+    gw_slice_t n = {copy, namelen}, v = {copy + namelen + 1, valuelen};
     if (namelen && name[0] == ':') {
         if (gw_slice_eq(n, ":method")) s->method = v;
         else if (gw_slice_eq(n, ":path")) s->path = v;
@@ -554,14 +618,29 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *u)
     return 0;
 }
 
+/* True when the client may send the whole declared body without more window, and no consumer
+ * (which might be gone with its response) would be called with it. */
+static bool rest_within_window(nghttp2_session *ng, const h2_stream_t *s)
+{
+    int32_t window = nghttp2_session_get_stream_local_window_size(ng, s->id);
+    return !s->req.body_cb && s->req.body_kind == GW_BODY_LENGTH && window >= 0 &&
+           s->req.content_length <= (uint64_t)window;
+}
+
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u)
 {
     h2_conn_t *hc = u;
     if (f->hd.type == NGHTTP2_GOAWAY) hc->goaway = true;
     if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM) || !f->hd.stream_id) return 0;
     h2_stream_t *s = stream_of(ng, f->hd.stream_id);
-    /* the response is complete but the client is still sending a body nobody will read */
-    if (s && !s->body_eof)
+    if (!s || s->body_eof) return 0;
+    /* The response is complete but the client is still sending a body nobody will read. A rest the
+     * window already lets in costs nothing more: it is dropped as it comes, and nghttp2 still checks
+     * it against content-length (a client writes DATA after HEADERS, h2spec 8.1.2.6 too). A longer
+     * one is stopped: RST_STREAM NO_ERROR (RFC 9113 8.1). */
+    if (rest_within_window(ng, s))
+        s->body_dropped = true;
+    else
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
     return 0;
 }
@@ -570,7 +649,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 {
     nghttp2_session_consume_connection(ng, len); /* the connection window comes back at once */
     h2_stream_t *s = stream_of(ng, id);
-    if (!s || s->body_end_sent) {
+    if (!s || s->body_end_sent || s->body_dropped) {
         nghttp2_session_consume_stream(ng, id, len);
         return 0;
     }
