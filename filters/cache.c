@@ -8,12 +8,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cache_background.h"
 #include "cache_policy.h"
 #include "cache_store.h"
+#include "cache_targeted.h"
 #include "compress.h"
 #include "config_props.h"
 #include "http_cond.h"
 #include "loop.h"
+#include "metrics.h"
 #include "worker.h"
 
 #define DEFAULT_MAX_MEMORY (256ull << 20)
@@ -28,6 +31,8 @@ typedef struct cache_route {
     size_t nignore;
     int64_t max_body; /* -1: only the memory bound */
     uint64_t max_mem; /* maximumCacheMemory; 0: unbounded */
+    gw_slice_t *targeted; /* cacheTargetedHeader, lower-case, in priority order */
+    size_t ntargeted;
 } cache_route_t;
 
 enum mode { M_NONE, M_LOOKUP, M_INVALIDATE, M_SERVED };
@@ -43,6 +48,7 @@ typedef struct gw_cache_req {
     gw_cc_t rcc;
     int64_t request_time;
     const char *fwd;             /* Cache-Status fwd= value */
+    const char *detail;          /* Cache-Status detail= of a hit, or NULL */
     gw_cache_entry_t *stale;     /* a stored response being revalidated (or kept for stale-if-error) */
     gw_cache_entry_t *serving;   /* the entry whose body this response sends */
     gw_header_t *orig_headers;   /* the client's headers while ours (conditionals) go to the backend */
@@ -75,10 +81,15 @@ static int64_t now_s(const gw_req_t *req)
     return gw_loop_wall(req->worker->loop);
 }
 
+static bool names_eq(gw_slice_t a, gw_slice_t b)
+{
+    return a.len == b.len && strncasecmp(a.base, b.base, a.len) == 0;
+}
+
 static bool in_names(const gw_slice_t *list, size_t n, gw_slice_t name)
 {
     for (size_t i = 0; i < n; i++)
-        if (list[i].len == name.len && strncasecmp(list[i].base, name.base, name.len) == 0) return true;
+        if (names_eq(list[i], name)) return true;
     return false;
 }
 
@@ -113,6 +124,58 @@ static void parse_cc_list(gw_cc_t *cc, const gw_header_t *h, size_t n)
     gw_cc_init(cc);
     for (size_t i = 0; i < n; i++)
         if (gw_slice_ieq(h[i].name, "cache-control")) gw_cc_parse(cc, h[i].value);
+}
+
+/* The directives governing a response in this cache: those of the first field of the route's
+ * target list (cacheTargetedHeader) that the response carries with a valid, non-empty value, else
+ * Cache-Control (RFC 9213 §2.1). Returns whether a targeted field was used: Expires is then
+ * ignored too. */
+static bool response_cc(const cache_route_t *cr, const gw_header_t *h, size_t n, gw_cc_t *cc)
+{
+    for (size_t t = 0; t < cr->ntargeted; t++) {
+        gw_cc_t tc;
+        gw_cc_init(&tc);
+        int members = 0;
+        for (size_t i = 0; i < n && members >= 0; i++) {
+            if (!names_eq(h[i].name, cr->targeted[t])) continue;
+            int m = gw_cc_parse_targeted(&tc, h[i].value);
+            members = m < 0 ? -1 : members + m;
+        }
+        if (members > 0) {
+            *cc = tc;
+            return true;
+        }
+    }
+    parse_cc_list(cc, h, n);
+    return false;
+}
+
+/* Moves the route's targeted fields behind the others, keeping both orders (stored entries keep
+ * them for the next freshness decision but never send them). Returns how many were moved. */
+static uint32_t targeted_last(const cache_route_t *cr, gw_arena_t *arena, gw_header_t *h, uint32_t n)
+{
+    if (!cr->ntargeted) return 0;
+    gw_header_t *moved = gw_arena_alloc(arena, n * sizeof(*moved) + 1);
+    if (!moved) return 0;
+    uint32_t kept = 0, nt = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (in_names(cr->targeted, cr->ntargeted, h[i].name))
+            moved[nt++] = h[i];
+        else
+            h[kept++] = h[i];
+    }
+    memcpy(h + kept, moved, nt * sizeof(*h));
+    return nt;
+}
+
+/* The targeted fields this cache acted on are not passed on to the client (RFC 9213 leaves it to
+ * the cache): clients and browsers get Cache-Control only. */
+static void strip_targeted(const cache_route_t *cr, gw_headers_t *h)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < h->count; i++)
+        if (!in_names(cr->targeted, cr->ntargeted, h->items[i].name)) h->items[n++] = h->items[i];
+    h->count = n;
 }
 
 /* ---- keys and variants ---- */
@@ -226,6 +289,7 @@ static void end_fetch(cache_req_t *st)
 static void add_status(gw_req_t *req, const char *xcache, const char *cache_status)
 {
     gw_res_set_header(req, GW_SLICE_LIT("x-gateway-cache"), (gw_slice_t){xcache, strlen(xcache)});
+    gw_metrics_count_cache(xcache, cache_status);
     if (cache_status) gw_res_set_header(req, GW_SLICE_LIT("cache-status"), dup_slice(req, cache_status));
 }
 
@@ -242,7 +306,7 @@ static void entry_head(cache_req_t *st, gw_cache_entry_t *e, const char *fwd, bo
     gw_req_t *req = st->req;
     req->res.status = e->status;
     req->res.headers.count = 0;
-    for (uint32_t i = 0; i < e->num_headers; i++)
+    for (uint32_t i = 0; i < e->num_sent; i++)
         if (!skip_type || !gw_slice_eq(e->headers[i].name, "content-type"))
             gw_res_add_header(req, e->headers[i].name, e->headers[i].value);
     int64_t now = now_s(req), age = current_age(e, now);
@@ -253,7 +317,8 @@ static void entry_head(cache_req_t *st, gw_cache_entry_t *e, const char *fwd, bo
         snprintf(cs, sizeof(cs), CACHE_ID "; fwd=%s; fwd-status=%d; ttl=%lld", fwd, st->spec.status,
                  (long long)(e->lifetime - age));
     else
-        snprintf(cs, sizeof(cs), CACHE_ID "; hit; ttl=%lld", (long long)(e->lifetime - age));
+        snprintf(cs, sizeof(cs), CACHE_ID "; hit; ttl=%lld%s%s", (long long)(e->lifetime - age),
+                 st->detail ? "; detail=" : "", st->detail ? st->detail : "");
     add_status(req, "HIT", cs);
     req->res.content_length = (int64_t)e->body_len;
 }
@@ -412,16 +477,48 @@ static bool method_unsafe(gw_method_t m)
     return m != GW_M_GET && m != GW_M_HEAD && m != GW_M_OPTIONS && m != GW_M_TRACE && m != GW_M_CONNECT;
 }
 
+/* Starts a background request that revalidates `e` for everyone (it leads the fetch for the key and
+ * ends it when its response is in). True when `e` may be served now: that request, or another
+ * fetch of the key, is under way. */
+static bool revalidate_in_background(cache_req_t *st, gw_cache_entry_t *e)
+{
+    gw_req_t *bg = gw_cache_bg_new(st->req);
+    if (!bg) return false;
+    cache_req_t *bst = state_new(bg, st->cr);
+    if (bst) bst->key = make_key(bg, bg->path, bg->query, bg->has_query);
+    if (!bst || !bst->key.base) {
+        gw_cache_bg_drop(bg);
+        return false;
+    }
+    bst->hash = st->hash;
+    bst->mode = M_LOOKUP;
+    gw_cc_init(&bst->rcc);
+    bst->request_time = now_s(bg);
+    bst->fwd = "stale";
+    gw_cache_entry_ref(e);
+    bst->stale = e;
+    add_validators(bst, e);
+    collapse(bst, false);
+    if (!bst->leading) {
+        gw_cache_bg_drop(bg);
+        return gw_cache_fetching(st->hash, st->key);
+    }
+    gw_cache_bg_start(bg);
+    return true;
+}
+
 /* A stale entry the client will not take as it is: validate it, or fetch anew keeping it for
- * stale-if-error; stale-while-revalidate answers at once while another request revalidates. */
+ * stale-if-error; within stale-while-revalidate it answers at once while a background request (or
+ * another client's) revalidates it. */
 static gw_handler_result_t stale_entry(cache_req_t *st, gw_cache_entry_t *e, int64_t age)
 {
     gw_req_t *req = st->req;
     int64_t staleness = age - e->lifetime;
     bool forced = (st->rcc.flags & GW_CC_NO_CACHE) || (e->res_flags & GW_CC_NO_CACHE);
     if (!forced && staleness >= 0 && gw_cache_stale_allowed(e->swr, staleness, e->res_flags) &&
-        gw_cache_fetching(st->hash, st->key)) {
-        serve_hit(st, e); /* another request is revalidating it */
+        (gw_cache_fetching(st->hash, st->key) || revalidate_in_background(st, e))) {
+        st->detail = "stale-while-revalidate";
+        serve_hit(st, e);
         return GW_DONE;
     }
     st->fwd = (st->rcc.flags & GW_CC_NO_CACHE) ? "request" : "stale";
@@ -461,7 +558,7 @@ static gw_handler_result_t lookup(cache_req_t *st)
 }
 
 static gw_handler_result_t cache_on_request(const gw_handler_t *self, gw_req_t *req);
-static const cache_route_t default_route = {{"cache", cache_on_request}, NULL, 0, NULL, 0, -1, DEFAULT_MAX_MEMORY};
+static const cache_route_t default_route = {{"cache", cache_on_request}, NULL, 0, NULL, 0, -1, DEFAULT_MAX_MEMORY, NULL, 0};
 
 static gw_handler_result_t cache_on_request(const gw_handler_t *self, gw_req_t *req)
 {
@@ -579,12 +676,14 @@ static gw_cache_entry_t *refreshed(cache_req_t *st)
         if (!hop_by_hop(nh->items[j].name) && !in_names(st->cr->ignore, st->cr->nignore, nh->items[j].name))
             h[n++] = nh->items[j];
     memcpy(body, old->body, old->body_len);
+    uint32_t targeted = targeted_last(st->cr, &req->arena, h, n);
     gw_cc_t cc;
-    parse_cc_list(&cc, h, n);
+    bool by_target = response_cc(st->cr, h, n, &cc);
     gw_headers_t all = {h, n, n};
     int64_t now = now_s(req);
     gw_cache_times_t t = {header_date(&all, "date", -1, -1), header_date(&all, "expires", -1, INT64_MIN),
                           old->last_modified, -1, st->request_time, now};
+    if (by_target) t.expires = -1;
     const gw_header_t *age = gw_res_header(req, "age");
     if (age) t.age = strtoll(age->value.base, NULL, 10);
     if (!gw_res_header(req, "date")) t.date = now;
@@ -593,7 +692,7 @@ static gw_cache_entry_t *refreshed(cache_req_t *st)
         gw_cache_initial_age(&t), gw_cache_lifetime(&cc, &t, old->status, NULL), t.date >= 0 ? t.date : now,
         old->last_modified, cc.stale_while_revalidate, cc.stale_if_error,
         cc.flags | (cc.s_maxage >= 0 ? GW_CC_PROXY_REVALIDATE : 0u),
-        (cc.flags & (GW_CC_PUBLIC | GW_CC_MUST_REVALIDATE)) || cc.s_maxage >= 0};
+        (cc.flags & (GW_CC_PUBLIC | GW_CC_MUST_REVALIDATE)) || cc.s_maxage >= 0, targeted};
     return gw_cache_entry_new(&s);
 }
 
@@ -671,6 +770,7 @@ static bool capture_headers(cache_req_t *st, const gw_cc_t *cc)
     st->store_headers = h;
     st->spec.headers = h;
     st->spec.num_headers = n;
+    st->spec.num_targeted = targeted_last(st->cr, &req->arena, h, n);
     return true;
 }
 
@@ -716,13 +816,14 @@ static bool prepare_store(cache_req_t *st)
     gw_req_t *req = st->req;
     gw_res_t *res = &req->res;
     gw_cc_t cc;
-    parse_cc_list(&cc, res->headers.items, res->headers.count);
+    bool by_target = response_cc(st->cr, res->headers.items, res->headers.count, &cc);
     gw_slice_t names = {"", 0};
     bool vary_star = !vary_names(st, &names);
     int64_t now = now_s(req);
     gw_cache_times_t t = {header_date(&res->headers, "date", -1, -1),
                           header_date(&res->headers, "expires", -1, INT64_MIN),
                           header_date(&res->headers, "last-modified", -1, -1), -1, st->request_time, now};
+    if (by_target) t.expires = -1;
     const gw_header_t *age = gw_res_header(req, "age");
     if (age) t.age = strtoll(age->value.base, NULL, 10);
     gw_cache_store_in_t in = {req->method_id == GW_M_GET, res->status, gw_req_header(req, "authorization") != NULL,
@@ -808,11 +909,13 @@ static void cache_setup(const gw_filter_t *self, gw_req_t *req)
     case M_LOOKUP:
         st->mode = M_SERVED; /* one response per request is considered */
         lookup_response(st);
+        strip_targeted(st->cr, &req->res.headers);
         break;
     case M_INVALIDATE:
         st->mode = M_SERVED;
         invalidate(st);
         add_status(req, "BYPASS", CACHE_ID "; fwd=method");
+        strip_targeted(st->cr, &req->res.headers);
         break;
     default:
         break;
@@ -827,11 +930,13 @@ static size_t name_list(const gw_route_t *route, const char *prop, gw_arena_t *a
 {
     const gw_node_t *n = gw_route_prop(route, prop);
     *out = NULL;
-    if (!n || n->kind != GW_NODE_SEQ || !n->seq.count) return 0;
-    gw_slice_t *list = gw_arena_alloc(arena, n->seq.count * sizeof(*list));
+    bool one = n && n->kind == GW_NODE_SCALAR && !gw_yaml_is_null(n); /* a single name, not a list */
+    size_t count = one ? 1 : n && n->kind == GW_NODE_SEQ ? n->seq.count : 0;
+    if (!count) return 0;
+    gw_slice_t *list = gw_arena_alloc(arena, count * sizeof(*list));
     size_t k = 0;
-    for (size_t i = 0; list && i < n->seq.count; i++) {
-        const char *s = gw_node_as_string(n->seq.items[i]);
+    for (size_t i = 0; list && i < count; i++) {
+        const char *s = gw_node_as_string(one ? n : n->seq.items[i]);
         char *c = s ? gw_arena_strndup(arena, s, strlen(s)) : NULL;
         if (!c || !*c) continue;
         for (char *p = c; *p; p++)
@@ -850,6 +955,7 @@ const gw_handler_t *gw_cache_handler_new(const gw_route_t *route, gw_arena_t *ar
     cr->base = (gw_handler_t){"cache", cache_on_request};
     cr->nvary = name_list(route, "cacheVaryHeaders", arena, &cr->vary);
     cr->nignore = name_list(route, "cacheIgnoreHeaders", arena, &cr->ignore);
+    cr->ntargeted = name_list(route, "cacheTargetedHeader", arena, &cr->targeted);
     int64_t v = -1;
     if (!gw_node_as_int(gw_route_prop(route, "maximumCacheResponseSize"), &v))
         gw_node_as_int(gw_route_prop(route, "maximumCachedResponseSize"), &v);
@@ -863,3 +969,33 @@ const gw_handler_t *gw_cache_handler_new(const gw_route_t *route, gw_arena_t *ar
 }
 
 const gw_handler_t gw_cache_default_handler = {"cache", cache_on_request};
+
+static bool is_field_name(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+const gw_node_t *gw_cache_check_property(const char *name, const gw_node_t *value, char *why, size_t whylen)
+{
+    if (strcmp(name, "cacheTargetedHeader") != 0) return NULL;
+    bool list = value->kind == GW_NODE_SEQ;
+    if (!list && gw_yaml_is_null(value)) return NULL; /* none */
+    for (size_t i = 0; i < (list ? value->seq.count : 1); i++) {
+        const gw_node_t *n = list ? value->seq.items[i] : value;
+        const char *s = gw_node_as_string(n);
+        if (s && !strcasecmp(s, "cache-control")) {
+            snprintf(why, whylen, "Cache-Control is what a targeted field replaces; name one such as CDN-Cache-Control");
+            return n;
+        }
+        if (!s || !is_field_name(s)) {
+            snprintf(why, whylen, "'%s' is not a header field name", s ? s : "null");
+            return n;
+        }
+    }
+    return NULL;
+}

@@ -28,6 +28,10 @@ const gw_handler_t *gw_cache_handler_new(const gw_route_t *route, gw_arena_t *ar
  *  gw_cache_handler_new. Alone, it caches with default settings. */
 extern const gw_handler_t gw_cache_default_handler;
 
+/** Checks a cache property beyond its type (cacheTargetedHeader: field names, not Cache-Control);
+ *  returns the offending node with `why` filled in, or NULL. */
+const gw_node_t *gw_cache_check_property(const char *name, const gw_node_t *value, char *why, size_t whylen);
+
 /** The response filter that stores, refreshes and invalidates; does nothing for a request the
  *  cache handler did not see. */
 extern const gw_filter_t gw_cache_filter;

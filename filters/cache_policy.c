@@ -40,7 +40,7 @@ static void set_delta(gw_cc_t *cc, int64_t *slot, gw_slice_t v, bool has_value, 
     if (*slot < 0 || n < *slot) *slot = n;
 }
 
-static void apply(gw_cc_t *cc, gw_slice_t name, gw_slice_t v, bool has_value)
+void gw_cc_apply(gw_cc_t *cc, gw_slice_t name, gw_slice_t v, bool has_value)
 {
     static const struct {
         const char *name;
@@ -111,7 +111,7 @@ void gw_cc_parse(gw_cc_t *cc, gw_slice_t value)
                 v = (gw_slice_t){s, (size_t)(p - s)};
             }
         }
-        if (name.len) apply(cc, name, v, has_value);
+        if (name.len) gw_cc_apply(cc, name, v, has_value);
         while (p < end && *p != ',') p++; /* junk after a value: skip to the next element */
     }
 }

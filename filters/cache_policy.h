@@ -50,6 +50,10 @@ void gw_cc_init(gw_cc_t *cc);
  */
 void gw_cc_parse(gw_cc_t *cc, gw_slice_t value);
 
+/** Adds one directive (`name`, and its unquoted value when `has_value`) with gw_cc_parse's rules;
+ *  also used for the members of targeted fields (cache_targeted.h). */
+void gw_cc_apply(gw_cc_t *cc, gw_slice_t name, gw_slice_t value, bool has_value);
+
 /** Whether a comma-separated field-name list (e.g. a Vary value) contains `name`, case-insensitive. */
 bool gw_cc_list_has(gw_slice_t list, gw_slice_t name);
 

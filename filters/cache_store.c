@@ -103,6 +103,7 @@ gw_cache_entry_t *gw_cache_entry_new(const gw_cache_entry_spec_t *s)
         if (gw_slice_eq(n, "etag")) e->etag = v.base;
     }
     e->num_headers = s->num_headers;
+    e->num_sent = s->num_targeted < s->num_headers ? s->num_headers - s->num_targeted : 0;
     e->status = s->status;
     e->body = s->body;
     e->body_len = s->body_len;

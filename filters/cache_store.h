@@ -36,6 +36,8 @@ typedef struct gw_cache_entry {
     int status;
     gw_header_t *headers;     /**< stored header fields, names lower-case, values NUL-terminated */
     uint32_t num_headers;
+    uint32_t num_sent;        /**< headers[0..num_sent) go to clients; the rest are targeted fields
+                                   (RFC 9213) kept only to decide freshness again after a 304 */
     const char *body;
     size_t body_len;
     /* freshness (seconds) */
@@ -61,6 +63,7 @@ typedef struct gw_cache_entry_spec {
     int64_t response_time, initial_age, lifetime, date, last_modified, swr, sie;
     unsigned res_flags;
     bool auth_ok;
+    uint32_t num_targeted; /**< the last headers are targeted fields, stored but never sent */
 } gw_cache_entry_spec_t;
 
 /** Builds an entry (one reference, the caller's). NULL without memory. */

@@ -8,7 +8,10 @@ import threading
 import time
 from email.utils import formatdate
 
+import pytest
+
 from backends import Backend
+from conftest import make_config
 
 
 def http_date(t=None):
@@ -61,3 +64,37 @@ class Origin(Backend):
             hdrs.append(("Content-Length", len(out)))
             self._send(c, status, hdrs, b"" if method == "HEAD" else out)
         return True
+
+
+# ---- fixtures and helpers shared by the cache test files ----
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.close()
+
+
+@pytest.fixture(params=[1, 2], ids=["w1", "w2"])
+def workers(request):
+    return request.param
+
+
+@pytest.fixture
+def cached(start_gateway, origin, workers, tmp_path):
+    """Factory: a gateway with loadModules [cache, rproxy] in front of `origin`."""
+
+    def start(**props):
+        text = make_config(workers=workers, proxyTo=origin.url, **props)
+        text = text.replace("global:\n", "global:\n  loadModules:\n    - cache\n    - rproxy\n", 1)
+        return start_gateway(text)
+
+    return start
+
+
+def xc(r):
+    return r.header("x-gateway-cache")
+
+
+def cs(r):
+    return r.header("cache-status") or ""

@@ -7,40 +7,8 @@ import time
 
 import pytest
 
-from cache_origin import Origin, http_date
+from cache_origin import cached, cs, http_date, origin, workers, xc  # noqa: F401 (fixtures)
 from conftest import make_config
-
-
-@pytest.fixture
-def origin():
-    o = Origin()
-    yield o
-    o.close()
-
-
-@pytest.fixture(params=[1, 2], ids=["w1", "w2"])
-def workers(request):
-    return request.param
-
-
-@pytest.fixture
-def cached(start_gateway, origin, workers, tmp_path):
-    """Factory: a gateway with loadModules [cache, rproxy] in front of `origin`."""
-
-    def start(**props):
-        text = make_config(workers=workers, proxyTo=origin.url, **props)
-        text = text.replace("global:\n", "global:\n  loadModules:\n    - cache\n    - rproxy\n", 1)
-        return start_gateway(text)
-
-    return start
-
-
-def xc(r):
-    return r.header("x-gateway-cache")
-
-
-def cs(r):
-    return r.header("cache-status") or ""
 
 
 # ---- storing and serving ----

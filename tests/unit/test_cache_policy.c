@@ -6,6 +6,7 @@
 
 #include "cache_policy.h"
 #include "cache_store.h"
+#include "cache_targeted.h"
 #include "check.h"
 
 static gw_cc_t cc_of(const char *s)
@@ -205,7 +206,7 @@ static gw_cache_entry_t *entry(const char *key, const char *vv, size_t body)
     char *b = malloc(body ? body : 1);
     memset(b, 'b', body);
     gw_cache_entry_spec_t s = {{key, strlen(key)}, GW_SLICE_LIT("accept"), {vv, strlen(vv)}, 200, h, 1, b, body,
-                               1000, 0, 60, 1000, -1, -1, -1, 0, false};
+                               1000, 0, 60, 1000, -1, -1, -1, 0, false, 0};
     return gw_cache_entry_new(&s);
 }
 
@@ -272,9 +273,62 @@ static void test_store(void)
     CHECK_EQ_INT(woken, 1);
 }
 
+/* Members of a targeted field (RFC 9213) read as a Structured Fields Dictionary (RFC 8941). */
+static int targeted(const char *s, gw_cc_t *cc)
+{
+    gw_cc_init(cc);
+    return gw_cc_parse_targeted(cc, (gw_slice_t){s, strlen(s)});
+}
+
+static void test_targeted(void)
+{
+    gw_cc_t cc;
+    CHECK_EQ_INT(targeted("max-age=60, s-maxage=30, public", &cc), 3);
+    CHECK_EQ_INT(cc.max_age, 60);
+    CHECK_EQ_INT(cc.s_maxage, 30);
+    CHECK(cc.flags & GW_CC_PUBLIC);
+
+    CHECK_EQ_INT(targeted("  no-store ,\tmax-age=5;a=1;b  ", &cc), 2); /* OWS, parameters ignored */
+    CHECK(cc.flags & GW_CC_NO_STORE);
+    CHECK_EQ_INT(cc.max_age, 5);
+
+    CHECK_EQ_INT(targeted("no-store=?0, must-revalidate=?1", &cc), 2); /* Booleans */
+    CHECK(!(cc.flags & GW_CC_NO_STORE));
+    CHECK(cc.flags & GW_CC_MUST_REVALIDATE);
+
+    CHECK_EQ_INT(targeted("private=\"X-User\", a=(1 \"b\" c);p, b=:AQID:, c=tok/en:x, d=-1.5", &cc), 5);
+    CHECK(cc.flags & GW_CC_PRIVATE_FIELDS);
+    CHECK(gw_cc_list_has(cc.fields_private, GW_SLICE_LIT("x-user")));
+
+    CHECK_EQ_INT(targeted("", &cc), 0);
+    CHECK_EQ_INT(targeted("   ", &cc), 0);
+
+    static const char *const invalid[] = {
+        "max-age=60,",      /* trailing comma */
+        "Max-Age=60",       /* keys are lower case */
+        "max-age=60 public", /* members need commas */
+        "max-age=",         /* no value */
+        "private=\"x",      /* open string */
+        "a=\"\\n\"",         /* only \" and \\ may be escaped */
+        "a=1;;",            /* empty parameter */
+        "a=(1 2",           /* open inner list */
+        "a=:AQ==",          /* open byte sequence */
+        "a=?2",             /* not a Boolean */
+        "a=1234567890123456", /* 16 digits */
+        "a=1.2345",         /* 4 decimals */
+        ", a",              /* leading comma */
+        "a=\x01",           /* control character */
+    };
+    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+        if (targeted(invalid[i], &cc) != -1) fprintf(stderr, "accepted: %s\n", invalid[i]);
+        CHECK_EQ_INT(targeted(invalid[i], &cc), -1);
+    }
+}
+
 int main(void)
 {
     test_parse();
+    test_targeted();
     test_lifetime();
     test_age();
     test_storable();
