@@ -11,11 +11,14 @@
 
 #include "acl.h"
 #include "config_props.h"
+#include "health.h"
 #include "metrics.h"
 #include "worker.h"
 
-/* Large enough for the whole exposition; it is a fixed set of series. */
-#define METRICS_BUF 8192
+/* The exposition's size depends on the host labels and upstream servers in use: start with room
+ * for the fixed series and double until it fits. */
+#define METRICS_BUF_MIN 16384
+#define METRICS_BUF_MAX (8u << 20)
 
 typedef struct admin_handler {
     gw_handler_t base;
@@ -35,12 +38,30 @@ static void no_store(gw_req_t *req)
     gw_res_add_header(req, GW_SLICE_LIT("cache-control"), GW_SLICE_LIT("no-store"));
 }
 
+/* The whole exposition in the request's arena; 0 without memory. */
+static size_t render_metrics(gw_req_t *req, const gw_metrics_view_t *v, char **out)
+{
+    for (size_t cap = METRICS_BUF_MIN; cap <= METRICS_BUF_MAX; cap *= 2) {
+        char *buf = gw_arena_alloc(&req->arena, cap);
+        if (!buf) return 0;
+        size_t n = gw_metrics_render(v, buf, cap);
+        if (n && gw_health_render_metrics(req->cfg, buf, cap, &n)) {
+            *out = buf;
+            return n;
+        }
+    }
+    return 0;
+}
+
 static gw_handler_result_t answer_metrics(gw_req_t *req)
 {
-    gw_stats_t sum;
-    gw_metrics_sum(&sum);
-    char *buf = gw_arena_alloc(&req->arena, METRICS_BUF);
-    size_t n = buf ? gw_metrics_render(&sum, req->worker && req->worker->draining, buf, METRICS_BUF) : 0;
+    gw_metrics_view_t v;
+    char *buf = NULL;
+    size_t n = 0;
+    if (gw_metrics_collect(&v, &req->arena)) {
+        v.draining = req->worker && req->worker->draining;
+        n = render_metrics(req, &v, &buf);
+    }
     if (!n) {
         req->res.status = 500;
         return GW_ERROR;

@@ -61,7 +61,8 @@ void gw_h1_start(struct gw_worker *w, int fd, const struct sockaddr_in6 *peer, c
 /** Size of an HTTP/1.1 connection struct (the worker pools them). */
 size_t gw_h1_conn_size(void);
 
-/** Asks an idle connection to close now and a busy one to close after its response (drain). */
+/** Asks an idle connection to close (HTTP/1.1: once gracefulIdleTimeout passes without a request,
+ *  which is answered with Connection: close) and a busy one to close after its response (drain). */
 void gw_conn_drain(gw_conn_t *c);
 
 /** Formats the peer address (IPv4-mapped shown as IPv4) into buf (>= 46 bytes). */

@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "upgrade.h"
+
 bool gw_listen_same(const gw_listen_t *a, const gw_listen_t *b)
 {
     if (a->tls != b->tls || strcmp(a->unix_path, b->unix_path) != 0) return false;
@@ -75,17 +77,30 @@ static int fcntl_dup(int fd)
     return d < 0 ? -errno : d;
 }
 
+/* A socket handed over by the process this one upgrades (upgrade.h), or a new one. When fewer were
+ * handed over than there are workers, workers share them: binding anew could need a privilege the
+ * process no longer has. */
+static int open_one(const gw_listen_t *l, unsigned i, const int *fds, unsigned *inherited)
+{
+    int fd = gw_upgrade_take(l);
+    if (fd >= 0) {
+        ++*inherited;
+        return fd;
+    }
+    if (*inherited) return fcntl_dup(fds[i % *inherited]);
+    if (l->unix_path[0]) return i == 0 ? open_unix(l) : fcntl_dup(fds[0]);
+    return open_tcp(l);
+}
+
 int gw_listen_open_all(const gw_listen_t *l, unsigned workers, int *fds)
 {
+    unsigned inherited = 0;
     for (unsigned i = 0; i < workers; i++) {
-        if (l->unix_path[0])
-            fds[i] = i == 0 ? open_unix(l) : fcntl_dup(fds[0]);
-        else
-            fds[i] = open_tcp(l);
+        fds[i] = open_one(l, i, fds, &inherited);
         if (fds[i] < 0) {
             int e = fds[i];
             while (i-- > 0) close(fds[i]);
-            if (l->unix_path[0] && e != -EADDRINUSE && e != -EEXIST) gw_listen_unlink(l);
+            if (l->unix_path[0] && !inherited && e != -EADDRINUSE && e != -EEXIST) gw_listen_unlink(l);
             return e;
         }
     }

@@ -239,7 +239,7 @@ static void log_extended_tail(gw_log_buf_t *b, const gw_req_t *req)
 
 void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
 {
-    gw_metrics_count_request(req); /* the requests counted are exactly those the access log shows */
+    gw_metrics_count_request(req, elapsed_ms(req)); /* exactly the requests the access log shows */
     if (!b) return;
     if (b->used >= LOG_FLUSH_AT) gw_log_flush(b);
     char peer[64];

@@ -13,9 +13,11 @@
 #include "admin.h"
 #include "config.h"
 #include "config_props.h"
+#include "explain.h"
 #include "log.h"
 #include "reload.h"
 #include "tls.h"
+#include "upgrade.h"
 #include "worker.h"
 
 #ifndef GW_DATADIR
@@ -42,21 +44,42 @@ static void usage(FILE *f)
                "  -v        print the version and the library versions and exit (also --version)\n"
                "  --help    this text and the list of configuration properties\n"
                "signals: HUP reloads the configuration (a bad file keeps the running one), USR1 reopens\n"
-               "  the log files, TERM/INT/QUIT stop gracefully\n"
+               "  the log files, USR2 upgrades: starts the binary again with the listening sockets and\n"
+               "  stops gracefully once it serves, TERM/INT/QUIT stop gracefully\n"
                "environment: FERRON_* and GATEWAY_* overrides of global properties (GATEWAY_ wins), e.g.\n"
                "  GATEWAY_PORT, GATEWAY_LOG_FILE_PATH, GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS\n");
+    gw_explain_usage(f);
+}
+
+/* One line per property: name, scope, the module it needs in loadModules ("-": none), type with its
+ * range, help, default. scripts/config-reference.py builds the configuration reference from it. */
+static void print_property(const gw_prop_def_t *d)
+{
+    char scope = d->scopes == GW_SCOPE_GLOBAL     ? 'G'
+                 : d->scopes == GW_SCOPE_ANY      ? 'A'
+                 : d->scopes == GW_SCOPE_HOST     ? 'H'
+                 : d->scopes == GW_SCOPE_LOCATION ? 'L'
+                 : d->scopes == GW_SCOPE_UPSTREAM ? 'U'
+                                                  : 'E';
+    char type[64];
+    bool ranged = (d->type == GW_PT_INT || d->type == GW_PT_INT_OR_NULL) && (d->min || d->max);
+    if (ranged)
+        snprintf(type, sizeof(type), "%s:%lld..%lld", gw_prop_type_name(d->type), (long long)d->min,
+                 (long long)d->max);
+    else
+        snprintf(type, sizeof(type), "%s", gw_prop_type_name(d->type));
+    printf("  %-36s %c  %-7s %-22s %s%s%s%s%s\n", d->name, scope, d->module ? d->module : "-", type, d->help,
+           d->implemented ? "" : " (not supported yet)", d->def ? " (default " : "", d->def ? d->def : "",
+           d->def ? ")" : "");
 }
 
 static void print_properties(void)
 {
-    printf("\nconfiguration properties (scope: G global only, A any level, H host, L location):\n");
-    for (size_t i = 0; i < gw_prop_count; i++) {
-        const gw_prop_def_t *d = &gw_props_registry[i];
-        char scope = d->scopes == GW_SCOPE_GLOBAL ? 'G' : d->scopes == GW_SCOPE_ANY ? 'A'
-                     : d->scopes == GW_SCOPE_HOST ? 'H' : d->scopes == GW_SCOPE_LOCATION ? 'L' : 'E';
-        printf("  %-36s %c  %s%s%s%s\n", d->name, scope, d->help, d->def ? " (default " : "", d->def ? d->def : "",
-               d->def ? ")" : "");
-    }
+    printf("\nconfiguration properties: name, scope (G global only, A any level, H host, L location,\n"
+           "E errorConfig entry, U in a group of upstreams), module that must be in loadModules (-: none),\n"
+           "type, meaning (default):\n");
+    for (size_t i = 0; i < gw_prop_count; i++)
+        print_property(&gw_props_registry[i]);
 }
 
 static int parse_args(int argc, char **argv, options_t *o)
@@ -69,6 +92,8 @@ static int parse_args(int argc, char **argv, options_t *o)
         } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--version")) {
             gw_admin_print_version(stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--explain")) {
+            return gw_explain_main(argc - i - 1, argv + i + 1);
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             print_properties();
@@ -96,12 +121,13 @@ static gw_config_t *load_config(const options_t *o, char *err, size_t errlen)
     return gw_config_load_string("(built-in default)", default_config, err, errlen, warn_to_stderr, NULL);
 }
 
-/* Blocks until a stop signal; reloads, reopens logs and frees retired configs meanwhile. */
+/* Blocks until a stop signal, or an upgrade whose new process serves; reloads, reopens logs and
+ * frees retired configs meanwhile. */
 static void wait_for_signals(gw_process_t *p)
 {
     sigset_t set;
     sigemptyset(&set);
-    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1};
+    int sigs[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaddset(&set, sigs[i]);
     bool retired = false;
     for (;;) {
@@ -112,7 +138,9 @@ static void wait_for_signals(gw_process_t *p)
             gw_process_reopen_logs(p);
         else if (sig == SIGHUP)
             gw_process_reload(p);
-        else if (sig > 0)
+        else if (sig == SIGUSR2 && gw_process_upgrade(p))
+            return;
+        else if (sig > 0 && sig != SIGUSR2)
             return;
         retired = gw_process_collect(p);
     }
@@ -120,11 +148,12 @@ static void wait_for_signals(gw_process_t *p)
 
 static int run(gw_config_t *cfg, gw_tls_t *tls)
 {
+    gw_upgrade_inherit(); /* started by an upgrade: the listening sockets come from the old process */
     gw_process_t *p = gw_process_start(cfg, tls);
     if (!p) return 1;
+    gw_upgrade_serving();
     wait_for_signals(p);
-    gw_log_error("notice", "stopping: draining connections");
-    gw_process_stop(p);
+    gw_process_stop(p); /* logs when the drain begins */
     gw_log_error("notice", "stopped");
     return 0;
 }
@@ -134,6 +163,7 @@ int main(int argc, char **argv)
     options_t o = {0};
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
+    gw_upgrade_remember_self(argv);
     /* workers inherit this mask; only the main thread takes signals, synchronously */
     sigset_t set;
     sigfillset(&set);

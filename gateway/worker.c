@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -20,10 +21,12 @@
 #include "dns.h"
 #include "pool.h"
 #include "balancer.h"
+#include "health.h"
 #include "tls_client.h"
 #include "static.h"
 #include "tls.h"
 #include "listeners.h"
+#include "proxy_accept.h"
 #include "reload.h"
 
 static void on_accept(gw_io_t *io, uint32_t events);
@@ -202,12 +205,21 @@ static void on_accept(gw_io_t *io, uint32_t events)
         w->conns++;
         GW_STAT(conns_accepted, 1);
         GW_STAT(conns_open, 1);
-        if (l->spec.tls && w->tls)
-            gw_tls_accept(w, w->tls, fd, &peer, &local);
+        if (w->cfg->proxy_protocol.on && !l->spec.unix_path[0]) /* off: not one extra syscall */
+            gw_proxy_accept(w, l->spec.tls, fd, &peer, &local);
         else
-            gw_h1_accept(w, fd, &peer, &local);
+            gw_worker_dispatch(w, l->spec.tls, fd, &peer, &local);
     }
     if (w->conns >= w->max_conns) set_accepting(w, false);
+}
+
+void gw_worker_dispatch(gw_worker_t *w, bool tls, int fd, const struct sockaddr_in6 *peer,
+                        const struct sockaddr_in6 *local)
+{
+    if (tls && w->tls)
+        gw_tls_accept(w, w->tls, fd, peer, local);
+    else
+        gw_h1_accept(w, fd, peer, local);
 }
 
 void gw_worker_conn_closed(gw_worker_t *w)
@@ -260,12 +272,53 @@ static void on_drain_timeout(gw_timer_t *t)
     gw_loop_stop(w->loop);
 }
 
+/*
+ * A stop closes the listening sockets, so new connections are refused at once instead of waiting in
+ * a backlog nobody reads (and being reset at exit). The connections the kernel already completed
+ * are taken first: closing would reset them, while taken they are served and closed after their
+ * response like every other connection during the drain.
+ */
+static void stop_listening(gw_worker_t *w)
+{
+    for (gw_listener_t *l = w->listeners; l; l = l->next) {
+        for (unsigned got = 64; got == 64 && w->conns < w->max_conns;) { /* 64: on_accept's batch */
+            unsigned before = w->conns;
+            on_accept(&l->io, EPOLLIN);
+            got = w->conns - before;
+        }
+    }
+    close_listeners(w);
+}
+
+static void on_unlisten_msg(gw_loop_t *loop, gw_msg_t *msg)
+{
+    (void)loop;
+    gw_worker_t *w = gw_container_of(msg, gw_worker_t, unlisten_msg);
+    stop_listening(w);
+    atomic_store_explicit(&w->unlistened, true, memory_order_release);
+}
+
+void gw_worker_stop_listening(gw_worker_t *w)
+{
+    w->unlisten_msg.fn = on_unlisten_msg;
+    gw_loop_post(w->loop, &w->unlisten_msg);
+}
+
+bool gw_worker_unlistened(const gw_worker_t *w)
+{
+    return atomic_load_explicit(&w->unlistened, memory_order_acquire);
+}
+
 static void on_stop_msg(gw_loop_t *loop, gw_msg_t *msg)
 {
     gw_worker_t *w = gw_container_of(msg, gw_worker_t, stop_msg);
+    stop_listening(w); /* done already when the process stops in two steps (gw_process_stop) */
     w->draining = true;
-    for (gw_listener_t *l = w->listeners; l; l = l->next) gw_io_stop(&l->io);
-    while (w->idle) gw_conn_drain(w->idle);
+    gw_health_probes_stop(w);
+    for (gw_conn_t *c = w->idle, *next; c; c = next) { /* a drained connection may leave the list */
+        next = c->next_idle;
+        gw_conn_drain(c);
+    }
     if (w->conns == 0) {
         gw_loop_stop(loop);
         return;
@@ -277,6 +330,7 @@ static void on_stop_msg(gw_loop_t *loop, gw_msg_t *msg)
 static void *worker_main(void *arg)
 {
     gw_worker_t *w = arg;
+    gw_health_probes_start(w); /* on the worker's thread: probes are its loop's timers */
     gw_loop_run(w->loop);
     while (w->all) { /* the graceful timeout ran out: close what is left, freeing its state */
         gw_conn_t *c = w->all;
@@ -315,6 +369,7 @@ void gw_worker_free(gw_worker_t *w)
     gw_h2_worker_free(w);
     close_listeners(w);
     gw_worker_forget_snapshots(w);
+    gw_health_probes_stop(w); /* before the pools its connections belong to */
     gw_pools_free(w);
     gw_tls_client_free(w->tls_client);
     gw_balance_worker_free(w);

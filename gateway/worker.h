@@ -53,9 +53,12 @@ typedef struct gw_worker {
     struct gw_dns *dns;  /**< this worker's resolver */
     void *pools;         /**< backend connection pools by target id (pool.c) */
     void *lb;            /**< balancer state by target list id (balancer.c) */
+    void *health;        /**< active health probes: worker 0 only (upstreams/health.h) */
     struct gw_tls_client *tls_client; /**< backend TLS contexts, made on first use */
     uint64_t rng;        /**< xorshift state for load balancing */
     gw_msg_t stop_msg;
+    gw_msg_t unlisten_msg;
+    _Atomic bool unlistened; /**< its listening sockets are closed (the first step of a stop) */
 } gw_worker_t;
 
 /**
@@ -83,6 +86,13 @@ void gw_worker_detach_cfg(gw_worker_t *w, gw_req_t *req);
 /** Starts the worker's thread. */
 int gw_worker_start(gw_worker_t *w);
 
+/** Asks the worker (from another thread) to close its listening sockets, the first step of a stop;
+ *  gw_worker_unlistened tells when it has. */
+void gw_worker_stop_listening(gw_worker_t *w);
+
+/** True once the worker's listening sockets are closed (any thread). */
+bool gw_worker_unlistened(const gw_worker_t *w);
+
 /** Asks the worker (from another thread) to stop accepting, drain and return. */
 void gw_worker_stop(gw_worker_t *w);
 
@@ -94,6 +104,13 @@ void gw_worker_free(gw_worker_t *w);
 
 /** The current Date header value. */
 const char *gw_worker_date(gw_worker_t *w);
+
+/**
+ * Starts the codec on an accepted connection (counted in w->conns): TLS for a `sport` listener
+ * (`tls`), else HTTP/1.1 (h2c detected by the codec). The fd is owned from here.
+ */
+void gw_worker_dispatch(gw_worker_t *w, bool tls, int fd, const struct sockaddr_in6 *peer,
+                        const struct sockaddr_in6 *local);
 
 /** A connection closed: account for it and resume accepting if we were at the limit. */
 void gw_worker_conn_closed(gw_worker_t *w);
