@@ -26,6 +26,10 @@
 #include "config_ids.h"
 #include "config_include.h"
 #include "admin.h"
+#include "cache.h"
+#include "health.h"
+#include "fproxy.h"
+#include "proxy_accept.h"
 
 typedef struct loader {
     gw_config_t *cfg;
@@ -75,7 +79,7 @@ static void add_warning(loader_t *ld, const gw_node_t *at, const char *fmt, ...)
 
 static bool module_loaded(const loader_t *ld, const char *module)
 {
-    if (!ld->modules) return false;
+    if (!ld->modules || ld->modules->kind != GW_NODE_SEQ) return false; /* a scalar: a type error */
     for (size_t i = 0; i < ld->modules->seq.count; i++) {
         const char *m = gw_node_as_string(ld->modules->seq.items[i]);
         if (m && strcmp(m, module) == 0) return true;
@@ -129,6 +133,9 @@ static void check_property(loader_t *ld, const gw_map_entry_t *e, unsigned scope
     }
     if (!strcmp(name, "errorPages")) check_error_pages(ld, e->value);
     const gw_node_t *bad = gw_admin_check_property(name, e->value, why, sizeof(why));
+    if (!bad) bad = gw_fproxy_check_property(name, e->value, why, sizeof(why));
+    if (!bad) bad = gw_proxy_proto_check_property(name, e->value, why, sizeof(why));
+    if (!bad) bad = gw_cache_check_property(name, e->value, why, sizeof(why));
     if (bad) add_error(ld, bad, name, "%s", why);
     if (def->module && !module_loaded(ld, def->module))
         add_warning(ld, e->key, "property '%s' is unused: module '%s' is not in loadModules", name, def->module);
@@ -381,6 +388,20 @@ static void group_server(loader_t *ld, gw_target_list_t *g, const gw_node_t *sn)
     g->items[g->count++] = t;
 }
 
+static void health_error(void *ctx, const gw_node_t *at, const char *prop, const char *msg)
+{
+    add_error(ctx, at, prop, "%s", msg);
+}
+
+/* healthCheck: active probes of the group's servers (health.h) */
+static void group_health(loader_t *ld, gw_target_list_t *g, const gw_node_t *gn)
+{
+    const gw_node_t *hn = gw_yaml_map_get(gn, "healthCheck");
+    if (!hn) return;
+    g->health_check = gw_health_check_parse(hn, ld->arena, health_error, ld);
+    if (g->health_check && !gw_health_attach(g, ld->arena)) add_error(ld, hn, "healthCheck", "out of memory");
+}
+
 static void build_group(loader_t *ld, gw_target_list_t *g, const gw_map_entry_t *e)
 {
     g->name = e->key->scalar.text;
@@ -392,6 +413,7 @@ static void build_group(loader_t *ld, gw_target_list_t *g, const gw_map_entry_t 
     if (!list_alloc(ld, g, servers->seq.count)) return;
     for (size_t i = 0; i < servers->seq.count; i++) group_server(ld, g, servers->seq.items[i]);
     group_balance(ld, g, e->value);
+    group_health(ld, g, e->value);
     g->id = gw_identity_list(g);
     if (g->balance == GW_LB_HASH && !gw_balance_build_ring(g, arena_alloc_cb, ld->arena))
         add_error(ld, e->key, "upstreams", "out of memory");
@@ -535,6 +557,7 @@ static void build_proxy(loader_t *ld, gw_route_t *r)
     p->read_timeout_ms = (uint32_t)prop_int(&r->props, "proxyReadTimeout", 60000);
     p->intercept_errors = prop_bool(r, "proxyInterceptErrors", false);
     p->keep_host = prop_bool(r, "proxyKeepHost", false);
+    p->pp_to_backend = (uint8_t)gw_proxy_proto_version(gw_route_prop(r, "proxyProtocolToBackend"));
     build_header_list(ld, r, "proxySetRequestHeaders", &p->set_request);
     build_header_list(ld, r, "proxyRemoveRequestHeaders", &p->remove_request);
     build_header_list(ld, r, "proxySetResponseHeaders", &p->set_response);
@@ -576,6 +599,25 @@ static void policy_error(void *ctx, const gw_node_t *at, const char *prop, const
     add_error(ld, at, prop, "%s", msg);
 }
 
+/* A level's scope, named after its parent's ("host example.com location /api"); `what` is copied. */
+static const gw_scope_t *new_scope(loader_t *ld, const gw_scope_t *parent, const gw_node_t *level,
+                                   const char *what)
+{
+    if (!what) return parent; /* out of memory */
+    gw_scope_t *sc = gw_arena_alloc(ld->arena, sizeof(*sc));
+    const char *name = parent ? gw_arena_printf(ld->arena, "%s %s", parent->name, what)
+                              : gw_arena_strndup(ld->arena, what, strlen(what));
+    if (!sc || !name) return parent;
+    *sc = (gw_scope_t){name, level, parent};
+    return sc;
+}
+
+static const char *node_text(const gw_node_t *n, const char *none)
+{
+    const char *s = gw_node_as_string(n);
+    return s ? s : none;
+}
+
 static void build_route(loader_t *ld, gw_route_t *r, gw_props_t props)
 {
     r->props = props;
@@ -610,6 +652,8 @@ static void build_error_routes(loader_t *ld, gw_route_t *r, const gw_node_t *ec)
         memset(&ers[n], 0, sizeof(ers[n]));
         ers[n].scode = (int)sc;
         ers[n].route.domain = r->domain;
+        ers[n].route.scope =
+            new_scope(ld, r->scope, en, gw_arena_printf(ld->arena, "errorConfig %lld", (long long)sc));
         build_route(ld, &ers[n].route, merge_props(ld, &r->props, en));
         n++;
     }
@@ -702,6 +746,11 @@ static void build_host(loader_t *ld, gw_host_t *h, const gw_node_t *hn)
     gw_props_t props = merge_props(ld, &ld->cfg->global_route.props, hn);
     const char *domain = h->wildcard ? NULL : h->domain;
     h->route.domain = domain;
+    const char *ip = gw_node_as_string(gw_yaml_map_get(hn, "ip"));
+    const char *where =
+        gw_arena_printf(ld->arena, "host %s%s%s", node_text(gw_yaml_map_get(hn, "domain"), "*"),
+                        ip ? " ip " : "", ip ? ip : "");
+    h->route.scope = new_scope(ld, ld->cfg->global_route.scope, hn, where);
     build_route(ld, &h->route, props);
     const gw_node_t *ec = gw_yaml_map_get(hn, "errorConfig");
     for (size_t i = 0; ec && ec->kind == GW_NODE_SEQ && i < ec->seq.count; i++)
@@ -716,6 +765,9 @@ static void build_host(loader_t *ld, gw_host_t *h, const gw_node_t *hn)
         gw_location_t *loc = &h->locations[h->num_locations++];
         memset(loc, 0, sizeof(*loc));
         loc->route.domain = domain;
+        const char *path = node_text(gw_yaml_map_get(locs->seq.items[i], "path"), "");
+        loc->route.scope = new_scope(ld, h->route.scope, locs->seq.items[i],
+                                     gw_arena_printf(ld->arena, "location %s", path));
         build_location(ld, loc, &props, locs->seq.items[i]);
         build_error_routes(ld, &loc->route, ec);
     }
@@ -905,11 +957,22 @@ static void build_limits(const gw_node_t *g, gw_limits_t *l)
     l->send_timeout_ms = global_u32(g, "sendTimeout", 60000);
     l->max_connections = global_u32(g, "maxConnections", 16384);
     l->graceful_timeout_ms = global_u32(g, "gracefulShutdownTimeout", 30000);
+    l->graceful_idle_ms = global_u32(g, "gracefulIdleTimeout", 1000);
     l->file_cache_entries = global_u32(g, "openFileCacheEntries", 256);
     l->file_cache_inline_bytes = global_u32(g, "openFileCacheInlineBytes", 16384);
     l->file_cache_validity_ms = global_u32(g, "openFileCacheValidity", 1000);
     const gw_node_t *t = gw_yaml_map_get(g, "timeout");
     l->request_timeout_ms = t && gw_yaml_is_null(t) ? 0 : global_u32(g, "timeout", 300000);
+}
+
+static void build_proxy_protocol(loader_t *ld, const gw_node_t *g)
+{
+    gw_pp_config_t *pc = &ld->cfg->proxy_protocol;
+    if (!gw_proxy_proto_config_build(g, ld->arena, pc))
+        add_error(ld, gw_yaml_map_get(g, "proxyProtocolTrusted"), "proxyProtocolTrusted", "out of memory");
+    else if (pc->on && gw_cidr_list_empty(&pc->trusted))
+        add_error(ld, gw_yaml_map_get(g, "proxyProtocol"), "proxyProtocol",
+                  "needs proxyProtocolTrusted: the IPs/CIDRs of the load balancers that send the header");
 }
 
 static char *global_string(loader_t *ld, const gw_node_t *g, const char *name)
@@ -963,6 +1026,25 @@ static void build_log_format(loader_t *ld, const gw_node_t *g)
         add_error(ld, n, "logFormat", "expected combined, extended or json");
 }
 
+/* environmentVariables as "NAME=value" strings: each CGI program gets those of its request's config. */
+static void build_env_vars(loader_t *ld, const gw_node_t *g)
+{
+    const gw_node_t *m = gw_yaml_map_get(g, "environmentVariables");
+    if (!m || m->kind != GW_NODE_MAP || !m->map.count) return; /* a wrong type is reported by validation */
+    const char **vars = gw_arena_alloc(ld->arena, m->map.count * sizeof(*vars));
+    for (size_t i = 0; vars && i < m->map.count; i++) {
+        const gw_node_t *k = m->map.entries[i].key;
+        const char *name = k->scalar.text, *value = gw_node_as_string(m->map.entries[i].value);
+        if (!name[0] || strchr(name, '=')) {
+            add_error(ld, k, "environmentVariables", "'%s' is not a variable name (empty or with '=')", name);
+            continue;
+        }
+        const char *var = gw_arena_printf(ld->arena, "%s=%s", name, value ? value : "");
+        if (var) vars[ld->cfg->num_env_vars++] = var;
+    }
+    ld->cfg->env_vars = vars;
+}
+
 static void build_global(loader_t *ld, const gw_node_t *g)
 {
     gw_config_t *cfg = ld->cfg;
@@ -998,6 +1080,7 @@ static void build_global(loader_t *ld, const gw_node_t *g)
     gw_node_as_int(gw_yaml_map_get(g, "workers"), &w);
     cfg->workers = (unsigned)w;
     build_limits(g, &cfg->limits);
+    build_proxy_protocol(ld, g);
     build_pool_config(g, &cfg->pool);
     build_dns_config(ld, g, &cfg->dns);
     cfg->log_file = global_string(ld, g, "logFilePath");
@@ -1007,6 +1090,8 @@ static void build_global(loader_t *ld, const gw_node_t *g)
     const char *ca_err = cfg->proxy_ca_file ? gw_tls_client_check_ca(cfg->proxy_ca_file) : NULL;
     if (ca_err) add_error(ld, gw_yaml_map_get(g, "proxyCaFile"), "proxyCaFile", "%s", ca_err);
     cfg->error_log_file = global_string(ld, g, "errorLogFilePath");
+    build_env_vars(ld, g);
+    cfg->global_route.scope = new_scope(ld, NULL, g, "global");
     build_route(ld, &cfg->global_route, merge_props(ld, &(gw_props_t){0}, g));
 }
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "acl.h"
 #include "dns.h"
 #include "handler.h"
 #include "pool.h"
@@ -47,10 +48,18 @@ typedef struct gw_limits {
     uint32_t request_timeout_ms; /**< timeout (Ferron): whole request, 0 = none */
     uint32_t max_connections;    /**< maxConnections, whole process */
     uint32_t graceful_timeout_ms; /**< gracefulShutdownTimeout */
+    uint32_t graceful_idle_ms;    /**< gracefulIdleTimeout: an idle HTTP/1.1 connection's last chance at a stop */
     uint32_t file_cache_entries;  /**< openFileCacheEntries, per worker; 0 = off */
     uint32_t file_cache_inline_bytes; /**< openFileCacheInlineBytes */
     uint32_t file_cache_validity_ms;  /**< openFileCacheValidity */
 } gw_limits_t;
+
+/** PROXY protocol on the TCP listeners (proxy_accept.h); global properties. */
+typedef struct gw_pp_config {
+    bool on;                /**< proxyProtocol */
+    uint32_t max_bytes;     /**< proxyProtocolMaxBytes: the longest header accepted */
+    gw_cidr_list_t trusted; /**< proxyProtocolTrusted: the peers that must (and alone may) send one */
+} gw_pp_config_t;
 
 /** Reverse-proxy settings of a route (rproxy). */
 typedef struct gw_proxy_route {
@@ -66,6 +75,7 @@ typedef struct gw_proxy_route {
     gw_headers_t remove_request; /**< proxyRemoveRequestHeaders: names only */
     gw_headers_t set_response;  /**< proxySetResponseHeaders: replace (or add) these to the client */
     gw_headers_t remove_response; /**< proxyRemoveResponseHeaders: names only */
+    uint8_t pp_to_backend;        /**< proxyProtocolToBackend: 0 none, 1 or 2 (every upstream type) */
 } gw_proxy_route_t;
 
 /** Forward-auth settings of a route (fauth). */
@@ -99,9 +109,21 @@ typedef struct gw_cgi_route {
     const char *scgi_path;           /**< scgiPath without a trailing slash ("" for "/"); NULL: none */
 } gw_cgi_route_t;
 
+/**
+ * A level of the file a route's properties come from (global, a host, a location, an errorConfig
+ * entry), innermost first. Its name says where it is without file positions ("host example.com
+ * location /api"), so it stays the same when a reload adds or moves other levels.
+ */
+typedef struct gw_scope {
+    const char *name;
+    const gw_node_t *level;        /**< the level's YAML map */
+    const struct gw_scope *parent; /**< NULL for global */
+} gw_scope_t;
+
 /** Everything a request needs once its host and location are known. */
 typedef struct gw_route {
     gw_props_t props;         /**< merged properties, for modules that read their own */
+    const gw_scope_t *scope;  /**< where the route is written (NULL only in unit tests' hand-made routes) */
     const char *wwwroot;      /**< NULL: no static files */
     int root_fd;              /**< O_PATH directory fd of wwwroot, -1 when none or missing */
     bool enable_etag;
@@ -126,6 +148,7 @@ typedef struct gw_route {
     size_t num_error_pages;
     const struct gw_error_route *error_routes; /**< errorConfig merged onto this route; none on those */
     size_t num_error_routes;
+    uint16_t metrics_host; /**< the host's label for the requests-by-host counters (metrics_hosts.h) */
 } gw_route_t;
 
 /** An `errorPages` entry: the file sent for one status code. */
@@ -162,6 +185,7 @@ typedef struct gw_config {
     size_t num_listens;
     unsigned workers;
     gw_limits_t limits;
+    gw_pp_config_t proxy_protocol;
     gw_pool_config_t pool;
     gw_dns_config_t dns; /**< resolver settings; dns.servers is a csv in the arena, NULL: resolv.conf */
     gw_target_t **targets; /**< distinct backend targets; ids are stable identities (config_ids.h) */
@@ -173,6 +197,8 @@ typedef struct gw_config {
     uint8_t log_format;  /**< logFormat: GW_LOG_COMBINED, GW_LOG_EXTENDED or GW_LOG_JSON */
     bool request_id;     /**< requestId: X-Request-ID passed through (when sane) or generated */
     char *proxy_ca_file; /**< proxyCaFile: CA bundle for backend TLS; NULL = the system store */
+    const char *const *env_vars; /**< environmentVariables as "NAME=value", for CGI programs of this config */
+    size_t num_env_vars;
     char *error_log_file;
     gw_route_t global_route; /**< for requests no host matches */
     gw_host_t *hosts;

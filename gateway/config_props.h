@@ -20,6 +20,7 @@ enum {
     GW_SCOPE_LOCATION = 4,
     GW_SCOPE_ERRORCONFIG = 8,
     GW_SCOPE_ANY = 15,
+    GW_SCOPE_UPSTREAM = 16, /**< inside a group of the top-level `upstreams:` (not a level) */
 };
 
 typedef enum gw_ptype {
@@ -50,6 +51,9 @@ typedef struct gw_prop_def {
 /** The registry, sorted by nothing in particular; gw_prop_count entries. */
 extern const gw_prop_def_t gw_props_registry[];
 extern const size_t gw_prop_count;
+
+/** The type as `--help` and the configuration reference show it: "bool", "int", "list<string>", ... */
+const char *gw_prop_type_name(gw_ptype_t type);
 
 /** Finds a property definition by exact name; NULL when unknown. */
 const gw_prop_def_t *gw_prop_find(const char *name);

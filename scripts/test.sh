@@ -19,7 +19,19 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -j"$jobs") || fail=1
 
 step "integration tests (pytest, real gateway binary under ASan+UBSan)"
-GATEWAY_BIN="$PWD/build-asan/gateway" /usr/bin/python3 -m pytest -q tests/integration
+# three test processes at once: most tests wait on sockets and timers, not on the CPU
+GATEWAY_BIN="$PWD/build-asan/gateway" /usr/bin/python3 -m pytest -q -n 3 tests/integration
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then fail=1; fi
+
+step "ThreadSanitizer: the multi-worker tests with every config at 2 workers"
+cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DGW_TSAN=ON >/dev/null || exit 1
+cmake --build build-tsan -j"$jobs" --target gateway || exit 1
+tsan_tests=()
+for t in workers reload cache rproxy health admin http2 tls_resumption fproxy dns spool policy_rules; do
+  tsan_tests+=("tests/integration/test_$t.py")
+done
+GATEWAY_TEST_WORKERS=2 GATEWAY_BIN="$PWD/build-tsan/gateway" /usr/bin/python3 -m pytest -q -n 3 "${tsan_tests[@]}"
 rc=$?
 if [ $rc -ne 0 ] && [ $rc -ne 5 ]; then fail=1; fi
 

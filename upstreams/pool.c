@@ -15,7 +15,6 @@
 #include <openssl/ssl.h>
 
 #include "errors.h"
-#include "h2client.h"
 #include "tls_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -38,7 +37,6 @@ struct gw_pool {
      * worker's LRU list, most recently used first */
     gw_target_t *own_target;
     gw_pool_t *lru_next, *lru_prev;
-    void *h2; /* HTTP/2 targets: the sessions on this pool's connections (h2client.c) */
 };
 
 /* Per worker: pools indexed by target id, and the dynamic ones in LRU order. */
@@ -173,11 +171,6 @@ gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t p
 const gw_target_t *gw_pool_target(const gw_pool_t *p)
 {
     return p->target;
-}
-
-void **gw_pool_h2_slot(gw_pool_t *p)
-{
-    return &p->h2;
 }
 
 /* ---- connections ---- */
@@ -630,7 +623,6 @@ static void close_idle(gw_pool_t *p)
 
 static void pool_free(gw_pool_t *p)
 {
-    if (p->h2) gw_h2client_pool_free(p->h2);
     close_idle(p);
     if (p->session) SSL_SESSION_free(p->session);
     free(p->own_target);

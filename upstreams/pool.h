@@ -87,9 +87,6 @@ gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t p
 /** The target a pool connects to. */
 const gw_target_t *gw_pool_target(const gw_pool_t *p);
 
-/** HTTP/2 targets: where h2client.c keeps the pool's sessions (freed with the pool through
- *  gw_h2client_pool_free). */
-void **gw_pool_h2_slot(gw_pool_t *p);
 
 /** Hands out an idle connection at once, or resolves and connects a new one. */
 void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w);

@@ -14,18 +14,22 @@ these figures are taken per server:
                     connections that each made one request, per connection
 
 Scenarios: static files over HTTP/1.1, HTTP/2 over TLS (h2load), a reverse proxy in front of a
-small C backend (backend.c, compiled by this script), and idle keep-alive connections.
+small C backend (backend.c, compiled by this script), idle keep-alive connections, a 64 KiB page
+gzipped on the fly and from a precompressed sibling, and PHP through PHP-FPM (FastCGI).
 
 Usage: /usr/bin/python3 tests/bench/bench.py [--gateway PATH] [--servers ...] [--scenarios ...]
-Results go to stdout and, as JSON, to tests/bench/results/last.json.
+Results go to stdout and, as JSON, to tests/bench/results/last.json; --report DIR also writes
+the table as Markdown (DIR/table.md) and a gnuplot bar chart (DIR/chart.png).
 
 Extending: add a ServerDef subclass to SERVERS (config writer per mode + argv), or a Scenario to
 SCENARIOS. Only loopback addresses are ever used.
 Needs: wrk, strace, valgrind, taskset, nginx (Debian packages); h2load and openssl for the HTTP/2
-scenario, cc for the proxy scenarios; h2o and haproxy are opt-in.
+scenario, cc for the proxy scenarios, php-fpm for the FastCGI one, gnuplot for --report; h2o and
+haproxy are opt-in.
 """
 
 import argparse
+import gzip
 import json
 import os
 import re
@@ -64,6 +68,15 @@ H2_TLS12_CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"
 PROXY_POOL = 64
 IDLE_CONNS = 10000  # idle-10k
 
+# gzip on the fly: the gateway's level (fixed in filters/compress.c); nginx gzip_comp_level and
+# h2o compress: {gzip: N} are set to the same. The precompressed siblings are made at level 9
+# (what `gzip -9` makes), one file served by everybody.
+GZIP_LEVEL = 4
+PRECOMPRESSED_LEVEL = 9
+
+# PHP-FPM: one pool (pm = static) shared by every server in the fcgi scenario, on the client CPU.
+FCGI_CHILDREN = 8
+
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
@@ -87,6 +100,8 @@ MODE_STATIC = "static"  # plain HTTP/1.1, files from the document root
 MODE_TLS = "tls"        # HTTPS (h2 and http/1.1 by ALPN), the same files
 MODE_PROXY = "proxy"    # plain HTTP/1.1, every request proxied to the C backend (backend.c)
 MODE_IDLE = "idle"      # like static, with connection limits raised for 10,000 connections
+MODE_GZIP = "gzip"      # like static, with gzip on: on the fly, and precompressed .gz siblings
+MODE_FCGI = "fcgi"      # PHP scripts through one PHP-FPM shared by every server
 
 
 class Scenario:
@@ -97,7 +112,8 @@ class Scenario:
     instructions."""
 
     def __init__(self, name, title, path, size, close=False, syscall_goal=GOAL_SYSCALLS,
-                 mode=MODE_STATIC, conns=None, h2=False, streams=1, idle=False):
+                 mode=MODE_STATIC, conns=None, h2=False, streams=1, idle=False, gzip=False,
+                 precompressed=False, fixed_share=1.0):
         self.name = name
         self.title = title
         self.path = path
@@ -109,9 +125,22 @@ class Scenario:
         self.h2 = h2
         self.streams = streams
         self.idle = idle
+        self.gzip = gzip  # sends Accept-Encoding: gzip; every server must answer gzip-encoded
+        self.precompressed = precompressed  # a path.gz sibling is written beside the file
+        # share of --strace-requests and --callgrind-requests made: a request that costs ~1 ms
+        # (compressing 64 KiB) gives exact counts with fewer, and 2 x 2000 of them under
+        # valgrind would take minutes per server
+        self.fixed_share = fixed_share
+
+    def fixed_count(self, n, floor):
+        return max(floor, int(n * self.fixed_share))
+
+    def request_headers(self):
+        return ((["Connection: close"] if self.close else [])
+                + (["Accept-Encoding: gzip"] if self.gzip else []))
 
     def wrk_args(self):
-        return ["-H", "Connection: close"] if self.close else []
+        return [a for h in self.request_headers() for a in ("-H", h)]
 
     def connections(self, default):
         return self.conns or default
@@ -134,22 +163,66 @@ SCENARIOS = [
              "/f64k.txt", 65536, mode=MODE_PROXY, conns=64),
     Scenario("idle-10k", "10,000 idle keep-alive connections after one request each: RSS",
              "/f1k.txt", 1024, mode=MODE_IDLE, idle=True, syscall_goal=None),
+    # compression at level GZIP_LEVEL on every server; the same text for both variants
+    Scenario("static-gzip-64k", "HTTP/1.1 keep-alive, 64 KiB HTML gzipped on the fly",
+             "/g64k.html", 65536, mode=MODE_GZIP, gzip=True, fixed_share=0.1),
+    Scenario("static-gzip-precompressed-64k",
+             "HTTP/1.1 keep-alive, 64 KiB HTML served from its precompressed .gz sibling",
+             "/g64k-pre.html", 65536, mode=MODE_GZIP, gzip=True, precompressed=True),
+    # as many client connections as PHP-FPM children: a kept-alive FastCGI connection holds its
+    # child, so more connections than children would queue behind idle pooled ones
+    Scenario("fcgi-php-1k", "PHP-FPM (echo of 1 KiB) via FastCGI, keep-alive both sides",
+             "/p1k.php", 1024, mode=MODE_FCGI, conns=FCGI_CHILDREN),
 ]
+
+
+def html_text(size):
+    """Deterministic HTML that compresses like a real page (repeated markup, varied words and
+    numbers; about 7:1 with gzip at level 4), `size` bytes."""
+    words = ("gateway", "request", "upstream", "header", "connection", "worker", "response",
+             "compression", "timeout", "listener", "certificate", "location", "balancer")
+    rows, i = [], 0
+    while sum(len(r) for r in rows) < size:
+        w = [words[(i * k + k) % len(words)] for k in (3, 5, 7)]
+        rows.append(f'<tr class="row{i % 4}"><td>{i}</td><td><a href="/{w[0]}/{i * 37 % 1009}">'
+                    f"{w[0]} {w[1]}</a></td><td>{w[2]}</td><td>{(i * 7919) % 100003}</td></tr>\n")
+        i += 1
+    page = ("<!DOCTYPE html>\n<html><head><title>bench</title></head><body><table>\n"
+            + "".join(rows))
+    return page.encode()[: size - len("</table></body></html>\n")] + b"</table></body></html>\n"
+
+
+def php_script(size):
+    """A PHP script that echoes `size` bytes of text (a literal: PHP does no work but echo)."""
+    line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.\n"
+    return f'<?php echo "{(line * (size // len(line) + 1))[:size]}";\n'.encode()
+
+
+def expected_body(sc):
+    """What a scenario's path answers, decoded: the file, or the PHP script's output."""
+    if sc.mode == MODE_FCGI:
+        line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.\n"
+        return (line * (sc.size // len(line) + 1))[: sc.size]
+    if sc.mode == MODE_GZIP:
+        return html_text(sc.size)
+    line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&()*+,-./:;<=>?\n"
+    return (line * (sc.size // len(line) + 1))[: sc.size]
 
 
 def make_files(wwwroot):
     os.makedirs(wwwroot, exist_ok=True)
     seen = set()
     for sc in SCENARIOS:
-        if sc.mode == MODE_PROXY:
-            continue
-        if sc.path in seen:
+        if sc.mode == MODE_PROXY or sc.path in seen:
             continue
         seen.add(sc.path)
-        line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&()*+,-./:;<=>?\n"
-        data = (line * (sc.size // len(line) + 1))[: sc.size]
-        with open(os.path.join(wwwroot, sc.path.lstrip("/")), "wb") as f:
-            f.write(data)
+        path = os.path.join(wwwroot, sc.path.lstrip("/"))
+        with open(path, "wb") as f:
+            f.write(php_script(sc.size) if sc.mode == MODE_FCGI else expected_body(sc))
+        if sc.precompressed:  # written after the file: a sibling is used only if not older
+            with open(path + ".gz", "wb") as f:
+                f.write(gzip.compress(expected_body(sc), compresslevel=PRECOMPRESSED_LEVEL,
+                                      mtime=0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,7 +237,7 @@ class Ctx:
     backend's port (proxy), the certificate (tls) and the connection limit (idle)."""
 
     def __init__(self, mode, wwwroot, paths, max_size, backend_port=None, tls=None,
-                 max_conns=None):
+                 max_conns=None, fcgi_sockets=None):
         self.mode = mode
         self.wwwroot = wwwroot
         self.paths = paths          # every static path a scenario requests
@@ -172,6 +245,7 @@ class Ctx:
         self.backend_port = backend_port
         self.tls = tls              # {"cert", "key", "pem"} (pem: cert and key in one file)
         self.max_conns = max_conns  # raised for the idle scenario, else None (server default)
+        self.fcgi_sockets = fcgi_sockets or {}  # server name: its PHP-FPM pool's socket
 
     @property
     def backend_url(self):
@@ -196,6 +270,9 @@ class ServerDef:
     def prepare(self, workdir, port, ctx):
         """Writes the config for ctx.mode, listening on HOST:port; returns argv."""
         raise NotImplementedError
+
+    # the modes this server takes part in (a scenario of another mode shows "-" for it)
+    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP, MODE_FCGI)
 
     def measured_pid(self, proc):
         return proc.pid
@@ -227,8 +304,13 @@ class Gateway(ServerDef):
                       f"  key: {ctx.tls['key']}", f"  wwwroot: {ctx.wwwroot}"]
         else:
             lines.append(f'  port: "{HOST}:{port}"')
-        if ctx.mode in (MODE_STATIC, MODE_IDLE):
+        if ctx.mode in (MODE_STATIC, MODE_IDLE, MODE_GZIP, MODE_FCGI):
             lines.append(f"  wwwroot: {ctx.wwwroot}")
+        if ctx.mode == MODE_GZIP:  # the default; written out so the config says what is measured
+            lines.append("  enableCompression: true")
+        if ctx.mode == MODE_FCGI:
+            lines += ["  loadModules: [fcgi]", '  fcgiScriptExtensions: [".php"]',
+                      f'  fcgiTo: "unix://{ctx.fcgi_sockets[self.name]}"']
         if ctx.mode == MODE_PROXY:
             # as many idle backend connections as client connections (nginx: keepalive N)
             lines += ["  loadModules: [rproxy]", f'  proxyTo: "{ctx.backend_url}"',
@@ -280,10 +362,24 @@ class Nginx(ServerDef):
                     "      proxy_buffer_size 16k;\n"
                     "      proxy_buffers 8 16k;\n"
                     "    }\n")
+        elif ctx.mode == MODE_GZIP:
+            # gzip_static serves file.gz when it exists, gzip compresses the others
+            body = (f"    root {ctx.wwwroot};\n"
+                    f"    gzip on;\n    gzip_static on;\n    gzip_comp_level {GZIP_LEVEL};\n")
+        elif ctx.mode == MODE_FCGI:
+            body = (f"    root {ctx.wwwroot};\n"
+                    "    location ~ \\.php$ {\n"
+                    "      fastcgi_pass php;\n"
+                    "      fastcgi_keep_conn on;\n"
+                    f"{NGINX_FASTCGI_PARAMS}"
+                    "    }\n")
         else:
             body = f"    root {ctx.wwwroot};\n"
         upstream = (f"  upstream backend {{\n    server {HOST}:{ctx.backend_port};\n"
                     f"    keepalive {PROXY_POOL};\n  }}\n" if ctx.mode == MODE_PROXY else "")
+        if ctx.mode == MODE_FCGI:
+            upstream = (f"  upstream php {{\n    server unix:{ctx.fcgi_sockets[self.name]};\n"
+                        f"    keepalive {FCGI_CHILDREN};\n  }}\n")
         with open(conf, "w") as f:
             f.write(f"""worker_processes 1;
 {rlimit}daemon off;
@@ -292,7 +388,7 @@ pid {d}/nginx.pid;
 error_log {d}/error.log;
 events {{ worker_connections {wc}; }}
 http {{
-  types {{ text/plain txt; }}
+  types {{ text/plain txt; text/html html; }}
   default_type application/octet-stream;
   access_log off;
   sendfile on;
@@ -311,9 +407,26 @@ http {{
         return version_line([self.binary(), "-v"]).replace("nginx version: ", "") or self.name
 
 
+# Debian's /etc/nginx/fastcgi_params, written out so that the run does not depend on the file
+NGINX_FASTCGI_PARAMS = "".join(
+    f"      fastcgi_param {k} {v};\n" for k, v in (
+        ("SCRIPT_FILENAME", "$document_root$fastcgi_script_name"),
+        ("QUERY_STRING", "$query_string"), ("REQUEST_METHOD", "$request_method"),
+        ("CONTENT_TYPE", "$content_type"), ("CONTENT_LENGTH", "$content_length"),
+        ("SCRIPT_NAME", "$fastcgi_script_name"), ("REQUEST_URI", "$request_uri"),
+        ("DOCUMENT_URI", "$document_uri"), ("DOCUMENT_ROOT", "$document_root"),
+        ("SERVER_PROTOCOL", "$server_protocol"), ("REQUEST_SCHEME", "$scheme"),
+        ("HTTPS", "$https if_not_empty"), ("GATEWAY_INTERFACE", "CGI/1.1"),
+        ("SERVER_SOFTWARE", "nginx/$nginx_version"), ("REMOTE_ADDR", "$remote_addr"),
+        ("REMOTE_PORT", "$remote_port"), ("SERVER_ADDR", "$server_addr"),
+        ("SERVER_PORT", "$server_port"), ("SERVER_NAME", "$server_name"),
+        ("REDIRECT_STATUS", "200")))
+
+
 class H2O(ServerDef):
     """h2o with one thread (not run by default: --servers gateway,nginx,h2o)."""
     name = "h2o"
+    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP)
 
     def binary(self):
         return shutil.which("h2o") or "/usr/bin/h2o"
@@ -337,6 +450,9 @@ class H2O(ServerDef):
             handler = f"        proxy.reverse.url: {ctx.backend_url}/\n"
         else:
             handler = f"        file.dir: {ctx.wwwroot}\n"
+        if ctx.mode == MODE_GZIP:  # file.gz when it exists, gzip on the fly for the others
+            handler += (f"        file.send-compressed: ON\n"
+                        f"        compress:\n          gzip: {GZIP_LEVEL}\n")
         # idle: h2o accepts 1024 connections by default and closes an idle HTTP/1.1 connection
         # after 10 s (http1-request-timeout); the others keep one for 60 s or more
         limits = (f"max-connections: {ctx.max_conns}\nhttp1-request-timeout: 120\n"
@@ -349,6 +465,7 @@ pid-file: {d}/h2o.pid
 error-log: {d}/error.log
 {limits}file.mime.addtypes:
   text/plain: .txt
+  text/html: .html
 {listen}hosts:
   default:
     paths:
@@ -362,6 +479,9 @@ class HAProxy(ServerDef):
     static file module, so this is its cheapest way to answer. Opt-in: --servers ...,haproxy."""
     name = "haproxy"
     stop_signal = signal.SIGUSR1  # soft stop
+    # no static file module, so nothing to compress or precompress from; FastCGI (fcgi-app)
+    # is not set up: the fcgi scenario compares the gateway with nginx
+    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE)
 
     def binary(self):
         return shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -623,6 +743,73 @@ class Backend:
             self.proc.wait(timeout=5)
 
 
+def find_php_fpm():
+    for name in ("php-fpm", "php-fpm8.2", "php-fpm8.3", "php-fpm8.1"):
+        for d in ("/usr/sbin", "/usr/bin"):
+            p = os.path.join(d, name)
+            if os.access(p, os.X_OK):
+                return p
+    return shutil.which("php-fpm")
+
+
+class PhpFpm:
+    """One PHP-FPM master, pinned to the client CPU (there are only two: CPU 0 is the
+    servers'), run as the current user, with one identical pool per server: FCGI_CHILDREN
+    children (pm = static) on a Unix socket in the work directory. One pool per server because
+    a kept-alive FastCGI connection holds its child: the idle connections one server keeps
+    would otherwise hold every child while the next server is measured."""
+
+    def __init__(self, workdir, servers):
+        self.dir = os.path.join(workdir, "php-fpm")
+        self.sockets = {name: os.path.join(self.dir, f"{name}.sock") for name in servers}
+        self.proc = None
+
+    def start(self):
+        binary = find_php_fpm()
+        if not binary:
+            raise ServerStartError("php-fpm not found: apt-get -o DPkg::Lock::Timeout=600 "
+                                   "install -y php-fpm")
+        os.makedirs(self.dir, exist_ok=True)
+        conf = os.path.join(self.dir, "fpm.conf")
+        with open(conf, "w") as f:
+            f.write(f"[global]\nerror_log = {self.dir}/error.log\ndaemonize = no\n")
+            for name, sock in self.sockets.items():
+                f.write(f"[{name}]\nlisten = {sock}\nlisten.backlog = 1024\npm = static\n"
+                        f"pm.max_children = {FCGI_CHILDREN}\npm.max_requests = 0\n")
+        argv = ["taskset", "-c", CLIENT_CPU, binary, "-F", "-y", conf, "-p", self.dir]
+        if os.geteuid() == 0:
+            argv.append("-R")  # run as root (the current user) rather than refuse
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        STARTED.append(self)
+        deadline = time.monotonic() + 10
+        while not all(os.path.exists(p) for p in self.sockets.values()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise ServerStartError(f"php-fpm did not start: {self.log_tail()}")
+            time.sleep(0.05)
+        return self
+
+    def describe(self):
+        return version_line([find_php_fpm() or "php-fpm", "-v"])
+
+    def log_tail(self):
+        try:
+            with open(os.path.join(self.dir, "error.log"), errors="replace") as f:
+                return "".join(f.readlines()[-10:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout=10.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGQUIT)  # graceful: children finish their request
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
 def make_certificate(workdir):
     """A self-signed ECDSA P-256 certificate for localhost/127.0.0.1, made with the openssl CLI;
     returns {"cert", "key", "pem"} (pem: both in one file, for HAProxy)."""
@@ -655,12 +842,35 @@ class LoadError(BenchError):
     pass
 
 
-def run_requests(port, path, total, conns=32, close=False, timeout=120.0):
-    """Makes `total` successful GETs; returns {"done", "errors"}. A connection reset or closed
+def chunked_end(buf, pos):
+    """Where a chunked body in `buf` ends (after the last chunk and the trailer), or None while
+    incomplete; `pos` is where the first chunk not yet complete starts. Returns (end, pos)."""
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None, pos
+        try:
+            size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
+        except ValueError:
+            raise LoadError(f"bad chunk size {bytes(buf[pos:eol])[:40]!r}") from None
+        if size == 0:
+            if buf[eol + 2:eol + 4] == b"\r\n":
+                return eol + 4, pos
+            trailer = buf.find(b"\r\n\r\n", eol)
+            return (trailer + 4 if trailer >= 0 else None), pos
+        if len(buf) < eol + 2 + size + 2:
+            return None, pos
+        pos = eol + 2 + size + 2
+
+
+def run_requests(port, path, total, conns=32, close=False, timeout=120.0, headers=()):
+    """Makes `total` successful GETs (with the extra `headers` lines); returns {"done",
+    "errors"}. Bodies are framed by Content-Length or chunked. A connection reset or closed
     before its response is complete counts as an error and its request is made again on a new
     connection (up to 1 % of `total`, then it gives up)."""
     req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-           + ("Connection: close\r\n" if close else "") + "\r\n").encode()
+           + ("Connection: close\r\n" if close else "")
+           + "".join(h + "\r\n" for h in headers) + "\r\n").encode()
     sel = selectors.EpollSelector()
     issued = 0
     done = 0
@@ -685,7 +895,7 @@ def run_requests(port, path, total, conns=32, close=False, timeout=120.0):
                 time.sleep(0.01)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ, {"buf": b"", "left": -1})
+        sel.register(s, selectors.EVENT_READ, {"buf": b"", "left": -1, "chunks": None})
         send(s)
 
     def send(s):
@@ -725,7 +935,7 @@ def run_requests(port, path, total, conns=32, close=False, timeout=120.0):
             if not data:
                 failed(s, "connection closed before the response was complete")
                 continue
-            if st["left"] < 0:
+            if st["left"] < 0 and st["chunks"] is None:  # reading the head
                 st["buf"] += data
                 end = st["buf"].find(b"\r\n\r\n")
                 if end < 0:
@@ -733,13 +943,26 @@ def run_requests(port, path, total, conns=32, close=False, timeout=120.0):
                 head = st["buf"][:end].decode("latin-1")
                 if not head.startswith(("HTTP/1.1 200", "HTTP/1.0 200")):
                     raise LoadError("unexpected response: " + head.split("\r\n", 1)[0])
-                m = re.search(r"(?im)^content-length:\s*(\d+)", head)
-                if not m:
-                    raise LoadError("response without Content-Length")
-                st["left"] = int(m.group(1)) - (len(st["buf"]) - end - 4)
+                body = st["buf"][end + 4:]
                 st["buf"] = b""
+                if re.search(r"(?im)^transfer-encoding:\s*chunked", head):
+                    st["chunks"], st["pos"] = bytearray(body), 0
+                else:
+                    m = re.search(r"(?im)^content-length:\s*(\d+)", head)
+                    if not m:
+                        raise LoadError("response without Content-Length or chunked body")
+                    st["left"] = int(m.group(1)) - len(body)
+            elif st["chunks"] is not None:
+                st["chunks"] += data
             else:
                 st["left"] -= len(data)
+            if st["chunks"] is not None:
+                end, st["pos"] = chunked_end(st["chunks"], st["pos"])
+                if end is None:
+                    continue
+                if end != len(st["chunks"]):
+                    raise LoadError("bytes after the end of a chunked body")
+                st["chunks"], st["left"] = None, 0
             if st["left"] > 0:
                 continue
             if st["left"] < 0:
@@ -760,11 +983,11 @@ def run_requests(port, path, total, conns=32, close=False, timeout=120.0):
     return {"done": done, "errors": errors}
 
 
-def run_client(port, path, total, conns, close, timeout=120.0):
+def run_client(port, path, total, conns, close, timeout=120.0, headers=()):
     """Runs run_requests in a child pinned to the client CPU; returns {"done", "errors"}."""
     code = ("import sys, json; sys.path.insert(0, %r); import bench; "
-            "print(json.dumps(bench.run_requests(%d, %r, %d, %d, %r, %r)))"
-            % (HERE, port, path, total, conns, close, timeout))
+            "print(json.dumps(bench.run_requests(%d, %r, %d, %d, %r, %r, %r)))"
+            % (HERE, port, path, total, conns, close, timeout, list(headers)))
     r = subprocess.run(["taskset", "-c", CLIENT_CPU, sys.executable, "-B", "-c", code],
                        capture_output=True, text=True, timeout=timeout + 10)
     if r.returncode != 0:
@@ -890,6 +1113,70 @@ class IdleClient:
                 self.proc.wait()
 
 
+def fetch(port, path, headers=(), timeout=10.0):
+    """One GET with `headers` on a connection closed by the server afterwards; returns
+    (status, head lines as a lower-cased dict, body with the chunked framing removed)."""
+    req = (f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n"
+           + "".join(h + "\r\n" for h in headers) + "\r\n").encode()
+    data = b""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(req)
+        while True:
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise BenchError(f"GET {path}: no complete response head")
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+    if not m:
+        raise BenchError(f"GET {path}: bad status line {lines[0]!r}")
+    fields = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        fields[k.strip().lower()] = v.strip()
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        end, _ = chunked_end(body, 0)
+        if end is None:
+            raise BenchError(f"GET {path}: chunked body cut short")
+        out, pos = b"", 0
+        while True:
+            eol = body.index(b"\r\n", pos)
+            size = int(body[pos:eol].split(b";")[0], 16)
+            if size == 0:
+                break
+            out += body[eol + 2:eol + 2 + size]
+            pos = eol + 2 + size + 2
+        body = out
+    return int(m.group(1)), fields, body
+
+
+def check_response(port, sc):
+    """Before a gzip or FastCGI scenario is measured on a server: the response must be 200,
+    gzip-encoded when the scenario asks for gzip, and decode to the expected bytes. Returns what
+    the JSON keeps (encoded body size); raises BenchError saying what is wrong."""
+    extra = [h for h in sc.request_headers() if not h.startswith("Connection:")]
+    status, fields, body = fetch(port, sc.path, extra)
+    if status != 200:
+        raise BenchError(f"GET {sc.path} answered {status}")
+    enc = fields.get("content-encoding", "")
+    out = {"response_bytes": len(body)}
+    if sc.gzip:
+        if enc.lower() != "gzip":
+            raise BenchError(f"GET {sc.path} with Accept-Encoding: gzip came back with "
+                             f"Content-Encoding {enc or '(none)'!r}, not gzip")
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError) as e:
+            raise BenchError(f"GET {sc.path}: the gzip body does not decode: {e}") from None
+    if body != expected_body(sc):
+        raise BenchError(f"GET {sc.path}: {len(body)} bytes that differ from the expected "
+                         f"{sc.size} bytes")
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # wrk and h2load
 
@@ -958,7 +1245,8 @@ def run_fixed(port, scenario, total, conns):
         if h["requests"] != total:
             raise LoadError(f"h2load: {h['requests']}/{total} requests succeeded")
         return {"done": h["requests"], "errors": h["socket_errors"] + h["non2xx"]}
-    return run_client(port, scenario.path, total, conns, scenario.close)
+    extra = [h for h in scenario.request_headers() if not h.startswith("Connection:")]
+    return run_client(port, scenario.path, total, conns, scenario.close, headers=extra)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1093,7 +1381,7 @@ def callgrind_cmd(pid, flag, outdir, before):
     raise BenchError("callgrind dump file did not appear")
 
 
-def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx):
+def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx, verify):
     """One valgrind run of `sdef` in ctx.mode for `scenarios` (all of that mode).
     HTTP/1.1: warm-up, zero, N requests, dump (check), N more, dump: the figure.
     HTTP/2 (h2load opens its connections and does its TLS handshakes in every run): zero,
@@ -1108,14 +1396,17 @@ def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx):
     res = {}
     try:
         for sc in scenarios:
+            if not verify(run, sc):
+                continue
             conns = sc.connections(default_conns)
-            run_fixed(run.port, sc, max(200, nreq // 10), conns)
+            n = sc.fixed_count(nreq, conns)
+            run_fixed(run.port, sc, sc.fixed_count(max(200, nreq // 10), conns), conns)
             callgrind_cmd(run.pid, "-z", outdir, set())
             totals = []
             errors = 0
             for k in ((1, 2) if sc.h2 else (1, 1)):
                 before = set(os.listdir(outdir))
-                cl = run_fixed(run.port, sc, k * nreq, conns)
+                cl = run_fixed(run.port, sc, k * n, conns)
                 dump = callgrind_cmd(run.pid, "-d", outdir, before)
                 totals.append((callgrind_total(dump), cl["done"]))
                 errors += cl["errors"]
@@ -1126,7 +1417,7 @@ def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx):
                                 "instr_per_connection_setup": (2 * ia - ib) / sc.conns}
             else:
                 res[sc.name] = {"instr_per_req": ib / nb, "instr_per_req_check": ia / na}
-            res[sc.name].update({"callgrind_requests": nreq, "callgrind_client_errors": errors})
+            res[sc.name].update({"callgrind_requests": n, "callgrind_client_errors": errors})
     finally:
         run.stop(timeout=60)
     return res
@@ -1191,23 +1482,33 @@ METRICS = [
 ]
 
 
-def report(results, server_names):
+def ratio_label(server_names):
+    peers = [n for n in server_names if n != "gateway"]
+    if "gateway" not in server_names or not peers:
+        return None
+    return "gateway/" + (peers[0] if len(peers) == 1 else "best peer")
+
+
+def table_rows(results, server_names):
+    """The result table: a header row and one row per (scenario, metric), cells as strings.
+    The ratio column divides the gateway's value by the lowest peer value present (a server
+    that did not take part in a scenario is "-" and not a peer there)."""
     peers = [n for n in server_names if n != "gateway"]
     goals = {sc.name: sc.syscall_goal for sc in SCENARIOS}
-    lines = []
     head = ["scenario", "metric", *server_names]
-    if "gateway" in server_names and peers:
-        head += ["gateway/" + (peers[0] if len(peers) == 1 else "best peer"), "goal"]
-    rows = [head]
+    label = ratio_label(server_names)
+    if label:
+        head += [label, "goal"]
+    rows = []
     for scname, per in results["scenarios"].items():
-        for key, label, nd in METRICS:
+        for key, name, nd in METRICS:
             vals = {n: per.get(n, {}).get(key) for n in server_names}
             if all(v is None for v in vals.values()):
                 continue
-            row = [scname, label] + [fmt(vals[n], nd) if nd else
-                                     (f"{vals[n]:,.0f}" if vals[n] is not None else "-")
-                                     for n in server_names]
-            if "gateway" in server_names and peers:
+            row = [scname, name] + [fmt(vals[n], nd) if nd else
+                                    (f"{vals[n]:,.0f}" if vals[n] is not None else "-")
+                                    for n in server_names]
+            if label:
                 pv = [vals[p] for p in peers if vals[p]]
                 g = vals["gateway"]
                 ratio = g / min(pv) if g is not None and pv else None
@@ -1224,15 +1525,19 @@ def report(results, server_names):
                     ratio = None  # capped by the client CPU: not a comparison
                 row += [fmt(ratio, 2) if ratio is not None else "-", goal]
             rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    for i, r in enumerate(rows):
-        lines.append("  ".join(c.rjust(widths[j]) if j >= 2 else c.ljust(widths[j])
-                               for j, c in enumerate(r)).rstrip())
-        if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    return head, rows
+
+
+def report_notes(results, server_names):
+    """The lines under the table: failed checks, retried requests, TLS, gzip sizes, idle RSS,
+    per-syscall breakdowns."""
+    lines = []
     for scname, per in results["scenarios"].items():
         for n in server_names:
             v = per.get(n, {})
+            if v.get("check_error"):
+                lines.append(f"{scname} {n} FAILED the response check, not measured: "
+                             f"{v['check_error']}")
             errs = {k: v[k] for k in ("wrk_errors", "strace_client_errors",
                                       "callgrind_client_errors", "idle_client_errors")
                     if v.get(k)}
@@ -1252,6 +1557,14 @@ def report(results, server_names):
             lines.append(f"{scname} user instr per connection set-up (TLS handshake included, "
                          "not in the per-request figure): "
                          + ", ".join(f"{n} {v:,.0f}" for n, v in setup.items() if v))
+        sizes = {n: per.get(n, {}).get("response_bytes") for n in server_names}
+        sc = next((x for x in SCENARIOS if x.name == scname), None)
+        if sc is not None and sc.gzip and any(sizes.values()):
+            lines.append(f"{scname} gzip body bytes (of {sc.size:,}): "
+                         + ", ".join(f"{n} {v:,}" for n, v in sizes.items() if v)
+                         + f"; zlib level {GZIP_LEVEL} makes "
+                         f"{len(gzip.compress(expected_body(sc), GZIP_LEVEL)):,}, level "
+                         f"{PRECOMPRESSED_LEVEL} {len(gzip.compress(expected_body(sc), 9)):,}")
         idle = {n: per.get(n, {}) for n in server_names if "idle_rss_kb_with" in per.get(n, {})}
         for n, v in idle.items():
             lines.append(f"{scname} {n}: RSS {v['idle_rss_kb_before']:,} KB -> "
@@ -1264,7 +1577,107 @@ def report(results, server_names):
             if bd:
                 parts = ", ".join(f"{k} {v:.2f}" for k, v in bd.items() if v >= 0.005)
                 lines.append(f"{scname} {n} syscalls/req: {parts}")
-    return "\n".join(lines)
+    return lines
+
+
+def report(results, server_names):
+    head, rows = table_rows(results, server_names)
+    rows = [head] + rows
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = []
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.rjust(widths[j]) if j >= 2 else c.ljust(widths[j])
+                               for j, c in enumerate(r)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines + report_notes(results, server_names))
+
+
+# --------------------------------------------------------------------------------------------
+# --report DIR: the table as Markdown (table.md) and a bar chart (chart.png, gnuplot) of CPU µs
+# per request and requests/s per scenario and server
+
+
+def markdown_report(results, server_names, command):
+    head, rows = table_rows(results, server_names)
+    right = len(head) - (2 if ratio_label(server_names) else 0)
+
+    def line(cells):
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    out = [f"Command: `{command}`", "",
+           "Servers: " + "; ".join(f"{n}: {results['servers'][n]}" for n in server_names)]
+    if results.get("php_fpm"):
+        out.append(f"PHP-FPM: {results['php_fpm']}")
+    out += ["", line(head),
+            "|" + "|".join("---:" if 2 <= i < right or i == right else "---"
+                           for i in range(len(head))) + "|"]
+    for r in rows:
+        out.append(line(r))
+    notes = report_notes(results, server_names)
+    if notes:
+        out += ["", "```", *notes, "```"]
+    return "\n".join(out) + "\n"
+
+
+# (metric, panel title, log scale): CPU spans 4 µs to ~1 ms (gzip on the fly), so its panel is
+# logarithmic, or every other scenario would be a sliver
+CHART_METRICS = [("cpu_us_per_req",
+                  "CPU µs per request (server process; lower is better; log scale)", True),
+                 ("req_per_s", "requests/s (capped by the client CPU: information only)", False)]
+
+
+def write_chart(results, server_names, path, workdir):
+    """Two panels of clustered bars (one bar per server, one cluster per timed scenario),
+    drawn by gnuplot into a PNG. A server absent from a scenario leaves a gap."""
+    timed = [n for n, per in results["scenarios"].items()
+             if any(per.get(s, {}).get("cpu_us_per_req") for s in server_names)]
+    if not timed:
+        return False
+    data = os.path.join(workdir, "chart.dat")
+    with open(data, "w") as f:
+        for key, _, _ in CHART_METRICS:
+            f.write("scenario " + " ".join(server_names) + "\n")
+            for n in timed:
+                vals = [results["scenarios"][n].get(s, {}).get(key) for s in server_names]
+                f.write(n + " " + " ".join("-" if v is None else f"{v:.3f}" for v in vals)
+                        + "\n")
+            f.write("\n\n")
+    cols = len(server_names)
+    plots = []
+    for i, (_, title, log_y) in enumerate(CHART_METRICS):
+        scale = ("set logscale y\nset yrange [1:*]" if log_y
+                 else "unset logscale y\nset yrange [0:*]")
+        plots.append(f'set title "{title}"\n{scale}\n'
+                     f"plot for [c=2:{cols + 1}] '{data}' index {i} using c:xtic(1) "
+                     "title columnheader(c)")
+    script = f"""set terminal pngcairo size 1400,{420 * len(CHART_METRICS)} font "sans,10"
+set output '{path}'
+set datafile missing "-"
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key top left
+set grid ytics
+set xtics rotate by 20 right noenhanced
+set multiplot layout {len(CHART_METRICS)},1
+""" + "\n".join(plots) + "\nunset multiplot\n"
+    sp = os.path.join(workdir, "chart.gp")
+    with open(sp, "w") as f:
+        f.write(script)
+    r = subprocess.run(["gnuplot", sp], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise BenchError(f"gnuplot failed: {r.stderr.strip()[-800:]}")
+    return True
+
+
+def write_report_dir(results, server_names, report_dir, command):
+    os.makedirs(report_dir, exist_ok=True)
+    with open(os.path.join(report_dir, "table.md"), "w") as f:
+        f.write(markdown_report(results, server_names, command))
+    with tempfile.TemporaryDirectory(prefix="gw-bench-chart-") as tmp:
+        write_chart(results, server_names, os.path.join(report_dir, "chart.png"), tmp)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1321,6 +1734,9 @@ def main(argv=None):
     ap.add_argument("--skip", default="",
                     help="comma list of metrics to skip: cpu,syscalls,instructions,memory")
     ap.add_argument("--json", default=os.path.join(HERE, "results", "last.json"))
+    ap.add_argument("--report", metavar="DIR",
+                    help="also write DIR/table.md (the table in Markdown, with the command and "
+                         "server versions) and DIR/chart.png (CPU µs/req and req/s bars, gnuplot)")
     args = ap.parse_args(argv)
     if args.rounds < 1 or args.duration < 1 or args.connections < 1:
         ap.error("--rounds, --duration and --connections must be at least 1")
@@ -1349,12 +1765,18 @@ def main(argv=None):
         need += ["h2load", "openssl"]
     if any(sc.mode == MODE_PROXY for sc in scenarios):
         need.append("cc")
+    report_dir = os.path.abspath(args.report) if args.report else None
+    if report_dir:
+        need.append("gnuplot")
     try:
         servers = make_servers(names, os.path.abspath(args.gateway))
         check_tools(need)
         for s in servers:
             if not s.available():
                 raise ServerStartError(f"{s.name} not found at {s.binary()}: {s.missing_hint()}")
+        if any(sc.mode == MODE_FCGI for sc in scenarios) and not find_php_fpm():
+            raise ServerStartError("php-fpm not found: apt-get -o DPkg::Lock::Timeout=600 "
+                                   "install -y php-fpm")
         if any(sc.idle for sc in scenarios) and "memory" not in skip:
             raise_fd_limit(args.idle_connections + 1000)
     except ServerStartError as e:
@@ -1380,8 +1802,9 @@ def main(argv=None):
         if "cpu" not in skip:
             t += (args.rounds + 1) * round_seconds(i) + 1
         if "syscalls" not in skip:
-            t += strace_count(i) / 4000 + 2
+            t += sc.fixed_count(strace_count(i), max_conns) / 4000 + 2
         if "instructions" not in skip:
+            # a scenario with a smaller share has requests that much dearer: the same time
             t += 3 * args.callgrind_requests / 1000 + 3
         return t
 
@@ -1425,7 +1848,26 @@ def main(argv=None):
     static_paths = sorted({sc.path for sc in SCENARIOS if sc.mode != MODE_PROXY})
     max_size = max(sc.size for sc in SCENARIOS)
     rc = 0
-    backend = None
+    backend = fpm = None
+    failed = []  # (server, scenario, why): a response check failed, the pair was not measured
+
+    def verify(run, sc):
+        """check_response for the gzip and FastCGI scenarios; a failure is recorded, logged
+        and leaves that server out of the scenario (the run ends with status 1)."""
+        if not (sc.gzip or sc.mode == MODE_FCGI):
+            return True
+        entry = results["scenarios"][sc.name][run.sdef.name]
+        if "check_error" in entry:
+            return False
+        try:
+            entry.update(check_response(run.port, sc))
+            return True
+        except (BenchError, OSError) as e:
+            entry["check_error"] = str(e)
+            failed.append((run.sdef.name, sc.name, str(e)))
+            log(f"# {sc.name}: {run.sdef.name} FAILED the response check, not measured: {e}")
+            return False
+
     try:
         for s in servers:
             log(f"# {s.name}: {s.describe()}")
@@ -1435,16 +1877,26 @@ def main(argv=None):
         tls = make_certificate(workdir) if MODE_TLS in modes else None
         for mode in modes:
             group = [sc for sc in scenarios if sc.mode == mode]
+            members = [s for s in servers if mode in s.modes]
+            left_out = [s.name for s in servers if mode not in s.modes]
+            if left_out:
+                log(f"# {', '.join(sc.name for sc in group)}: without {', '.join(left_out)} "
+                    "(not configured for it)")
             if mode == MODE_PROXY:
                 backend = Backend(workdir).start()
                 results["backend"] = f"backend.c on CPU {CLIENT_CPU}, port {backend.port}"
+            if mode == MODE_FCGI:
+                fpm = PhpFpm(workdir, [s.name for s in members]).start()
+                results["php_fpm"] = (f"{fpm.describe()}, one pool per server: pm = static, "
+                                      f"{FCGI_CHILDREN} children, Unix socket; on CPU {CLIENT_CPU}")
             ctx = Ctx(mode, wwwroot, static_paths, max_size,
                       backend_port=backend.port if backend else None, tls=tls,
-                      max_conns=args.idle_connections + 2000 if mode == MODE_IDLE else None)
+                      max_conns=args.idle_connections + 2000 if mode == MODE_IDLE else None,
+                      fcgi_sockets=fpm.sockets if fpm else None)
             if mode == MODE_IDLE:
                 if "memory" in skip:
                     continue
-                for s in servers:  # one at a time: each has the client CPU to itself
+                for s in members:  # one at a time: each has the client CPU to itself
                     run = start_server(s, workdir, ctx, group[0].path)
                     for sc in group:
                         log(f"# {sc.name}: {s.name}, {args.idle_connections} idle connections")
@@ -1453,35 +1905,38 @@ def main(argv=None):
                     run.stop()
                 continue
             if not {"cpu", "syscalls"} <= skip:
-                runs = [start_server(s, workdir, ctx, group[0].path) for s in servers]
+                runs = [start_server(s, workdir, ctx, group[0].path) for s in members]
                 for sc in group:
                     i = index[sc.name]
                     conns = sc.connections(args.connections)
-                    if "cpu" not in skip:
+                    ok = [r for r in runs if verify(r, sc)]
+                    if "cpu" not in skip and ok:
                         dur = round_seconds(i)
                         log(f"# {sc.name}: CPU, {args.rounds} interleaved rounds of {dur:g}s")
-                        cpu = measure_cpu(runs, sc, args.rounds, dur, conns)
+                        cpu = measure_cpu(ok, sc, args.rounds, dur, conns)
                         for name, v in cpu.items():
                             results["scenarios"][sc.name][name].update(v)
-                    if "syscalls" not in skip:
-                        n = strace_count(i)
+                    if "syscalls" not in skip and ok:
+                        n = sc.fixed_count(strace_count(i), max_conns)
                         log(f"# {sc.name}: syscalls over {n} requests")
-                        for r in runs:
+                        for r in ok:
                             results["scenarios"][sc.name][r.sdef.name].update(
                                 measure_syscalls(r, sc, n, conns, workdir))
                 for r in runs:
                     r.stop()
             if "instructions" not in skip:
-                for s in servers:
-                    log(f"# {s.name}: callgrind ({mode}), {args.callgrind_requests} requests "
-                        "x2 per scenario")
+                for s in members:
+                    log(f"# {s.name}: callgrind ({mode}), "
+                        + ", ".join(f"{sc.name} {sc.fixed_count(args.callgrind_requests, 1)}"
+                                    for sc in group) + " requests x2")
                     per = measure_instructions(s, group, args.callgrind_requests,
-                                               args.connections, workdir, ctx)
+                                               args.connections, workdir, ctx, verify)
                     for scname, v in per.items():
                         results["scenarios"][scname][s.name].update(v)
-            if backend:
-                backend.stop()
-                backend = None
+            for helper in (backend, fpm):
+                if helper:
+                    helper.stop()
+            backend = fpm = None
     except ServerStartError as e:
         log(f"error: {e}")
         rc = 1
@@ -1495,8 +1950,9 @@ def main(argv=None):
         shutil.rmtree(workdir, ignore_errors=True)
     results["elapsed_s"] = round(time.monotonic() - t_start, 1)
     if rc == 0:
-        print(report(results, [s.name for s in servers]))
-        print(f"(servers on CPU {SERVER_CPU}, clients and backend on CPU {CLIENT_CPU}; "
+        names = [s.name for s in servers]
+        print(report(results, names))
+        print(f"(servers on CPU {SERVER_CPU}, clients, backend and PHP-FPM on CPU {CLIENT_CPU}; "
               f"{results['elapsed_s']:.0f}s)")
         try:
             os.makedirs(os.path.dirname(args.json), exist_ok=True)
@@ -1505,7 +1961,31 @@ def main(argv=None):
                 f.write("\n")
         except OSError as e:
             log(f"could not write {args.json}: {e}")
+        if report_dir:
+            try:
+                write_report_dir(results, names, report_dir, shown_command(argv))
+            except (BenchError, OSError, subprocess.SubprocessError) as e:
+                log(f"error: could not write the report to {report_dir}: {e}")
+                rc = 2
+        if failed and rc == 0:
+            rc = 1  # a server failed a response check: its figures for that scenario are absent
     return rc
+
+
+def shown_command(argv):
+    """The command line as the report shows it: paths inside the repository relative to it,
+    others (a build directory, say) by the name the README uses or their last component."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    shown = ["/usr/bin/python3", "tests/bench/bench.py"]
+    for i, a in enumerate(args):
+        prev = args[i - 1] if i else ""
+        if prev in ("--gateway", "--report", "--json") and os.path.isabs(a):
+            rel = os.path.relpath(a, REPO)
+            if rel.startswith(".."):
+                rel = "build-release/gateway" if prev == "--gateway" else os.path.basename(a)
+            a = rel
+        shown.append(a)
+    return " ".join(shown)
 
 
 if __name__ == "__main__":
