@@ -315,6 +315,7 @@ def test_passive_health_skips_failing_target(start_gateway, backends):
     assert b.requests - before == 10
 
 
+@pytest.mark.one_worker  # back-off is per worker (its pool)
 def test_refusing_backend_is_backed_off(start_gateway):
     import threading
     s = socket.socket()
