@@ -49,7 +49,7 @@ for f in build-fuzz/fuzz_*; do
   dict="tests/fuzz/${name#fuzz_}.dict"; extra=()
   [ -f "$dict" ] && extra+=("-dict=$dict")
   work=$(mktemp -d)
-  if ! "$f" -max_total_time=10 "${extra[@]}" "$work" $( [ -d "$corpus" ] && echo "$corpus" ) >"$work.log" 2>&1; then
+  if ! "$f" -max_total_time=5 "${extra[@]}" "$work" $( [ -d "$corpus" ] && echo "$corpus" ) >"$work.log" 2>&1; then
     echo "FUZZ FAILURE in $name:"; tail -40 "$work.log"; fail=1
   else
     echo "$name: $(grep -o 'Done [0-9]* runs' "$work.log" | tail -1)"
