@@ -71,7 +71,12 @@ out:
 uint32_t gw_identity_target(const gw_target_t *t)
 {
     char buf[2048];
-    int n = snprintf(buf, sizeof(buf), "t%c%s", t->insecure ? '!' : ' ', t->url);
+    static const char proto_tag[] = {[GW_PROTO_HTTP1] = ' ', [GW_PROTO_H2] = '2', [GW_PROTO_H2C] = 'c',
+                                     [GW_PROTO_AUTO] = 'a'};
+    /* HTTP/1.1 targets keep the key they always had; HTTP/2 ones never share a pool with them */
+    int n = t->proto == GW_PROTO_HTTP1
+                ? snprintf(buf, sizeof(buf), "t%c%s", t->insecure ? '!' : ' ', t->url)
+                : snprintf(buf, sizeof(buf), "t%c%c%s", t->insecure ? '!' : ' ', proto_tag[t->proto], t->url);
     return gw_identity_of(buf, n < 0 ? 0 : (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 

@@ -2,7 +2,9 @@
  * rproxy: the reverse proxy (`proxyTo`, `secureProxyTo`), an adapter on the shared exchange
  * (exchange.c). It only writes the request head: the client's method and normalised path under
  * the target's base path, its headers minus hop-by-hop ones, the backend's Host (or the client's
- * with proxyKeepHost), X-Forwarded-* unless disabled, and the body framing.
+ * with proxyKeepHost), X-Forwarded-* unless disabled, and the body framing. Targets that speak
+ * HTTP/2 (`protocol: h2|h2c|auto`, h2c:// URLs) go to h2client.c instead, which hands `auto`
+ * targets that answered http/1.1 back to the exchange here.
  */
 #include "rproxy.h"
 
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "exchange.h"
+#include "h2client.h"
 
 static bool rproxy_build_head(gw_exchange_t *x)
 {
@@ -49,11 +52,28 @@ static bool rproxy_build_head(gw_exchange_t *x)
 
 static const gw_exchange_ops_t rproxy_ops = {.build_head = rproxy_build_head};
 
+/* One HTTP/1.1 exchange on `pool` (h2client.c hands over `protocol: auto` targets that chose it). */
+static bool rproxy_http1_on_pool(gw_req_t *req, gw_pool_t *pool)
+{
+    gw_exchange_t *x = gw_arena_alloc(&req->arena, sizeof(*x));
+    if (!x) return false;
+    memset(x, 0, sizeof(*x));
+    if (!gw_exchange_init_pool(x, req, &rproxy_ops, pool)) return false;
+    x->send_body = true;
+    gw_exchange_start(x);
+    return true;
+}
+
 static gw_handler_result_t rproxy_on_request(const gw_handler_t *self, gw_req_t *req)
 {
     const gw_proxy_route_t *pr = &req->route->proxy;
     const gw_target_list_t *list = req->conn->tls && pr->secure_to.count ? &pr->secure_to : &pr->to;
     if (!list->count) return GW_CONTINUE;
+    if (list->items[0]->proto != GW_PROTO_HTTP1) { /* the config keeps a list to one protocol */
+        if (gw_h2client_start(req, list, rproxy_http1_on_pool)) return GW_DONE;
+        req->res.status = 500;
+        return GW_ERROR;
+    }
     gw_exchange_t *x = gw_arena_alloc(&req->arena, sizeof(*x));
     if (!x) return GW_ERROR;
     memset(x, 0, sizeof(*x));

@@ -77,12 +77,16 @@ const char *gw_target_parse(gw_target_t *t, const char *url, void *(*alloc)(void
         rest = url + 8;
         t->port = 443;
         t->tls = true;
+    } else if (strncmp(url, "h2c://", 6) == 0) { /* HTTP/2 with prior knowledge (h2client.c) */
+        rest = url + 6;
+        t->port = 80;
+        t->proto = GW_PROTO_H2C;
     } else if (strncmp(url, "tcp://", 6) == 0) { /* FastCGI and SCGI: tcp://host:port/ */
         rest = url + 6;
         if (!memchr(rest, ':', strcspn(rest, "/?#")) || rest[strcspn(rest, "/?#") - 1] == ']')
             return "expected tcp://host:port/";
     } else {
-        return "expected a URL starting with http://, https://, tcp:// or unix://";
+        return "expected a URL starting with http://, https://, h2c://, tcp:// or unix://";
     }
     size_t alen = strcspn(rest, "/?#");
     if (rest[alen] == '?' || rest[alen] == '#') return "a backend URL cannot have a query or fragment";

@@ -16,6 +16,7 @@ typedef enum gw_backend_proto {
     GW_PROTO_HTTP1, /**< HTTP/1.1 (the default) */
     GW_PROTO_H2,    /**< HTTP/2 over TLS, ALPN h2 (https:// targets) */
     GW_PROTO_H2C,   /**< HTTP/2 over plain TCP with prior knowledge (h2c:// or http:// targets) */
+    GW_PROTO_AUTO,  /**< HTTP/2 or HTTP/1.1 as the backend's ALPN answer says (https:// targets) */
 } gw_backend_proto_t;
 
 typedef struct gw_target {

@@ -95,6 +95,15 @@ SSL *gw_tls_client_ssl(gw_tls_client_t *tc, const gw_target_t *t, int fd, SSL_SE
         return NULL;
     }
     if (t->insecure) SSL_set_tlsext_host_name(ssl, t->host);
+    static const uint8_t alpn_h2[] = {2, 'h', '2'};
+    static const uint8_t alpn_auto[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    int alpn_rc = t->proto == GW_PROTO_H2     ? SSL_set_alpn_protos(ssl, alpn_h2, sizeof(alpn_h2))
+                  : t->proto == GW_PROTO_AUTO ? SSL_set_alpn_protos(ssl, alpn_auto, sizeof(alpn_auto))
+                                              : 0;
+    if (alpn_rc != 0) {
+        SSL_free(ssl);
+        return NULL;
+    }
     if (session) SSL_set_session(ssl, session);
     SSL_set_connect_state(ssl);
     return ssl;

@@ -1,6 +1,6 @@
 /*
  * TLS to backends (https:// targets) on BoringSSL: certificates verified against the system store
- * (or `proxyCaFile`), the host name or IP address checked, SNI sent, ALPN http/1.1, and sessions
+ * (or `proxyCaFile`), the host name or IP address checked, SNI sent, ALPN http/1.1 (h2 for HTTP/2 targets, both for `protocol: auto`), and sessions
  * resumed per target. One pair of contexts per worker: verifying, and not verifying for routes with
  * `disableProxyCertificateVerification`.
  */
