@@ -37,6 +37,8 @@
 #include "config.h"
 #include "config_props.h"
 #include "log.h"
+#include "acme.h"
+#include "acme_store.h"
 #include "metrics.h"
 #include "tls_session_cache.h"
 #include "tls_tickets.h"
@@ -61,7 +63,7 @@ struct gw_tls {
     atomic_uint refs;        /* the snapshot's, plus one per connection (a reload frees it late) */
 };
 
-static int ssl_sni_idx = -1, ctx_tls_idx = -1, ssl_hs_out_idx = -1, ssl_hs_failed_idx = -1;
+static int ssl_sni_idx = -1, ctx_tls_idx = -1, ssl_hs_out_idx = -1, ssl_hs_failed_idx = -1, ssl_acme_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void make_indexes(void)
@@ -69,6 +71,7 @@ static void make_indexes(void)
     ssl_sni_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     ssl_hs_out_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     ssl_hs_failed_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    ssl_acme_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     ctx_tls_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
@@ -241,11 +244,36 @@ void gw_tls_accept(gw_worker_t *w, gw_tls_t *tls, int fd, const struct sockaddr_
 
 /* ---- callbacks ---- */
 
+static const uint8_t acme_alpn[] = "acme-tls/1";
+
+/* Notes whether the client offered acme-tls/1 (a TLS-ALPN-01 validator, RFC 8737): the SNI
+ * callback picks the certificate before ALPN is negotiated, so it must know from the ClientHello. */
+static enum ssl_select_cert_result_t on_client_hello(const SSL_CLIENT_HELLO *hello)
+{
+    const uint8_t *p;
+    size_t len;
+    const uint16_t alpn_ext = TLSEXT_TYPE_application_layer_protocol_negotiation;
+    if (!gw_acme_store_active() || !SSL_early_callback_ctx_extension_get(hello, alpn_ext, &p, &len))
+        return ssl_select_cert_success;
+    for (size_t i = 2; i < len;) { /* a 2-byte list length, then length-prefixed names */
+        size_t l = p[i];
+        if (i + 1 + l > len) break;
+        if (l == sizeof(acme_alpn) - 1 && !memcmp(p + i + 1, acme_alpn, l))
+            SSL_set_ex_data(hello->ssl, ssl_acme_idx, (void *)acme_alpn);
+        i += 1 + l;
+    }
+    return ssl_select_cert_success;
+}
+
 static int on_servername(SSL *ssl, int *alert, void *arg)
 {
     gw_tls_t *t = arg;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!name || !t->num_sni) return SSL_TLSEXT_ERR_OK;
+    if (name && SSL_get_ex_data(ssl, ssl_acme_idx)) { /* a validator: the challenge certificate or nothing */
+        if (!gw_acme_store_apply(ssl, name, true)) SSL_set_ex_data(ssl, ssl_acme_idx, NULL);
+        return SSL_TLSEXT_ERR_OK;
+    }
+    if (!name) return SSL_TLSEXT_ERR_OK;
     gw_slice_t host = {name, strlen(name)};
     const sni_entry_t *hit = NULL;
     for (size_t i = 0; i < t->num_sni && !hit; i++) /* exact names first */
@@ -255,6 +283,8 @@ static int on_servername(SSL *ssl, int *alert, void *arg)
     if (hit) {
         SSL_set_SSL_CTX(ssl, hit->ctx);
         SSL_set_ex_data(ssl, ssl_sni_idx, (void *)hit);
+    } else if (gw_acme_store_active()) {
+        gw_acme_store_apply(ssl, name, false); /* an issued certificate for this name, if any */
     }
     return SSL_TLSEXT_ERR_OK; /* an unknown name gets the default certificate */
 }
@@ -266,6 +296,12 @@ static int on_alpn(SSL *ssl, const uint8_t **out, uint8_t *outlen, const uint8_t
     for (unsigned i = 0; i < inlen;) {
         unsigned l = in[i];
         if (i + 1 + l > inlen) break;
+        bool acme = l == sizeof(acme_alpn) - 1 && !memcmp(in + i + 1, acme_alpn, l);
+        if (acme && SSL_get_ex_data(ssl, ssl_acme_idx)) {
+            *out = in + i + 1; /* the challenge certificate was sent: the validator's protocol */
+            *outlen = (uint8_t)l;
+            return SSL_TLSEXT_ERR_OK;
+        }
         if (l == 2 && !memcmp(in + i + 1, "h2", 2)) h2 = in + i + 1;
         if (l == 8 && !memcmp(in + i + 1, "http/1.1", 8)) h11 = in + i + 1;
         i += 1 + l;
@@ -686,6 +722,23 @@ static bool add_sni(builder_t *b, gw_tls_t *t, const gw_node_t *sni)
     return true;
 }
 
+/* The default certificate; with automatic TLS and no cert/key, none: names without an issued
+ * certificate then fail their handshake, and sessions get a context of their own. */
+static bool load_default_cert(builder_t *b, SSL_CTX *ctx, const gw_config_t *cfg)
+{
+    const gw_node_t *certn = gw_yaml_map_get(b->g, "cert"), *keyn = gw_yaml_map_get(b->g, "key");
+    if (!certn && !keyn && gw_acme_enabled(cfg)) {
+        uint8_t sid[SHA256_DIGEST_LENGTH];
+        SHA256_CTX h;
+        SHA256_Init(&h);
+        SHA256_Update(&h, b->policy, sizeof(b->policy));
+        SHA256_Update(&h, "acme", 5);
+        SHA256_Final(sid, &h);
+        return SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid)) == 1;
+    }
+    return load_cert(b, ctx, certn, keyn) && set_session_context(b, ctx, NULL);
+}
+
 static bool maybe_generate(builder_t *b)
 {
     const gw_node_t *certn = gw_yaml_map_get(b->g, "cert"), *keyn = gw_yaml_map_get(b->g, "key");
@@ -726,11 +779,11 @@ gw_tls_t *gw_tls_new(const gw_config_t *cfg, char *err, size_t errlen)
     if (!load_ticket_keys(&b, t) || !maybe_generate(&b)) goto fail;
     t->def = new_ctx(&b, t);
     if (!t->def) goto fail;
-    if (!load_cert(&b, t->def, gw_yaml_map_get(b.g, "cert"), gw_yaml_map_get(b.g, "key"))) goto fail;
-    if (!set_session_context(&b, t->def, NULL)) goto fail;
+    if (!load_default_cert(&b, t->def, cfg)) goto fail;
     if (!load_ocsp(&b, t->def, gw_yaml_map_get(b.g, "ocspResponseFile"))) goto fail;
     if (!add_sni(&b, t, gw_yaml_map_get(b.g, "sni"))) goto fail;
     SSL_CTX_set_tlsext_servername_callback(t->def, on_servername);
+    SSL_CTX_set_select_certificate_cb(t->def, on_client_hello);
     SSL_CTX_set_tlsext_servername_arg(t->def, t);
     gw_tls_session_cache_configure(cache_size > 0 ? (size_t)cache_size : 0);
     return t;
