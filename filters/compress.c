@@ -181,8 +181,15 @@ void gw_res_vary(gw_req_t *req, const char *token)
 gw_slice_t gw_etag_with_suffix(gw_req_t *req, gw_slice_t etag, const char *token)
 {
     if (etag.len < 2 || etag.base[etag.len - 1] != '"') return etag;
-    char *s = gw_arena_printf(&req->arena, "%.*s-%s\"", (int)etag.len - 1, etag.base, token);
-    return s ? (gw_slice_t){s, strlen(s)} : etag;
+    size_t tl = strlen(token), n = etag.len - 1 + 1 + tl + 1; /* "tag" -> "tag-token": by hand, no printf */
+    char *s = gw_arena_alloc(&req->arena, n + 1);
+    if (!s) return etag;
+    memcpy(s, etag.base, etag.len - 1);
+    s[etag.len - 1] = '-';
+    memcpy(s + etag.len, token, tl);
+    s[n - 1] = '"';
+    s[n] = '\0';
+    return (gw_slice_t){s, n};
 }
 
 /* ---- the body stream ---- */

@@ -16,6 +16,7 @@ struct gw_file_cache {
     uint32_t max_entries, max_inline, validity_ms;
     uint32_t count;
     uint32_t mask;
+    uint64_t encoded_bytes, max_encoded_bytes; /* compressed variants held by live entries */
     gw_file_entry_t **table;
     gw_file_entry_t *lru_head, *lru_tail; /* head: most recently used */
 };
@@ -69,6 +70,8 @@ static void destroy(gw_file_entry_t *e)
 {
     close(e->fd);
     free(e->data);
+    for (unsigned i = 0; i < GW_FILE_ENCODINGS; i++)
+        free(e->encoded[i]);
     free(e->key);
     free(e);
 }
@@ -99,6 +102,8 @@ static void retire(gw_file_cache_t *c, gw_file_entry_t *e)
     if (*pp) *pp = e->hnext;
     lru_unlink(c, e);
     c->count--;
+    for (unsigned i = 0; i < GW_FILE_ENCODINGS; i++)
+        c->encoded_bytes -= e->encoded_len[i];
     e->dead = true;
     if (!e->refs) destroy(e);
 }
@@ -184,6 +189,28 @@ gw_file_entry_t *gw_file_cache_put(gw_file_cache_t *c, int root_fd, const char *
     c->count++;
     e->refs = 1;
     return e;
+}
+
+void gw_file_cache_set_encoded_limit(gw_file_cache_t *c, uint64_t max_bytes)
+{
+    if (c) c->max_encoded_bytes = max_bytes;
+}
+
+uint64_t gw_file_cache_encoded_room(const gw_file_cache_t *c)
+{
+    if (!c || !c->max_entries || c->encoded_bytes >= c->max_encoded_bytes) return 0;
+    return c->max_encoded_bytes - c->encoded_bytes;
+}
+
+bool gw_file_cache_keep_encoded(gw_file_cache_t *c, gw_file_entry_t *e, unsigned slot, char *data, size_t len)
+{
+    if (!c || e->dead || e->refs == UINT32_MAX || slot >= GW_FILE_ENCODINGS || e->encoded[slot] ||
+        len > gw_file_cache_encoded_room(c))
+        return false;
+    e->encoded[slot] = data;
+    e->encoded_len[slot] = len;
+    c->encoded_bytes += len;
+    return true;
 }
 
 uint32_t gw_file_cache_validity_ms(const gw_file_cache_t *c)

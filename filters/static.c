@@ -19,6 +19,7 @@
 #include "http_cond.h"
 #include "response.h"
 #include "file_cache.h"
+#include "static_encoded.h"
 #include "worker.h"
 #include "uri.h"
 
@@ -120,7 +121,12 @@ static const struct {
 
 static char *sibling_name(gw_req_t *req, const char *rel, size_t i)
 {
-    return gw_arena_printf(&req->arena, "%s%s", rel, siblings[i].ext);
+    size_t n = strlen(rel); /* by hand: this runs on every request for a compressible file */
+    char *name = gw_arena_alloc(&req->arena, n + 4);
+    if (!name) return NULL;
+    memcpy(name, rel, n);
+    memcpy(name + n, siblings[i].ext, 4); /* ".gz" or ".br" with its NUL */
+    return name;
 }
 
 static bool fresh_sibling(const gw_file_entry_t *s, const gw_file_entry_t *e)
@@ -236,10 +242,12 @@ static gw_handler_result_t serve_entry(gw_req_t *req, gw_file_entry_t *e, const 
     gw_res_add_header(req, GW_SLICE_LIT("accept-ranges"), GW_SLICE_LIT("bytes"));
     gw_handler_result_t res;
     if (serve_range(req, e, etag, &res)) return res;
+    if (gw_static_serve_encoded(req, e)) return GW_DONE;
     gw_res_add_header(req, GW_SLICE_LIT("content-type"), (gw_slice_t){e->mime, strlen(e->mime)});
     req->res.status = 200;
     req->res.content_length = e->st.st_size;
     gw_start_response(req, NULL);
+    gw_static_keep_encoded(req, e);
     if (e->data) {
         gw_slice_t body = {e->data, (size_t)e->st.st_size}; /* head and body in one writev */
         gw_send(req, &body, 1, GW_SEND_FINAL);

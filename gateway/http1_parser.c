@@ -241,8 +241,14 @@ static int skip_empty_lines(const char *buf, size_t *pos, size_t end)
 /* Offset just past the first CRLF CRLF in buf[pos..end), or 0 when there is none yet. */
 static size_t find_head_end(const char *buf, size_t pos, size_t end)
 {
-    const char *e = memmem(buf + pos, end - pos, "\r\n\r\n", 4);
-    return e ? (size_t)(e - buf) + 4 : 0;
+    /* line by line with memchr: glibc's memmem costs more than the head is long */
+    const char *p = buf + pos, *stop = buf + end;
+    while ((p = memchr(p, '\n', (size_t)(stop - p))) != NULL) {
+        if (p - (buf + pos) >= 3 && p[-1] == '\r' && p[-2] == '\n' && p[-3] == '\r')
+            return (size_t)(p - buf) + 1;
+        p++;
+    }
+    return 0;
 }
 
 /* Complete lines in buf[pos..end), counting no further than `stop`. */
