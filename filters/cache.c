@@ -229,12 +229,27 @@ static bool variant_matches(const gw_cache_entry_t *e, void *arg)
     return n >= 0 && (size_t)n == e->vary_values.len && memcmp(buf, e->vary_values.base, (size_t)n) == 0;
 }
 
+static char *put_slice(char *p, gw_slice_t s)
+{
+    if (s.len) memcpy(p, s.base, s.len);
+    return p + s.len;
+}
+
+/* "scheme://authority/path[?query]", copied piece by piece: it is made for every request, hits
+ * included, where a printf's format parsing would cost more than the lookup. */
 static gw_slice_t make_key(gw_req_t *req, gw_slice_t path, gw_slice_t query, bool has_query)
 {
-    char *k = gw_arena_printf(&req->arena, "%s://%.*s%.*s%s%.*s", req->conn->tls ? "https" : "http",
-                              (int)req->authority.len, req->authority.base, (int)path.len, path.base,
-                              has_query ? "?" : "", (int)query.len, query.base);
-    return k ? (gw_slice_t){k, strlen(k)} : (gw_slice_t){NULL, 0};
+    gw_slice_t scheme = req->conn->tls ? GW_SLICE_LIT("https://") : GW_SLICE_LIT("http://");
+    size_t len = scheme.len + req->authority.len + path.len + (has_query ? 1 + query.len : 0);
+    char *k = gw_arena_alloc(&req->arena, len + 1);
+    if (!k) return (gw_slice_t){NULL, 0};
+    char *p = put_slice(put_slice(put_slice(k, scheme), req->authority), path);
+    if (has_query) {
+        *p++ = '?';
+        p = put_slice(p, query);
+    }
+    *p = '\0';
+    return (gw_slice_t){k, len};
 }
 
 /* ---- per-request state ---- */
@@ -286,11 +301,32 @@ static void end_fetch(cache_req_t *st)
 
 /* ---- status headers ---- */
 
-static void add_status(gw_req_t *req, const char *xcache, const char *cache_status)
+/* X-Gateway-Cache and Cache-Status; `cache_status` (or NULL) must live as long as the request. */
+static void set_status(gw_req_t *req, const char *xcache, const char *cache_status)
 {
     gw_res_set_header(req, GW_SLICE_LIT("x-gateway-cache"), (gw_slice_t){xcache, strlen(xcache)});
     gw_metrics_count_cache(xcache, cache_status);
-    if (cache_status) gw_res_set_header(req, GW_SLICE_LIT("cache-status"), dup_slice(req, cache_status));
+    if (cache_status)
+        gw_res_set_header(req, GW_SLICE_LIT("cache-status"),
+                          (gw_slice_t){cache_status, strlen(cache_status)});
+}
+
+/* The same with a Cache-Status of any lifetime (copied into the request's arena). */
+static void add_status(gw_req_t *req, const char *xcache, const char *cache_status)
+{
+    set_status(req, xcache, cache_status ? dup_slice(req, cache_status).base : NULL);
+}
+
+/* The Cache-Status of a hit, "gateway; hit; ttl=N[; detail=D]", in the request's arena; built
+ * without printf, as every hit makes one. NULL when the arena is exhausted. */
+static const char *hit_status(cache_req_t *st, int64_t ttl)
+{
+    gw_arena_t *a = &st->req->arena;
+    char *digits = gw_arena_u64(a, ttl < 0 ? (uint64_t)0 - (uint64_t)ttl : (uint64_t)ttl);
+    if (!digits) return NULL;
+    char *cs = gw_arena_concat3(a, ttl < 0 ? CACHE_ID "; hit; ttl=-" : CACHE_ID "; hit; ttl=", digits, "");
+    if (cs && st->detail) cs = gw_arena_concat3(a, cs, "; detail=", st->detail);
+    return cs;
 }
 
 static int64_t current_age(const gw_cache_entry_t *e, int64_t now)
@@ -310,16 +346,17 @@ static void entry_head(cache_req_t *st, gw_cache_entry_t *e, const char *fwd, bo
         if (!skip_type || !gw_slice_eq(e->headers[i].name, "content-type"))
             gw_res_add_header(req, e->headers[i].name, e->headers[i].value);
     int64_t now = now_s(req), age = current_age(e, now);
-    char *a = gw_arena_printf(&req->arena, "%lld", (long long)age);
+    char *a = gw_arena_u64(&req->arena, age > 0 ? (uint64_t)age : 0);
     if (a) gw_res_add_header(req, GW_SLICE_LIT("age"), (gw_slice_t){a, strlen(a)});
-    char cs[160];
-    if (fwd)
+    if (fwd) {
+        char cs[160];
         snprintf(cs, sizeof(cs), CACHE_ID "; fwd=%s; fwd-status=%d; ttl=%lld", fwd, st->spec.status,
                  (long long)(e->lifetime - age));
-    else
-        snprintf(cs, sizeof(cs), CACHE_ID "; hit; ttl=%lld%s%s", (long long)(e->lifetime - age),
-                 st->detail ? "; detail=" : "", st->detail ? st->detail : "");
-    add_status(req, "HIT", cs);
+        add_status(req, "HIT", cs);
+    } else {
+        const char *cs = hit_status(st, e->lifetime - age);
+        set_status(req, "HIT", cs ? cs : CACHE_ID "; hit");
+    }
     req->res.content_length = (int64_t)e->body_len;
 }
 

@@ -3,7 +3,11 @@
  * Usage: backend PORT
  * Listens on 127.0.0.1:PORT and answers every request with 200 and a fixed body whose size is
  * taken from the request path: the first number followed by 'k' is KiB ("/f64k.txt" -> 65536
- * bytes); without one the body is 1 KiB. Requests are read up to the blank line (no request
+ * bytes); without one the body is 1 KiB. A path under /cache/ is answered with
+ * "Cache-Control: max-age=3600" (the cache scenarios); the others carry no caching header.
+ * GET /_count answers the number of requests served so far (itself not counted): the cache
+ * scenarios ask it directly, to prove that a cache in front answered without the backend.
+ * Requests are read up to the blank line (no request
  * bodies: the benchmark only sends GET); pipelined requests are answered in order. A request with
  * "Connection: close" is answered and the connection closed. It costs a few syscalls per
  * request (read, write) so that the proxy's cost is what the benchmark sees.
@@ -44,20 +48,22 @@ typedef struct {
 } response_t;
 
 static conn_t *conns[MAX_FDS];
-static response_t responses[MAX_KIB + 1]; /* by KiB, built on first use */
+static response_t responses[2][MAX_KIB + 1]; /* [cacheable][KiB], built on first use */
 static char *body_bytes;
 static int ep;
+static unsigned long served; /* requests answered, /_count excepted */
+static char count_reply[128];
 
-static const response_t *response_for(size_t kib)
+static const response_t *response_for(size_t kib, int cacheable)
 {
     if (kib > MAX_KIB) kib = MAX_KIB;
-    response_t *r = &responses[kib];
+    response_t *r = &responses[cacheable][kib];
     if (!r->data) {
         size_t body = kib ? kib * 1024 : 0;
-        char head[128];
+        char head[160];
         int hl = snprintf(head, sizeof head,
-                          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n",
-                          body);
+                          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n%sContent-Length: %zu\r\n\r\n",
+                          cacheable ? "Cache-Control: max-age=3600\r\n" : "", body);
         r->data = malloc((size_t)hl + body);
         if (!r->data) abort();
         memcpy(r->data, head, (size_t)hl);
@@ -79,6 +85,33 @@ static size_t kib_of_path(const char *p, const char *end)
         }
     }
     return 1;
+}
+
+/* The answer to GET /_count: the number of requests served, as text. */
+static const response_t *count_response(void)
+{
+    static response_t r;
+    char digits[32];
+    int dl = snprintf(digits, sizeof digits, "%lu\n", served);
+    int hl = snprintf(count_reply, sizeof count_reply,
+                      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", dl,
+                      digits);
+    r.data = count_reply;
+    r.len = (size_t)hl;
+    return &r;
+}
+
+static int path_is(const char *path, const char *end, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return (size_t)(end - path) >= n && memcmp(path, prefix, n) == 0;
+}
+
+static const response_t *route(const char *path, const char *end)
+{
+    if (path_is(path, end, "/_count ")) return count_response();
+    served++;
+    return response_for(kib_of_path(path, end), path_is(path, end, "/cache/"));
 }
 
 static void drop(int fd)
@@ -125,7 +158,7 @@ static int serve(int fd, conn_t *c, int *blocked)
         }
         size_t used = (size_t)(end - c->in) + 4;
         const char *sp = memchr(c->in, ' ', used);
-        const response_t *r = response_for(sp ? kib_of_path(sp + 1, end) : 1);
+        const response_t *r = sp ? route(sp + 1, end) : response_for(1, 0);
         c->close_after = memmem(c->in, used, "\r\nConnection: close", 19) != NULL ||
                          memmem(c->in, used, "\r\nconnection: close", 19) != NULL;
         memmove(c->in, c->in + used, c->in_len - used);

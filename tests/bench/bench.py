@@ -102,6 +102,11 @@ MODE_PROXY = "proxy"    # plain HTTP/1.1, every request proxied to the C backend
 MODE_IDLE = "idle"      # like static, with connection limits raised for 10,000 connections
 MODE_GZIP = "gzip"      # like static, with gzip on: on the fly, and precompressed .gz siblings
 MODE_FCGI = "fcgi"      # PHP scripts through one PHP-FPM shared by every server
+MODE_CACHE = "cache"    # a response cache in front of the C backend, answering from memory
+
+
+# modes whose responses come from the C backend (no file in the document root)
+BACKEND_MODES = (MODE_PROXY, MODE_CACHE)
 
 
 class Scenario:
@@ -173,6 +178,12 @@ SCENARIOS = [
     # child, so more connections than children would queue behind idle pooled ones
     Scenario("fcgi-php-1k", "PHP-FPM (echo of 1 KiB) via FastCGI, keep-alive both sides",
              "/p1k.php", 1024, mode=MODE_FCGI, conns=FCGI_CHILDREN),
+    # the backend marks paths under /cache/ fresh for an hour (Cache-Control: max-age=3600);
+    # every request measured must be a hit (the backend's request count is checked)
+    Scenario("cache-hit-1k", "response cache hits, HTTP/1.1 keep-alive, 1 KiB body",
+             "/cache/f1k.txt", 1024, mode=MODE_CACHE),
+    Scenario("cache-hit-64k", "response cache hits, HTTP/1.1 keep-alive, 64 KiB body",
+             "/cache/f64k.txt", 65536, mode=MODE_CACHE),
 ]
 
 
@@ -205,6 +216,8 @@ def expected_body(sc):
         return (line * (sc.size // len(line) + 1))[: sc.size]
     if sc.mode == MODE_GZIP:
         return html_text(sc.size)
+    if sc.mode in BACKEND_MODES:  # backend.c's body: the alphabet over and over
+        return bytes(97 + i % 26 for i in range(sc.size))
     line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$%&()*+,-./:;<=>?\n"
     return (line * (sc.size // len(line) + 1))[: sc.size]
 
@@ -213,7 +226,7 @@ def make_files(wwwroot):
     os.makedirs(wwwroot, exist_ok=True)
     seen = set()
     for sc in SCENARIOS:
-        if sc.mode == MODE_PROXY or sc.path in seen:
+        if sc.mode in BACKEND_MODES or sc.path in seen:
             continue
         seen.add(sc.path)
         path = os.path.join(wwwroot, sc.path.lstrip("/"))
@@ -256,6 +269,9 @@ class ServerDef:
     name = "?"
     stop_signal = signal.SIGTERM
     startup_timeout = 10.0
+    # the measured process is forked (without exec) by the one started: callgrind counts it
+    # but cannot be controlled in it (see measure_instructions_at_exit)
+    forked_worker = False
 
     def binary(self):
         raise NotImplementedError
@@ -272,7 +288,7 @@ class ServerDef:
         raise NotImplementedError
 
     # the modes this server takes part in (a scenario of another mode shows "-" for it)
-    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP, MODE_FCGI)
+    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP, MODE_FCGI, MODE_CACHE)
 
     def measured_pid(self, proc):
         return proc.pid
@@ -311,9 +327,10 @@ class Gateway(ServerDef):
         if ctx.mode == MODE_FCGI:
             lines += ["  loadModules: [fcgi]", '  fcgiScriptExtensions: [".php"]',
                       f'  fcgiTo: "unix://{ctx.fcgi_sockets[self.name]}"']
-        if ctx.mode == MODE_PROXY:
+        if ctx.mode in BACKEND_MODES:
             # as many idle backend connections as client connections (nginx: keepalive N)
-            lines += ["  loadModules: [rproxy]", f'  proxyTo: "{ctx.backend_url}"',
+            modules = "[cache, rproxy]" if ctx.mode == MODE_CACHE else "[rproxy]"
+            lines += [f"  loadModules: {modules}", f'  proxyTo: "{ctx.backend_url}"',
                       f"  proxyKeepaliveConnections: {PROXY_POOL}"]
         if ctx.max_conns:
             lines.append(f"  maxConnections: {ctx.max_conns}")
@@ -352,15 +369,21 @@ class Nginx(ServerDef):
                     f"    ssl_certificate_key {ctx.tls['key']};\n"
                     # 1.22 still offers TLS 1.0-1.2 only by default; the others all speak 1.3
                     "    ssl_protocols TLSv1.2 TLSv1.3;\n")
-        elif ctx.mode == MODE_PROXY:
+        elif ctx.mode in BACKEND_MODES:
             # proxy_buffers: a 64 KiB body fits in memory (the default 8 x 4k would spill the
-            # rest to a temporary file when the client is slower than the backend)
+            # rest to a temporary file when the client is slower than the backend). The cache
+            # (proxy_cache) keeps its entries as files under the work directory, with their keys
+            # in a shared memory zone; the backend's Cache-Control gives the lifetime.
+            cache = ("      proxy_cache bench;\n"
+                     "      add_header X-Cache-Status $upstream_cache_status;\n"
+                     if ctx.mode == MODE_CACHE else "")
             body = ("    location / {\n"
                     "      proxy_pass http://backend;\n"
                     "      proxy_http_version 1.1;\n"
                     '      proxy_set_header Connection "";\n'
                     "      proxy_buffer_size 16k;\n"
                     "      proxy_buffers 8 16k;\n"
+                    f"{cache}"
                     "    }\n")
         elif ctx.mode == MODE_GZIP:
             # gzip_static serves file.gz when it exists, gzip compresses the others
@@ -376,7 +399,9 @@ class Nginx(ServerDef):
         else:
             body = f"    root {ctx.wwwroot};\n"
         upstream = (f"  upstream backend {{\n    server {HOST}:{ctx.backend_port};\n"
-                    f"    keepalive {PROXY_POOL};\n  }}\n" if ctx.mode == MODE_PROXY else "")
+                    f"    keepalive {PROXY_POOL};\n  }}\n" if ctx.mode in BACKEND_MODES else "")
+        if ctx.mode == MODE_CACHE:
+            upstream += f"  proxy_cache_path {d}/cache levels=1:2 keys_zone=bench:10m;\n"
         if ctx.mode == MODE_FCGI:
             upstream = (f"  upstream php {{\n    server unix:{ctx.fcgi_sockets[self.name]};\n"
                         f"    keepalive {FCGI_CHILDREN};\n  }}\n")
@@ -426,6 +451,7 @@ NGINX_FASTCGI_PARAMS = "".join(
 class H2O(ServerDef):
     """h2o with one thread (not run by default: --servers gateway,nginx,h2o)."""
     name = "h2o"
+    # its proxy cache is not set up: the cache scenarios compare the gateway, nginx and Varnish
     modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP)
 
     def binary(self):
@@ -480,7 +506,8 @@ class HAProxy(ServerDef):
     name = "haproxy"
     stop_signal = signal.SIGUSR1  # soft stop
     # no static file module, so nothing to compress or precompress from; FastCGI (fcgi-app)
-    # is not set up: the fcgi scenario compares the gateway with nginx
+    # is not set up: the fcgi scenario compares the gateway with nginx; its small object cache
+    # is not set up either (the cache scenarios compare the gateway, nginx and Varnish)
     modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE)
 
     def binary(self):
@@ -532,6 +559,62 @@ frontend fe
         return " ".join(version_line([self.binary(), "-v"]).split()[:3]) or self.name
 
 
+# Varnish runs a worker thread per active client connection and allows no fewer than 5 threads
+# in a pool: one pool, at least 10 threads (the documented recommendation) and at most
+# VARNISH_MAX_THREADS, more than the cache scenarios' 32 client connections, so that no request
+# waits in Varnish's queue or is dropped. Every thread is pinned to the servers' CPU like the
+# other servers' single worker.
+VARNISH_MIN_THREADS = 10
+VARNISH_MAX_THREADS = 64
+VARNISH_STORAGE = "malloc,256m"
+
+
+class Varnish(ServerDef):
+    """Varnish Cache (Debian's varnishd) in front of the C backend, in the cache scenarios only.
+    varnishd runs in the foreground (-F) with its own working directory (-n) in the temporary
+    directory; it is two processes, the manager (started) and the cache child (measured)."""
+    name = "varnish"
+    modes = (MODE_CACHE,)
+    startup_timeout = 30.0  # the VCL is compiled with cc at start
+    forked_worker = True
+
+    def binary(self):
+        return shutil.which("varnishd") or "/usr/sbin/varnishd"
+
+    def missing_hint(self):
+        return "apt-get -o DPkg::Lock::Timeout=600 install -y varnish"
+
+    def prepare(self, workdir, port, ctx):
+        d = os.path.join(workdir, "varnish")
+        os.makedirs(d, exist_ok=True)
+        vcl = os.path.join(d, "bench.vcl")
+        # the built-in VCL caches a GET without cookies by the backend's Cache-Control
+        with open(vcl, "w") as f:
+            f.write(f'vcl 4.1;\nbackend default {{\n  .host = "{HOST}";\n'
+                    f'  .port = "{ctx.backend_port}";\n}}\n')
+        return [self.binary(), "-F", "-n", os.path.join(d, "work"), "-j", "none",
+                "-a", f"{HOST}:{port}", "-T", "none", "-f", vcl, "-s", VARNISH_STORAGE,
+                "-p", "thread_pools=1", "-p", f"thread_pool_min={VARNISH_MIN_THREADS}",
+                "-p", f"thread_pool_max={VARNISH_MAX_THREADS}"]
+
+    def measured_pid(self, proc):
+        """The cache child of the manager that was started (it answers the requests)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            kids = []
+            for task in os.listdir(f"/proc/{proc.pid}/task"):
+                with open(f"/proc/{proc.pid}/task/{task}/children") as f:
+                    kids += [int(k) for k in f.read().split()]
+            if kids:
+                return kids[0]
+            time.sleep(0.05)
+        raise ServerStartError("varnishd started no cache child process")
+
+    def describe(self):
+        m = re.search(r"varnish-[\d.]+", version_line([self.binary(), "-V"]))
+        return m.group(0) if m else self.name
+
+
 def version_line(argv):
     """First line a binary prints for its version flag (stdout or stderr), or ""."""
     try:
@@ -563,7 +646,8 @@ def default_gateway():
 
 
 # Every server the harness knows, by --servers name. The gateway's factory takes its path.
-SERVERS = {"gateway": Gateway, "nginx": Nginx, "h2o": H2O, "haproxy": HAProxy}
+SERVERS = {"gateway": Gateway, "nginx": Nginx, "h2o": H2O, "haproxy": HAProxy,
+           "varnish": Varnish}
 DEFAULT_SERVERS = "gateway,nginx"
 
 
@@ -731,6 +815,13 @@ class Backend:
                 raise BenchError(f"the backend did not start on {HOST}:{self.port}")
             time.sleep(0.05)
         return self
+
+    def requests(self):
+        """How many requests the backend has answered (GET /_count, itself not counted)."""
+        status, _, body = fetch(self.port, "/_count")
+        if status != 200:
+            raise BenchError(f"the backend answered {status} for /_count")
+        return int(body)
 
     def stop(self, timeout=5.0):
         if self.proc is None or self.proc.poll() is not None:
@@ -1177,6 +1268,46 @@ def check_response(port, sc):
     return out
 
 
+# the response fields by which each server says where an answer came from
+CACHE_STATUS_FIELDS = ("x-gateway-cache", "cache-status", "x-cache-status", "age", "x-varnish")
+
+
+def check_cache_hits(port, sc, backend, n=200):
+    """Before a cache scenario is measured on a server (check_response has made the first
+    request, the miss that fills the cache): `n` more requests must all be answered without
+    the backend seeing one. Returns what the JSON keeps (the cache status fields of a hit)."""
+    before = backend.requests()
+    run_client(port, sc.path, n, 8, False)
+    seen = backend.requests() - before
+    if seen:
+        raise BenchError(f"GET {sc.path}: the backend saw {seen} of {n} requests made after "
+                         "the first: not answered from the cache")
+    _, fields, _ = fetch(port, sc.path)
+    return {"cache_fields": {k: fields[k] for k in CACHE_STATUS_FIELDS if k in fields}}
+
+
+class CacheGuard:
+    """Proves that no request measured in a cache scenario reached the backend: the backend's
+    request count is read before and after each measurement of each server."""
+
+    def __init__(self, backend, sc):
+        self.backend = backend if sc.mode == MODE_CACHE else None
+        self.sc = sc
+        self.count = None
+
+    def start(self):
+        if self.backend:
+            self.count = self.backend.requests()
+
+    def check(self, server, what):
+        if not self.backend:
+            return
+        now = self.backend.requests()
+        if now != self.count:
+            raise BenchError(f"{self.sc.name}: the backend saw {now - self.count} requests "
+                             f"during {server}'s {what}: not every request was a cache hit")
+
+
 # --------------------------------------------------------------------------------------------
 # wrk and h2load
 
@@ -1253,19 +1384,22 @@ def run_fixed(port, scenario, total, conns):
 # Metric 1: CPU µs per request, interleaved rounds
 
 
-def measure_cpu(runs, scenario, rounds, duration, conns):
+def measure_cpu(runs, scenario, rounds, duration, conns, guard):
     per = {r.sdef.name: [] for r in runs}
     rps = {r.sdef.name: [] for r in runs}
     errors = {r.sdef.name: 0 for r in runs}
     tls = {}
+    guard.start()
     for r in runs:  # warm-up: caches, lazily built state, first connections
         run_load(r.port, scenario, 1, conns)
+        guard.check(r.sdef.name, "CPU warm-up")
     for i in range(rounds):
         order = runs if i % 2 == 0 else list(reversed(runs))  # A B, B A, ... : no fixed slot
         for r in order:
             t0 = cpu_ticks(r.pid)
             w = run_load(r.port, scenario, duration, conns)
             t1 = cpu_ticks(r.pid)
+            guard.check(r.sdef.name, f"CPU round {i + 1}")
             if w.get("cipher"):
                 tls[r.sdef.name] = f"{w['protocol']} {w['cipher']}"
             if r.proc.poll() is not None:
@@ -1307,7 +1441,8 @@ def parse_strace_c(text):
     return calls, total
 
 
-def measure_syscalls(run, scenario, nreq, conns, workdir):
+def measure_syscalls(run, scenario, nreq, conns, workdir, guard):
+    guard.start()
     out = os.path.join(workdir, f"strace-{run.sdef.name}-{scenario.name}.txt")
     errp = out + ".err"
     with open(errp, "wb") as ef:
@@ -1335,6 +1470,7 @@ def measure_syscalls(run, scenario, nreq, conns, workdir):
             except subprocess.TimeoutExpired:
                 st.kill()
                 st.wait()
+    guard.check(run.sdef.name, "strace run")
     with open(out) as f:
         calls, total = parse_strace_c(f.read())
     return {"syscalls_per_req": total / done,
@@ -1381,7 +1517,8 @@ def callgrind_cmd(pid, flag, outdir, before):
     raise BenchError("callgrind dump file did not appear")
 
 
-def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx, verify):
+def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx, verify,
+                         guard_for):
     """One valgrind run of `sdef` in ctx.mode for `scenarios` (all of that mode).
     HTTP/1.1: warm-up, zero, N requests, dump (check), N more, dump: the figure.
     HTTP/2 (h2load opens its connections and does its TLS handshakes in every run): zero,
@@ -1400,6 +1537,8 @@ def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx, ver
                 continue
             conns = sc.connections(default_conns)
             n = sc.fixed_count(nreq, conns)
+            guard = guard_for(sc)
+            guard.start()
             run_fixed(run.port, sc, sc.fixed_count(max(200, nreq // 10), conns), conns)
             callgrind_cmd(run.pid, "-z", outdir, set())
             totals = []
@@ -1410,6 +1549,7 @@ def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx, ver
                 dump = callgrind_cmd(run.pid, "-d", outdir, before)
                 totals.append((callgrind_total(dump), cl["done"]))
                 errors += cl["errors"]
+            guard.check(sdef.name, "callgrind run")
             (ia, na), (ib, nb) = totals
             if sc.h2:
                 res[sc.name] = {"instr_per_req": (ib - ia) / (nb - na),
@@ -1420,6 +1560,44 @@ def measure_instructions(sdef, scenarios, nreq, default_conns, workdir, ctx, ver
             res[sc.name].update({"callgrind_requests": n, "callgrind_client_errors": errors})
     finally:
         run.stop(timeout=60)
+    return res
+
+
+def measure_instructions_at_exit(sdef, scenarios, nreq, default_conns, workdir, ctx, verify,
+                                 guard_for):
+    """For a server whose measured process is a forked child (Varnish): valgrind's gdbserver,
+    which callgrind_control talks to, does not run in a child forked without exec, so its
+    counters can be neither zeroed nor dumped; callgrind writes them when the child exits.
+    Per scenario, two fresh runs make the same start, response check and warm-up, then N
+    requests (run A) or 2N (run B) before the server is stopped: (B - A) / N per request."""
+    res = {}
+    for sc in scenarios:
+        conns = sc.connections(default_conns)
+        n = sc.fixed_count(nreq, conns)
+        totals, errors = [], 0
+        for k in (1, 2):
+            outdir = os.path.join(workdir, f"callgrind-{sdef.name}-{sc.name}-{k}")
+            os.makedirs(outdir, exist_ok=True)
+            wrapper = ["valgrind", "--tool=callgrind", "--trace-children=no",
+                       f"--callgrind-out-file={outdir}/cg.out.%p"]
+            run = start_server(sdef, workdir, ctx, sc.path, wrapper=wrapper, timeout=90,
+                               tag=f"-callgrind-{sc.name}-{k}")
+            try:
+                if not verify(run, sc):
+                    return res
+                guard = guard_for(sc)
+                guard.start()
+                run_fixed(run.port, sc, sc.fixed_count(max(200, nreq // 10), conns), conns)
+                cl = run_fixed(run.port, sc, k * n, conns)
+                guard.check(sdef.name, "callgrind run")
+                errors += cl["errors"]
+            finally:
+                run.stop(timeout=60)
+            totals.append((callgrind_total(os.path.join(outdir, f"cg.out.{run.pid}")),
+                           cl["done"]))
+        (ia, na), (ib, nb) = totals
+        res[sc.name] = {"instr_per_req": (ib - ia) / (nb - na), "callgrind_requests": n,
+                        "callgrind_client_errors": errors, "callgrind_at_exit": True}
     return res
 
 
@@ -1565,6 +1743,17 @@ def report_notes(results, server_names):
                          + f"; zlib level {GZIP_LEVEL} makes "
                          f"{len(gzip.compress(expected_body(sc), GZIP_LEVEL)):,}, level "
                          f"{PRECOMPRESSED_LEVEL} {len(gzip.compress(expected_body(sc), 9)):,}")
+        hits = {n: per.get(n, {}).get("cache_fields") for n in server_names
+                if per.get(n, {}).get("cache_fields") is not None}
+        if hits:
+            lines.append(f"{scname}: no request reached the backend after each server's first "
+                         "(its count checked around every measurement); a hit carried "
+                         + "; ".join(f"{n} " + (", ".join(f"{k}: {v}" for k, v in f.items())
+                                                or "no cache field") for n, f in hits.items()))
+        at_exit = [n for n in server_names if per.get(n, {}).get("callgrind_at_exit")]
+        if at_exit:
+            lines.append(f"{scname} user instr/req of {', '.join(at_exit)}: the forked worker's "
+                         "count at exit, two runs (N and 2N requests) by difference")
         idle = {n: per.get(n, {}) for n in server_names if "idle_rss_kb_with" in per.get(n, {})}
         for n, v in idle.items():
             lines.append(f"{scname} {n}: RSS {v['idle_rss_kb_before']:,} KB -> "
@@ -1763,7 +1952,7 @@ def main(argv=None):
         need += ["valgrind", "callgrind_control"]
     if any(sc.h2 for sc in timed):
         need += ["h2load", "openssl"]
-    if any(sc.mode == MODE_PROXY for sc in scenarios):
+    if any(sc.mode in BACKEND_MODES for sc in scenarios):
         need.append("cc")
     report_dir = os.path.abspath(args.report) if args.report else None
     if report_dir:
@@ -1810,6 +1999,9 @@ def main(argv=None):
 
     expected = (sum(len(servers) * expected_s(i, sc) for i, sc in enumerate(scenarios))
                 + 10 * len(servers) * len({sc.mode for sc in scenarios}))
+    if "instructions" not in skip:  # two fresh valgrind starts per scenario (Varnish: ~20 s each)
+        expected += sum(60 for s in servers if s.forked_worker
+                        for sc in scenarios if sc.mode in s.modes and not sc.idle)
     limit = int(max(300, 2 * expected))
 
     def on_alarm(*_):
@@ -1845,22 +2037,25 @@ def main(argv=None):
     for sc in scenarios:
         if sc.mode not in modes:
             modes.append(sc.mode)
-    static_paths = sorted({sc.path for sc in SCENARIOS if sc.mode != MODE_PROXY})
+    static_paths = sorted({sc.path for sc in SCENARIOS if sc.mode not in BACKEND_MODES})
     max_size = max(sc.size for sc in SCENARIOS)
     rc = 0
     backend = fpm = None
     failed = []  # (server, scenario, why): a response check failed, the pair was not measured
 
     def verify(run, sc):
-        """check_response for the gzip and FastCGI scenarios; a failure is recorded, logged
-        and leaves that server out of the scenario (the run ends with status 1)."""
-        if not (sc.gzip or sc.mode == MODE_FCGI):
+        """check_response for the gzip and FastCGI scenarios, check_cache_hits for the cache
+        ones; a failure is recorded, logged and leaves that server out of the scenario (the run
+        ends with status 1)."""
+        if not (sc.gzip or sc.mode in (MODE_FCGI, MODE_CACHE)):
             return True
         entry = results["scenarios"][sc.name][run.sdef.name]
         if "check_error" in entry:
             return False
         try:
             entry.update(check_response(run.port, sc))
+            if sc.mode == MODE_CACHE:
+                entry.update(check_cache_hits(run.port, sc, backend))
             return True
         except (BenchError, OSError) as e:
             entry["check_error"] = str(e)
@@ -1882,7 +2077,7 @@ def main(argv=None):
             if left_out:
                 log(f"# {', '.join(sc.name for sc in group)}: without {', '.join(left_out)} "
                     "(not configured for it)")
-            if mode == MODE_PROXY:
+            if mode in BACKEND_MODES:
                 backend = Backend(workdir).start()
                 results["backend"] = f"backend.c on CPU {CLIENT_CPU}, port {backend.port}"
             if mode == MODE_FCGI:
@@ -1913,7 +2108,8 @@ def main(argv=None):
                     if "cpu" not in skip and ok:
                         dur = round_seconds(i)
                         log(f"# {sc.name}: CPU, {args.rounds} interleaved rounds of {dur:g}s")
-                        cpu = measure_cpu(ok, sc, args.rounds, dur, conns)
+                        cpu = measure_cpu(ok, sc, args.rounds, dur, conns,
+                                          CacheGuard(backend, sc))
                         for name, v in cpu.items():
                             results["scenarios"][sc.name][name].update(v)
                     if "syscalls" not in skip and ok:
@@ -1921,7 +2117,8 @@ def main(argv=None):
                         log(f"# {sc.name}: syscalls over {n} requests")
                         for r in ok:
                             results["scenarios"][sc.name][r.sdef.name].update(
-                                measure_syscalls(r, sc, n, conns, workdir))
+                                measure_syscalls(r, sc, n, conns, workdir,
+                                                 CacheGuard(backend, sc)))
                 for r in runs:
                     r.stop()
             if "instructions" not in skip:
@@ -1929,8 +2126,11 @@ def main(argv=None):
                     log(f"# {s.name}: callgrind ({mode}), "
                         + ", ".join(f"{sc.name} {sc.fixed_count(args.callgrind_requests, 1)}"
                                     for sc in group) + " requests x2")
-                    per = measure_instructions(s, group, args.callgrind_requests,
-                                               args.connections, workdir, ctx, verify)
+                    measure = (measure_instructions_at_exit if s.forked_worker
+                               else measure_instructions)
+                    per = measure(s, group, args.callgrind_requests,
+                                  args.connections, workdir, ctx, verify,
+                                  lambda sc: CacheGuard(backend, sc))
                     for scname, v in per.items():
                         results["scenarios"][scname][s.name].update(v)
             for helper in (backend, fpm):
