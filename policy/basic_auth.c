@@ -1,4 +1,4 @@
-/* Basic auth, its success cache and the brute-force counters. See basic_auth.h. */
+/* Basic auth and its success cache. See basic_auth.h. */
 #include "basic_auth.h"
 
 #include <errno.h>
@@ -16,8 +16,6 @@
 #define CACHE_SETS 256
 #define CACHE_WAYS 2
 #define CACHE_TTL_MS 60000
-#define BRUTE_SETS 2048
-#define BRUTE_WAYS 2
 #define MAX_AUTHZ 4096
 
 typedef struct cache_entry {
@@ -25,12 +23,6 @@ typedef struct cache_entry {
     uint32_t user;
     int64_t expires;
 } cache_entry_t;
-
-typedef struct brute_entry {
-    struct in6_addr ip;
-    uint32_t failures;
-    int64_t since;
-} brute_entry_t;
 
 void gw_userdb_seal(gw_userdb_t *db)
 {
@@ -41,6 +33,12 @@ void gw_userdb_seal(gw_userdb_t *db)
         SHA256_Update(&c, db->users[i].hash, strlen(db->users[i].hash) + 1);
     }
     SHA256_Final(db->id, &c);
+    /* The first verifiable hash of the set: the same algorithm and cost as (at least) that user's by
+     * construction, and nothing to compute at load. Its result is discarded, so the password that
+     * happens to match it opens nothing. */
+    db->decoy_hash = NULL;
+    for (size_t i = 0; i < db->count && !db->decoy_hash; i++)
+        if (!gw_password_check_format(db->users[i].hash)) db->decoy_hash = db->users[i].hash;
 }
 
 /* ---- success cache ---- */
@@ -110,15 +108,19 @@ static gw_auth_result_t verify(const gw_userdb_t *db, const char *cred, size_t l
     size_t ulen = (size_t)(colon - cred);
     const char *pw = colon + 1;
     size_t pwlen = len - ulen - 1;
+    bool known = false;
     for (size_t i = 0; i < db->count; i++) {
         const gw_user_t *u = &db->users[i];
         if (strlen(u->name) != ulen || memcmp(u->name, cred, ulen) != 0) continue;
-        if (!user_allowed(u->name, allowed, nallowed)) return GW_AUTH_FAILED;
-        if (gw_password_verify(u->hash, pw, pwlen) == GW_PW_OK) {
+        known = true;
+        /* verified even when the user is not allowed here: being listed must not show in the time */
+        bool match = gw_password_verify(u->hash, pw, pwlen) == GW_PW_OK;
+        if (match && user_allowed(u->name, allowed, nallowed)) {
             *user = (uint32_t)i;
             return GW_AUTH_OK;
         }
     }
+    if (!known && db->decoy_hash) (void)gw_password_verify(db->decoy_hash, pw, pwlen);
     return GW_AUTH_FAILED;
 }
 
@@ -149,48 +151,6 @@ gw_auth_result_t gw_basic_auth_check(const gw_userdb_t *db, gw_slice_t authz, co
         *user = db->users[idx].name;
     }
     return r;
-}
-
-/* ---- brute-force counters ---- */
-
-static brute_entry_t *brute_find(const struct in6_addr *ip, bool create, int64_t now)
-{
-    brute_entry_t *t =
-        gw_policy_slot(GW_SLOT_BRUTE, BRUTE_SETS * BRUTE_WAYS * sizeof(brute_entry_t), NULL, NULL);
-    if (!t) return NULL;
-    uint32_t h = 2166136261u;
-    for (int i = 0; i < 16; i++)
-        h = (h ^ ip->s6_addr[i]) * 16777619u;
-    brute_entry_t *set = &t[(h % BRUTE_SETS) * BRUTE_WAYS];
-    brute_entry_t *victim = NULL;
-    bool victim_live = false;
-    for (int i = 0; i < BRUTE_WAYS; i++) {
-        bool live = set[i].failures && now - set[i].since < GW_BRUTE_WINDOW_MS;
-        if (live && memcmp(&set[i].ip, ip, sizeof(*ip)) == 0) return &set[i];
-        if (!victim || (victim_live && (!live || set[i].since < victim->since))) {
-            victim = &set[i]; /* a free slot first, else the oldest window */
-            victim_live = live;
-        }
-    }
-    if (!create) return NULL;
-    *victim = (brute_entry_t){*ip, 0, now};
-    return victim;
-}
-
-bool gw_brute_locked(const struct in6_addr *ip, int64_t now_ms, uint32_t *retry_s)
-{
-    brute_entry_t *e = brute_find(ip, false, now_ms);
-    if (!e || e->failures < GW_BRUTE_MAX_FAILURES) return false;
-    int64_t left = e->since + GW_BRUTE_WINDOW_MS - now_ms;
-    *retry_s = (uint32_t)((left + 999) / 1000);
-    if (*retry_s == 0) *retry_s = 1;
-    return true;
-}
-
-void gw_brute_fail(const struct in6_addr *ip, int64_t now_ms)
-{
-    brute_entry_t *e = brute_find(ip, true, now_ms);
-    if (e) e->failures++;
 }
 
 /* ---- htpasswd files ---- */

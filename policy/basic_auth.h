@@ -6,17 +6,17 @@
  * CPU on the worker. Successful verifications are cached per worker (512 entries, 60 s), keyed by
  * SHA-256 of the user set's identity and the Authorization value, so a keep-alive client (or a
  * browser resending its credentials) pays the hash once per minute, not per request. Failures are
- * not cached, and are bounded by the brute-force lockout. Lockout counters are per worker: a client
- * whose connections land on W workers gets up to 10 x W tries per 300 s.
+ * not cached, and are bounded by the brute-force lockout (brute_force.h, shared by all workers)
+ * that the request stages apply around this check.
  */
 #ifndef GW_POLICY_BASIC_AUTH_H
 #define GW_POLICY_BASIC_AUTH_H
 
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "brute_force.h"
 #include "slice.h"
 
 typedef struct gw_user {
@@ -29,9 +29,14 @@ typedef struct gw_userdb {
     const gw_user_t *users;
     size_t count;
     uint8_t id[32];
+    const char *decoy_hash; /**< verified for unknown user names (gw_userdb_seal) */
 } gw_userdb_t;
 
-/** Computes db->id from the names and hashes (call once the users are in place). */
+/**
+ * Computes db->id from the names and hashes and picks db->decoy_hash (call once the users are in
+ * place): a name that is not a user costs one verification against it, as a wrong password of a
+ * user does, so that which names exist cannot be told from the time a 401 takes.
+ */
 void gw_userdb_seal(gw_userdb_t *db);
 
 typedef enum gw_auth_result {
@@ -46,16 +51,6 @@ typedef enum gw_auth_result {
  */
 gw_auth_result_t gw_basic_auth_check(const gw_userdb_t *db, gw_slice_t authz, const char *const *allowed,
                                      size_t nallowed, const char **user, int64_t now_ms);
-
-/** Brute-force window and limit (Ferron's values). */
-#define GW_BRUTE_MAX_FAILURES 10
-#define GW_BRUTE_WINDOW_MS 300000
-
-/** True when `ip` is locked out; *retry_s is the number of seconds left. */
-bool gw_brute_locked(const struct in6_addr *ip, int64_t now_ms, uint32_t *retry_s);
-
-/** Counts a failed attempt from `ip`. */
-void gw_brute_fail(const struct in6_addr *ip, int64_t now_ms);
 
 /**
  * Reads an htpasswd file ("name:hash" lines; '#' comments and blank lines skipped) and calls

@@ -281,8 +281,11 @@ static void build_users(builder_t *b)
         if (path && gw_htpasswd_read(path, add_user, &v, why, sizeof(why)) < 0)
             fail(b, v.at, "htpasswdFile", "%s", why);
     }
-    b->p->users = (gw_userdb_t){v.items, v.count, {0}};
+    b->p->users = (gw_userdb_t){v.items, v.count, {0}, NULL};
     gw_userdb_seal(&b->p->users);
+    int64_t clients = GW_BRUTE_DEFAULT_CLIENTS; /* range checked by the config */
+    if (v.count && gw_node_as_int(gw_route_prop(b->route, "bruteForceMaxClients"), &clients))
+        gw_brute_configure((size_t)clients);
 }
 
 const gw_userdb_t *gw_policy_users(const gw_policy_t *p)

@@ -38,7 +38,9 @@ bool gw_bucket_take(double *tokens, int64_t *last_ms, double rate, double burst,
         if (*tokens > burst) *tokens = burst;
         *last_ms = now_ms;
     }
-    if (*tokens >= 1.0) {
+    /* refills summed in steps (1/3 + 2/3 of a token) may miss 1.0 by a rounding error: a token
+     * that is due must not be refused for it */
+    if (*tokens >= 1.0 - 1e-9) {
         *tokens -= 1.0;
         return true;
     }

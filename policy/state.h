@@ -1,8 +1,9 @@
 /*
- * Per-worker policy state (brute-force counters, the basic-auth success cache, rate-limit buckets,
- * regex match buffers). Each worker is one thread, so the state is thread-local: nothing on the
- * request path takes a lock. Memory is allocated on first use and freed when the thread exits.
- * The state lives outside the config snapshot, so it survives a reload.
+ * Per-worker policy state (the basic-auth success cache, rate-limit buckets, regex match buffers).
+ * Each worker is one thread, so the state is thread-local: nothing on the request path takes a lock.
+ * (The brute-force counters are shared by the workers instead: brute_force.h.) Memory is allocated
+ * on first use and freed when the thread exits. The state lives outside the config snapshot, so it
+ * survives a reload.
  */
 #ifndef GW_POLICY_STATE_H
 #define GW_POLICY_STATE_H
@@ -13,7 +14,6 @@
 enum {
     GW_SLOT_MATCH_DATA,
     GW_SLOT_AUTH_CACHE,
-    GW_SLOT_BRUTE,
     GW_SLOT_RATE,
     GW_SLOT_COUNT,
 };

@@ -133,7 +133,6 @@ def test_keep_alive_reuses_verification(auth_gw):
             assert c.read_response().status == 200
 
 
-@pytest.mark.one_worker  # counts per-worker state
 def test_brute_force_lockout(auth_gw):
     ip = "198.51.100.99"
     for i in range(10):

@@ -1,7 +1,9 @@
 /* Unit tests for policy/: CIDR lists, X-Forwarded-For, password hashes (vectors made by htpasswd,
  * mkpasswd, the argon2 CLI and Python's hashlib), token buckets on a hand-driven clock, regex
- * replacement and rewrite rules, brute-force counters and the policy built from a config. */
+ * replacement and rewrite rules, brute-force counters (shared by threads) and the policy built from a
+ * config. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "acl.h"
@@ -184,7 +186,7 @@ static void test_passwords(void)
 static void test_basic_auth(void)
 {
     gw_user_t users[] = {{"alice", vectors[0].hash}, {"bob", vectors[9].hash}};
-    gw_userdb_t db = {users, 2, {0}};
+    gw_userdb_t db = {users, 2, {0}, NULL};
     gw_userdb_seal(&db);
     const char *u = NULL;
     /* alice:b-secret, bob:p-secret, alice:nope */
@@ -196,6 +198,10 @@ static void test_basic_auth(void)
     CHECK_EQ_INT(gw_basic_auth_check(&db, bob, NULL, 0, &u, 1000), GW_AUTH_OK);
     CHECK_STR(u, "bob");
     CHECK_EQ_INT(gw_basic_auth_check(&db, bad, NULL, 0, &u, 1000), GW_AUTH_FAILED);
+    /* an unknown user is verified against the decoy (alice's hash), whose match opens nothing */
+    CHECK(db.decoy_hash == vectors[0].hash);
+    CHECK_EQ_INT(gw_basic_auth_check(&db, GW_SLICE_LIT("Basic bWFsbG9yeTpiLXNlY3JldA=="), NULL, 0, &u, 1000),
+                 GW_AUTH_FAILED);
     CHECK_EQ_INT(gw_basic_auth_check(&db, (gw_slice_t){NULL, 0}, NULL, 0, &u, 1000), GW_AUTH_MISSING);
     CHECK_EQ_INT(gw_basic_auth_check(&db, GW_SLICE_LIT("Bearer abc"), NULL, 0, &u, 1000), GW_AUTH_MISSING);
     CHECK_EQ_INT(gw_basic_auth_check(&db, GW_SLICE_LIT("Basic !!!"), NULL, 0, &u, 1000), GW_AUTH_FAILED);
@@ -205,7 +211,7 @@ static void test_basic_auth(void)
     CHECK_EQ_INT(gw_basic_auth_check(&db, bob, only_bob, 1, &u, 3000), GW_AUTH_OK);
     /* another user set with the same header is not served from the first set's cache */
     gw_user_t other[] = {{"alice", vectors[4].hash}};
-    gw_userdb_t db2 = {other, 1, {0}};
+    gw_userdb_t db2 = {other, 1, {0}, NULL};
     gw_userdb_seal(&db2);
     CHECK_EQ_INT(gw_basic_auth_check(&db2, ok, NULL, 0, &u, 3000), GW_AUTH_FAILED);
 }
@@ -225,6 +231,47 @@ static void test_brute(void)
     CHECK(gw_brute_locked(&a, t0 + 299000, &retry));
     CHECK_EQ_INT(retry, 1);
     CHECK(!gw_brute_locked(&a, t0 + GW_BRUTE_WINDOW_MS, &retry));
+}
+
+typedef struct fail_args {
+    struct in6_addr ip;
+    int64_t t;
+    int n;
+} fail_args_t;
+
+static void *fail_in_thread(void *p)
+{
+    const fail_args_t *a = p;
+    for (int i = 0; i < a->n; i++)
+        gw_brute_fail(&a->ip, a->t + i);
+    return NULL;
+}
+
+/* Workers are threads: failures counted on one lock the client out on every other. */
+static void test_brute_shared(void)
+{
+    struct in6_addr a = ip("2001:db8::60");
+    int64_t t0 = 20000000;
+    uint32_t retry = 0;
+    fail_args_t args = {a, t0, GW_BRUTE_MAX_FAILURES - 1};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, fail_in_thread, &args) == 0);
+    pthread_join(th, NULL);
+    CHECK(!gw_brute_locked(&a, t0 + 100, &retry));
+    gw_brute_fail(&a, t0 + 100);
+    CHECK(gw_brute_locked(&a, t0 + 101, &retry));
+    CHECK_EQ_INT(retry, 300);
+    /* once the window is over, a new failure starts a new window of its own */
+    gw_brute_fail(&a, t0 + GW_BRUTE_WINDOW_MS);
+    CHECK(!gw_brute_locked(&a, t0 + GW_BRUTE_WINDOW_MS + 1, &retry));
+    /* many failing addresses: the table stays bounded and keeps answering */
+    for (int i = 0; i < 3 * GW_BRUTE_DEFAULT_CLIENTS; i++) {
+        struct in6_addr x = a;
+        memcpy(&x.s6_addr[12], &i, sizeof(i));
+        gw_brute_fail(&x, t0 + 1000);
+    }
+    struct in6_addr fresh = ip("198.51.100.77");
+    CHECK(!gw_brute_locked(&fresh, t0 + 2000, &retry));
 }
 
 static void test_bucket(void)
@@ -279,6 +326,14 @@ static void test_ratelimit_table(void)
     CHECK(gw_ratelimit_take(&other, "client-a", 8, t, &retry)); /* another zone */
     CHECK(gw_ratelimit_take(&rl, "client-a", 8, t + 500, &retry));
     CHECK(!gw_ratelimit_take(&rl, "client-a", 8, t + 500, &retry));
+    /* a slow rule (1 per 3 s): Retry-After is the wait rounded up to whole seconds */
+    gw_ratelimit_t slow = {.zone = 44, .requests = 1, .per_ms = 3000, .burst = 1, .key = GW_RL_KEY_IP};
+    CHECK(gw_ratelimit_take(&slow, "client-a", 8, t, &retry));
+    CHECK(!gw_ratelimit_take(&slow, "client-a", 8, t, &retry));
+    CHECK_EQ_INT(retry, 3);
+    CHECK(!gw_ratelimit_take(&slow, "client-a", 8, t + 2500, &retry));
+    CHECK_EQ_INT(retry, 1);
+    CHECK(gw_ratelimit_take(&slow, "client-a", 8, t + 3000, &retry));
     /* many keys: the table stays bounded and answers */
     for (int i = 0; i < 100000; i++) {
         char k[16];
@@ -450,6 +505,7 @@ int main(void)
     test_passwords();
     test_basic_auth();
     test_brute();
+    test_brute_shared();
     test_bucket();
     test_ratelimit_table();
     test_regex();
