@@ -125,6 +125,31 @@ const gw_handler_t *gw_admin_handler_new(const gw_route_t *route, gw_arena_t *ar
     return &h->base;
 }
 
+bool gw_admin_has_own_listener(const gw_route_t *route)
+{
+    const gw_node_t *n = gw_route_prop(route, "adminListen");
+    const char *s = n ? gw_node_as_string(n) : NULL;
+    return s && s[0];
+}
+
+const gw_route_t *gw_admin_route_new(const gw_route_t *global, gw_arena_t *arena)
+{
+    gw_route_t *r = gw_arena_alloc(arena, sizeof(*r));
+    const gw_handler_t **chain = gw_arena_alloc(arena, sizeof(*chain));
+    if (!r || !chain) return NULL;
+    memset(r, 0, sizeof(*r));
+    r->props = global->props;
+    r->scope = global->scope;
+    r->root_fd = -1;
+    r->max_body_bytes = global->max_body_bytes;
+    r->server_header = global->server_header;
+    r->metrics_host = global->metrics_host;
+    r->handlers = chain;
+    const gw_handler_t *admin = gw_admin_handler_new(global, arena);
+    if (admin) chain[r->num_handlers++] = admin;
+    return r;
+}
+
 const gw_node_t *gw_admin_check_property(const char *name, const gw_node_t *value, char *why, size_t whylen)
 {
     if (!strcmp(name, "healthPath") || !strcmp(name, "readyPath") || !strcmp(name, "metricsPath")) {

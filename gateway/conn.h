@@ -51,6 +51,11 @@ struct gw_conn {
 /** Accepted socket -> HTTP/1.1 connection (h2c prior knowledge is detected by the codec). */
 void gw_h1_accept(struct gw_worker *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local);
 
+/** Same for the adminListen listener: every request of the connection (HTTP/1.1 or h2c) gets the
+ *  admin route (admin.h) instead of a site's. */
+void gw_h1_accept_admin(struct gw_worker *w, int fd, const struct sockaddr_in6 *peer,
+                        const struct sockaddr_in6 *local);
+
 /**
  * Same over another transport (TLS): `xprt_ctx` becomes c->xprt_ctx and is released with
  * xprt->dispose, also when the connection cannot be set up.

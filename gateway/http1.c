@@ -885,13 +885,30 @@ static void h1_abort(gw_conn_t *c)
     h1_close((h1_conn_t *)c);
 }
 
+static void h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
+                     const struct sockaddr_in6 *local, const gw_transport_ops_t *xprt, void *xprt_ctx,
+                     bool admin);
+
 void gw_h1_accept(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local)
 {
-    gw_h1_start(w, fd, peer, local, &gw_tcp_transport, NULL);
+    h1_start(w, fd, peer, local, &gw_tcp_transport, NULL, false);
+}
+
+void gw_h1_accept_admin(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
+                        const struct sockaddr_in6 *local)
+{
+    h1_start(w, fd, peer, local, &gw_tcp_transport, NULL, true);
 }
 
 void gw_h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local,
                  const gw_transport_ops_t *xprt, void *xprt_ctx)
+{
+    h1_start(w, fd, peer, local, xprt, xprt_ctx, false);
+}
+
+static void h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
+                     const struct sockaddr_in6 *local, const gw_transport_ops_t *xprt, void *xprt_ctx,
+                     bool admin)
 {
     h1_conn_t *hc = gw_chunk_get(&w->conn_pool);
     gw_conn_t tmp = {.xprt = xprt, .xprt_ctx = xprt_ctx};
@@ -908,6 +925,7 @@ void gw_h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const 
     hc->c.info.peer = *peer;
     hc->c.info.local = *local;
     hc->c.info.tls = xprt != &gw_tcp_transport;
+    hc->c.info.admin = admin;
     hc->fresh = true;
     gw_timer_init(&hc->c.timer, on_timeout);
     if (gw_io_start(w->loop, &hc->c.io, fd, EPOLLIN | EPOLLRDHUP, on_io) != 0) {

@@ -12,8 +12,15 @@
 
 #include "config.h"
 
-/** True when a and b name the same listener: same address (or socket path) and same TLS mode. */
+/** True when a and b name the same listener: same address (or socket path), TLS mode and role. */
 bool gw_listen_same(const gw_listen_t *a, const gw_listen_t *b);
+
+/**
+ * True when a and b would take each other's connections: the same socket path, or the same port
+ * on the same address or with either on the wildcard address (SO_REUSEPORT lets both bind, and the
+ * more specific one would silently win the clients it matches).
+ */
+bool gw_listen_overlap(const gw_listen_t *a, const gw_listen_t *b);
 
 /**
  * Opens the `workers` descriptors of listener `l` into fds[0..workers). Returns 0, or -errno with

@@ -124,6 +124,7 @@ gw_worker_t *gw_worker_new(unsigned id, const gw_config_t *cfg, const int *fds, 
     w->access_log = gw_log_buf_new(access_log_fd);
     w->file_cache = gw_file_cache_new(cfg->limits.file_cache_entries, cfg->limits.file_cache_inline_bytes,
                                       cfg->limits.file_cache_validity_ms);
+    gw_file_cache_set_encoded_limit(w->file_cache, cfg->limits.file_cache_encoded_bytes);
     if (!w->loop || !w->hdr_scratch || !w->file_cache || (access_log_fd >= 0 && !w->access_log))
         goto fail;
     char derr[256];
@@ -205,7 +206,9 @@ static void on_accept(gw_io_t *io, uint32_t events)
         w->conns++;
         GW_STAT(conns_accepted, 1);
         GW_STAT(conns_open, 1);
-        if (w->cfg->proxy_protocol.on && !l->spec.unix_path[0]) /* off: not one extra syscall */
+        if (l->spec.admin) /* never PROXY protocol: probes and scrapers connect directly */
+            gw_h1_accept_admin(w, fd, &peer, &local);
+        else if (w->cfg->proxy_protocol.on && !l->spec.unix_path[0]) /* off: not one extra syscall */
             gw_proxy_accept(w, l->spec.tls, fd, &peer, &local);
         else
             gw_worker_dispatch(w, l->spec.tls, fd, &peer, &local);

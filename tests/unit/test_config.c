@@ -123,6 +123,51 @@ static void test_listen(void)
     gw_config_free(c);
 }
 
+/* Whether the route's chain holds the admin endpoints' handler. */
+static bool has_admin_handler(const gw_route_t *r)
+{
+    for (size_t i = 0; i < r->num_handlers; i++)
+        if (!strcmp(r->handlers[i]->name, "admin")) return true;
+    return false;
+}
+
+static void test_admin_listen(void)
+{
+    char err[1024];
+    gw_config_t *c = load("global:\n  port: 9000\n", err, sizeof(err));
+    CHECK(c && c->num_listens == 1 && !c->listens[0].admin);
+    CHECK(c && has_admin_handler(&c->global_route) && has_admin_handler(c->admin_route));
+    gw_config_free(c);
+    c = load("global:\n  port: \"127.0.0.1:9000\"\n  adminListen: \"127.0.0.2:9000\"\n"
+             "hosts:\n  - domain: a.test\n",
+             err, sizeof(err));
+    CHECK(c && c->num_listens == 2 && c->listens[1].admin && !c->listens[0].admin);
+    if (c) {
+        CHECK(strcmp(c->listens[1].text, "127.0.0.2:9000 for the admin endpoints") == 0);
+        /* the public routes leave them out; the admin route holds them alone */
+        CHECK(!has_admin_handler(&c->global_route) && !has_admin_handler(&c->hosts[0].route));
+        CHECK(c->admin_route->num_handlers == 1 && has_admin_handler(c->admin_route));
+        gw_config_free(c);
+    }
+    static const char *const collide[] = {"9000", "\"0.0.0.0:9000\"", "\"[::1]:9000\""};
+    for (size_t i = 0; i < sizeof(collide) / sizeof(collide[0]); i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof(yaml), "global:\n  port: 9000\n  adminListen: %s\n", collide[i]);
+        c = load(yaml, err, sizeof(err));
+        CHECK(c == NULL && strstr(err, "t.yaml:3:16: adminListen: ") &&
+              strstr(err, "collides with the public listener [::]:9000"));
+        gw_config_free(c);
+    }
+    c = load("global:\n  port: \"unix:/run/a.sock\"\n  adminListen: \"unix:/run/a.sock\"\n", err,
+             sizeof(err));
+    CHECK(c == NULL && strstr(err, "collides with the public listener unix:/run/a.sock"));
+    gw_config_free(c);
+    c = load("global:\n  port: \"unix:/run/a.sock\"\n  adminListen: \"unix:/run/admin.sock\"\n", err,
+             sizeof(err));
+    CHECK(c && c->num_listens == 2 && c->listens[1].admin);
+    gw_config_free(c);
+}
+
 static const char *route_root(const gw_config_t *c, const char *host, const char *path)
 {
     struct in6_addr local = IN6ADDR_LOOPBACK_INIT;
@@ -161,6 +206,34 @@ static void test_routing(void)
     gw_config_free(c);
 }
 
+/* protocol per upstream group and h2c:// URLs: HTTP/2 targets never share a pool with HTTP/1.1 ones. */
+static void test_backend_protocols(void)
+{
+    char err[1024];
+    gw_config_t *c = load("upstreams:\n"
+                          "  a: {protocol: h2c, servers: [\"http://10.0.0.1:80\"]}\n"
+                          "  b: {servers: [\"http://10.0.0.1:80\"]}\n"
+                          "  c: {protocol: auto, servers: [\"https://10.0.0.2\"]}\n"
+                          "global:\n  loadModules: [rproxy]\n  proxyTo: \"h2c://10.0.0.3:81/base\"\n",
+                          err, sizeof(err));
+    CHECK(c != NULL);
+    if (!c) return;
+    CHECK(c->num_groups == 3);
+    const gw_target_t *a = c->groups[0].items[0], *b = c->groups[1].items[0];
+    const gw_target_t *auto_t = c->groups[2].items[0];
+    CHECK(a->proto == GW_PROTO_H2C && b->proto == GW_PROTO_HTTP1 && auto_t->proto == GW_PROTO_AUTO);
+    CHECK(a != b && a->id != b->id); /* same URL, two protocols: two targets, two pools */
+    const gw_target_t *t = c->global_route.proxy.to.items[0];
+    CHECK(t->proto == GW_PROTO_H2C && t->port == 81 && !t->tls);
+    CHECK_STR(t->base_path, "/base");
+    CHECK(c->pool.h2_max_streams == 100 && c->pool.h2_window == 65535 && c->pool.h2_ping_ms == 10000);
+    gw_config_free(c);
+    expect_error("upstreams:\n  a: {protocol: h2, servers: [\"http://x\"]}\n", "protocol h2 needs an https:// URL");
+    expect_error("upstreams:\n  a: {protocol: h3, servers: [\"http://x\"]}\n",
+                 "t.yaml:2:17: protocol: expected http1, h2, h2c or auto");
+    expect_error("global:\n  proxyHttp2WindowSize: 100\n", "proxyHttp2WindowSize: 100 is out of range");
+}
+
 static void test_registry(void)
 {
     CHECK(gw_prop_find("wwwroot") != NULL);
@@ -179,7 +252,9 @@ int main(void)
     test_errors();
     test_warnings();
     test_listen();
+    test_admin_listen();
     test_routing();
+    test_backend_protocols();
     test_registry();
     return check_report("config");
 }
