@@ -30,6 +30,7 @@
 #include "health.h"
 #include "fproxy.h"
 #include "proxy_accept.h"
+#include "listeners.h"
 
 typedef struct loader {
     gw_config_t *cfg;
@@ -263,7 +264,8 @@ static gw_target_t *intern_target(loader_t *ld, gw_target_t *t)
 {
     gw_config_t *cfg = ld->cfg;
     for (uint32_t i = 0; i < cfg->num_targets; i++)
-        if (strcmp(cfg->targets[i]->url, t->url) == 0 && cfg->targets[i]->insecure == t->insecure)
+        if (strcmp(cfg->targets[i]->url, t->url) == 0 && cfg->targets[i]->insecure == t->insecure &&
+            cfg->targets[i]->proto == t->proto)
             return cfg->targets[i]; /* verifying and non-verifying TLS never share connections */
     if (cfg->num_targets % 16 == 0) {
         gw_target_t **grown = gw_arena_alloc(ld->arena, (cfg->num_targets + 16) * sizeof(*grown));
@@ -277,12 +279,26 @@ static gw_target_t *intern_target(loader_t *ld, gw_target_t *t)
 }
 
 /* proxyTo-style property: a URL or a list of them -> parsed targets with config-wide ids. */
+/* A group's `protocol` against the scheme of one of its URLs: NULL when they fit, else why not. */
+static const char *apply_protocol(gw_target_t *t, gw_backend_proto_t proto)
+{
+    if (proto == GW_PROTO_HTTP1) return NULL;
+    if (t->unix_path) return "protocol h2/h2c/auto needs an http://, https:// or h2c:// URL";
+    if (proto == GW_PROTO_H2 && !t->tls) return "protocol h2 needs an https:// URL (h2c for plain TCP)";
+    if (proto == GW_PROTO_AUTO && !t->tls) return "protocol auto needs an https:// URL (ALPN decides)";
+    if (proto == GW_PROTO_H2C && t->tls) return "protocol h2c needs an http:// URL (h2 for https://)";
+    t->proto = proto;
+    return NULL;
+}
+
 /* Parses one backend URL into an interned target; NULL (error reported) when it is invalid. */
-static gw_target_t *parse_target(loader_t *ld, const gw_node_t *u, const char *prop, bool insecure)
+static gw_target_t *parse_target(loader_t *ld, const gw_node_t *u, const char *prop, bool insecure,
+                                 gw_backend_proto_t proto)
 {
     const char *url = gw_node_as_string(u);
     gw_target_t *t = gw_arena_alloc(ld->arena, sizeof(*t));
     const char *err = !url ? "expected a URL" : !t ? "out of memory" : gw_target_parse(t, url, arena_alloc_cb, ld->arena);
+    if (!err) err = apply_protocol(t, proto);
     if (err) {
         add_error(ld, u, prop, "%s", err);
         return NULL;
@@ -309,6 +325,21 @@ static const gw_target_list_t *named_group(loader_t *ld, const char *url)
     return NULL;
 }
 
+/* HTTP/2 backends serve the reverse proxy only (authTo, fcgiTo, health probes speak HTTP/1.1),
+ * and one list speaks one protocol. */
+static void check_protocols(loader_t *ld, const gw_node_t *at, const char *name, const gw_target_list_t *l)
+{
+    if (!l->count) return;
+    bool h2 = l->items[0]->proto != GW_PROTO_HTTP1;
+    for (size_t i = 1; i < l->count; i++)
+        if ((l->items[i]->proto != GW_PROTO_HTTP1) != h2) {
+            add_error(ld, at, name, "cannot mix HTTP/1.1 and HTTP/2 (h2c://) backends in one list");
+            return;
+        }
+    if (h2 && strcmp(name, "proxyTo") != 0 && strcmp(name, "secureProxyTo") != 0)
+        add_error(ld, at, name, "HTTP/2 backends (protocol h2/h2c/auto, h2c://) serve proxyTo and secureProxyTo only");
+}
+
 /* proxyTo-style property: a URL or a list of them (Ferron: random choice), or one group name. */
 static void build_targets(loader_t *ld, const gw_route_t *r, const char *name, gw_target_list_t *out)
 {
@@ -318,16 +349,18 @@ static void build_targets(loader_t *ld, const gw_route_t *r, const char *name, g
     const gw_target_list_t *group = count == 1 ? named_group(ld, gw_node_as_string(n->kind == GW_NODE_SEQ ? n->seq.items[0] : n)) : NULL;
     if (group) {
         *out = *group; /* shares the group's balancer state */
+        check_protocols(ld, n, name, out);
         return;
     }
     if (!list_alloc(ld, out, count)) return;
     for (size_t i = 0; i < count; i++) {
         gw_target_t *t = parse_target(ld, n->kind == GW_NODE_SEQ ? n->seq.items[i] : n, name,
-                                      prop_bool(r, "disableProxyCertificateVerification", false));
+                                      prop_bool(r, "disableProxyCertificateVerification", false), GW_PROTO_HTTP1);
         if (!t) continue;
         out->weights[out->count] = 1;
         out->items[out->count++] = t;
     }
+    check_protocols(ld, n, name, out);
     out->id = gw_identity_list(out);
 }
 
@@ -367,7 +400,21 @@ static void group_balance(loader_t *ld, gw_target_list_t *g, const gw_node_t *gn
     g->hash_name = nm;
 }
 
-static void group_server(loader_t *ld, gw_target_list_t *g, const gw_node_t *sn)
+/* protocol: http1 (default), h2 (TLS, ALPN h2), h2c (prior knowledge) or auto (TLS, ALPN h2 or
+ * http/1.1) for every server. */
+static gw_backend_proto_t group_protocol(loader_t *ld, const gw_node_t *gn)
+{
+    const gw_node_t *n = gw_yaml_map_get(gn, "protocol");
+    const char *s = gw_node_as_string(n);
+    if (!n || (s && strcmp(s, "http1") == 0)) return GW_PROTO_HTTP1;
+    if (s && strcmp(s, "h2") == 0) return GW_PROTO_H2;
+    if (s && strcmp(s, "h2c") == 0) return GW_PROTO_H2C;
+    if (s && strcmp(s, "auto") == 0) return GW_PROTO_AUTO;
+    add_error(ld, n, "protocol", "expected http1, h2, h2c or auto");
+    return GW_PROTO_HTTP1;
+}
+
+static void group_server(loader_t *ld, gw_target_list_t *g, const gw_node_t *sn, gw_backend_proto_t proto)
 {
     const gw_node_t *url = sn->kind == GW_NODE_MAP ? gw_yaml_map_get(sn, "url") : sn;
     int64_t weight = 1;
@@ -382,7 +429,7 @@ static void group_server(loader_t *ld, gw_target_list_t *g, const gw_node_t *sn)
     }
     bool verify = true;
     gw_node_as_bool(gw_yaml_map_get(sn, "tlsVerify"), &verify);
-    gw_target_t *t = parse_target(ld, url, "servers", !verify);
+    gw_target_t *t = parse_target(ld, url, "servers", !verify, proto);
     if (!t) return;
     g->weights[g->count] = (uint32_t)weight;
     g->items[g->count++] = t;
@@ -398,6 +445,10 @@ static void group_health(loader_t *ld, gw_target_list_t *g, const gw_node_t *gn)
 {
     const gw_node_t *hn = gw_yaml_map_get(gn, "healthCheck");
     if (!hn) return;
+    if (g->count && g->items[0]->proto != GW_PROTO_HTTP1) {
+        add_error(ld, hn, "healthCheck", "active health checks speak HTTP/1.1: not available with protocol h2, h2c or auto");
+        return;
+    }
     g->health_check = gw_health_check_parse(hn, ld->arena, health_error, ld);
     if (g->health_check && !gw_health_attach(g, ld->arena)) add_error(ld, hn, "healthCheck", "out of memory");
 }
@@ -411,7 +462,8 @@ static void build_group(loader_t *ld, gw_target_list_t *g, const gw_map_entry_t 
         return;
     }
     if (!list_alloc(ld, g, servers->seq.count)) return;
-    for (size_t i = 0; i < servers->seq.count; i++) group_server(ld, g, servers->seq.items[i]);
+    gw_backend_proto_t proto = group_protocol(ld, e->value);
+    for (size_t i = 0; i < servers->seq.count; i++) group_server(ld, g, servers->seq.items[i], proto);
     group_balance(ld, g, e->value);
     group_health(ld, g, e->value);
     g->id = gw_identity_list(g);
@@ -521,7 +573,7 @@ static void build_cgi_target(loader_t *ld, const gw_route_t *r, const char *name
 {
     const gw_node_t *n = gw_route_prop(r, name);
     if (!list_alloc(ld, out, 1)) return;
-    gw_target_t *t = n ? parse_target(ld, n, name, false) : NULL;
+    gw_target_t *t = n ? parse_target(ld, n, name, false, GW_PROTO_HTTP1) : NULL;
     if (!n) {
         t = gw_arena_alloc(ld->arena, sizeof(*t));
         if (!t || gw_target_parse(t, "tcp://localhost:4000/", arena_alloc_cb, ld->arena)) return;
@@ -847,6 +899,29 @@ static void add_listen(loader_t *ld, const gw_node_t *n, bool tls, const char *n
     ld->cfg->num_listens++;
 }
 
+/* adminListen: a plain listener answering the admin endpoints alone (admin.h); it must not take
+ * the clients of a public listener. Appended after the public listeners. */
+static void add_admin_listen(loader_t *ld, const gw_node_t *g)
+{
+    const gw_node_t *n = gw_yaml_map_get(g, "adminListen");
+    const char *s = n ? gw_node_as_string(n) : NULL;
+    if (!s || !s[0]) return; /* null or "": off */
+    size_t at = ld->cfg->num_listens;
+    add_listen(ld, n, false, "adminListen", 0);
+    if (ld->cfg->num_listens == at) return; /* reported */
+    gw_listen_t *a = &ld->cfg->listens[at];
+    for (size_t i = 0; i < at; i++) {
+        if (!gw_listen_overlap(a, &ld->cfg->listens[i])) continue;
+        add_error(ld, n, "adminListen", "'%s' collides with the public listener %s (give it its own address)",
+                  s, ld->cfg->listens[i].text);
+        ld->cfg->num_listens = at;
+        return;
+    }
+    a->admin = true;
+    size_t len = strlen(a->text);
+    snprintf(a->text + len, sizeof(a->text) - len, " for the admin endpoints");
+}
+
 static uint32_t global_u32(const gw_node_t *g, const char *name, uint32_t def)
 {
     int64_t v;
@@ -860,6 +935,9 @@ static void build_pool_config(const gw_node_t *g, gw_pool_config_t *p)
     p->max_idle = global_u32(g, "proxyKeepaliveConnections", 32);
     p->health_window_ms = global_u32(g, "loadBalancerHealthCheckWindow", 5000);
     p->backoff_max_ms = global_u32(g, "proxyBackoffMax", 10000);
+    p->h2_max_streams = global_u32(g, "proxyHttp2MaxConcurrentStreams", 100);
+    p->h2_window = global_u32(g, "proxyHttp2WindowSize", 65535);
+    p->h2_ping_ms = global_u32(g, "proxyHttp2PingInterval", 10000);
 }
 
 /* One `resolver` entry in c-ares' csv syntax: "ipv4", "ipv4:port", "ipv6", "[ipv6]" or "[ipv6]:port". */
@@ -961,6 +1039,7 @@ static void build_limits(const gw_node_t *g, gw_limits_t *l)
     l->file_cache_entries = global_u32(g, "openFileCacheEntries", 256);
     l->file_cache_inline_bytes = global_u32(g, "openFileCacheInlineBytes", 16384);
     l->file_cache_validity_ms = global_u32(g, "openFileCacheValidity", 1000);
+    l->file_cache_encoded_bytes = global_u32(g, "compressionCacheMaxBytes", 16777216);
     const gw_node_t *t = gw_yaml_map_get(g, "timeout");
     l->request_timeout_ms = t && gw_yaml_is_null(t) ? 0 : global_u32(g, "timeout", 300000);
 }
@@ -973,6 +1052,25 @@ static void build_proxy_protocol(loader_t *ld, const gw_node_t *g)
     else if (pc->on && gw_cidr_list_empty(&pc->trusted))
         add_error(ld, gw_yaml_map_get(g, "proxyProtocol"), "proxyProtocol",
                   "needs proxyProtocolTrusted: the IPs/CIDRs of the load balancers that send the header");
+}
+
+/* Automatic TLS: the CA's URL must be https (RFC 8555 §6.1) and its CA file usable. */
+static void check_acme(loader_t *ld, const gw_node_t *g)
+{
+    const gw_node_t *dir = gw_yaml_map_get(g, "automaticTLSDirectory");
+    const gw_node_t *ca = gw_yaml_map_get(g, "automaticTLSCaFile");
+    const char *url = gw_node_as_string(dir), *ca_file = gw_node_as_string(ca);
+    if (url && strncmp(url, "https://", 8) != 0)
+        add_error(ld, dir, "automaticTLSDirectory", "'%s' is not an https:// URL", url);
+    const char *ca_err = ca_file ? gw_tls_client_check_ca(ca_file) : NULL;
+    if (ca_err) add_error(ld, ca, "automaticTLSCaFile", "%s", ca_err);
+    bool http01 = false, plain_off = false;
+    const gw_node_t *h = gw_yaml_map_get(g, "useAutomaticTLSHTTPChallenge");
+    gw_node_as_bool(h, &http01);
+    gw_node_as_bool(gw_yaml_map_get(g, "disableNonEncryptedServer"), &plain_off);
+    if (http01 && plain_off)
+        add_warning(ld, h, "useAutomaticTLSHTTPChallenge needs the plain HTTP listener, which disableNonEncryptedServer "
+                           "turns off: HTTP-01 validations will fail");
 }
 
 static char *global_string(loader_t *ld, const gw_node_t *g, const char *name)
@@ -1052,21 +1150,15 @@ static void build_global(loader_t *ld, const gw_node_t *g)
     validate_level(ld, g, GW_SCOPE_GLOBAL);
     if (gw_yaml_map_get(g, "locations")) add_error(ld, gw_yaml_map_get(g, "locations"), "locations", "not allowed in global");
     check_modules(ld, ld->modules, g);
-    cfg->listens = gw_arena_alloc(ld->arena, 2 * sizeof(gw_listen_t));
+    cfg->listens = gw_arena_alloc(ld->arena, 3 * sizeof(gw_listen_t)); /* port, sport, adminListen */
     add_listen(ld, gw_yaml_map_get(g, "port"), false, "port", 80);
     bool secure = false, plain_off = false, acme = false;
     gw_node_as_bool(gw_yaml_map_get(g, "secure"), &secure);
     gw_node_as_bool(gw_yaml_map_get(g, "disableNonEncryptedServer"), &plain_off);
     gw_node_as_bool(gw_yaml_map_get(g, "enableAutomaticTLS"), &acme);
     bool have_cert = gw_yaml_map_get(g, "cert") && gw_yaml_map_get(g, "key");
-    if (secure && !have_cert && acme) {
-        /* certificates would come from ACME, which this build does not have: no HTTPS listener */
-        add_warning(ld, gw_yaml_map_get(g, "secure"),
-                    "secure: true without cert/key needs enableAutomaticTLS, which this build does not support "
-                    "yet: the HTTPS listener is not started");
-        secure = false;
-    } else if (secure && !have_cert) {
-        add_error(ld, gw_yaml_map_get(g, "secure"), "secure", "needs cert and key (the default certificate)");
+    if (secure && !have_cert && !acme) {
+        add_error(ld, gw_yaml_map_get(g, "secure"), "secure", "needs cert and key (the default certificate) or enableAutomaticTLS");
         secure = false;
     }
     if (secure) {
@@ -1076,6 +1168,7 @@ static void build_global(loader_t *ld, const gw_node_t *g)
             cfg->num_listens = 1;
         }
     }
+    add_admin_listen(ld, g);
     int64_t w = 0;
     gw_node_as_int(gw_yaml_map_get(g, "workers"), &w);
     cfg->workers = (unsigned)w;
@@ -1089,10 +1182,13 @@ static void build_global(loader_t *ld, const gw_node_t *g)
     cfg->proxy_ca_file = global_string(ld, g, "proxyCaFile");
     const char *ca_err = cfg->proxy_ca_file ? gw_tls_client_check_ca(cfg->proxy_ca_file) : NULL;
     if (ca_err) add_error(ld, gw_yaml_map_get(g, "proxyCaFile"), "proxyCaFile", "%s", ca_err);
+    check_acme(ld, g);
     cfg->error_log_file = global_string(ld, g, "errorLogFilePath");
     build_env_vars(ld, g);
     cfg->global_route.scope = new_scope(ld, NULL, g, "global");
     build_route(ld, &cfg->global_route, merge_props(ld, &(gw_props_t){0}, g));
+    cfg->admin_route = gw_admin_route_new(&cfg->global_route, ld->arena);
+    if (!cfg->admin_route) add_error(ld, g, "adminListen", "out of memory");
 }
 
 static void check_top_level(loader_t *ld, const gw_node_t *root)

@@ -33,8 +33,9 @@ typedef struct gw_props {
 typedef struct gw_listen {
     struct sockaddr_in6 addr; /**< IPv4 stored v4-mapped; [::] means dual stack */
     bool tls;
-    char text[128]; /**< as shown in logs */
+    char text[160];      /**< as shown in logs (with what an adminListen listener is for) */
     char unix_path[108]; /**< `port: "unix:/path"`: a Unix-socket listener; "" for TCP */
+    bool admin; /**< adminListen: answers the admin endpoints alone (admin.h), never PROXY protocol */
 } gw_listen_t;
 
 /** Limits on what a client may send; each is a global property. */
@@ -52,6 +53,7 @@ typedef struct gw_limits {
     uint32_t file_cache_entries;  /**< openFileCacheEntries, per worker; 0 = off */
     uint32_t file_cache_inline_bytes; /**< openFileCacheInlineBytes */
     uint32_t file_cache_validity_ms;  /**< openFileCacheValidity */
+    uint32_t file_cache_encoded_bytes; /**< compressionCacheMaxBytes, per worker */
 } gw_limits_t;
 
 /** PROXY protocol on the TCP listeners (proxy_accept.h); global properties. */
@@ -201,6 +203,7 @@ typedef struct gw_config {
     size_t num_env_vars;
     char *error_log_file;
     gw_route_t global_route; /**< for requests no host matches */
+    const gw_route_t *admin_route; /**< for every request on an adminListen connection (admin.h) */
     gw_host_t *hosts;
     size_t num_hosts;
     struct gw_loaded_module *modules; /**< dlopen'd modules from loadModules */

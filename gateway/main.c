@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme.h"
+#include "acme_store.h"
 #include "admin.h"
 #include "config.h"
 #include "config_props.h"
@@ -152,8 +154,12 @@ static int run(gw_config_t *cfg, gw_tls_t *tls)
     gw_process_t *p = gw_process_start(cfg, tls);
     if (!p) return 1;
     gw_upgrade_serving();
+    /* after the listeners and the privilege drop: the ACME cache is written as the serving user */
+    gw_acme_t *acme = gw_acme_start(cfg);
     wait_for_signals(p);
+    gw_acme_stop(acme); /* interrupts a request to the CA in progress */
     gw_process_stop(p); /* logs when the drain begins */
+    gw_acme_store_free(); /* after the workers: their handshakes held the certificates */
     gw_log_error("notice", "stopped");
     return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "acme_challenge.h"
 #include "admin.h"
 #include "config_props.h"
 #include "module_loader.h"
@@ -53,13 +54,17 @@ void gw_modules_build_chain(gw_route_t *route, gw_arena_t *arena, const gw_confi
 {
     const gw_node_t *mods = gw_route_prop(route, "loadModules");
     size_t n = mods && mods->kind == GW_NODE_SEQ ? mods->seq.count : 0;
-    const gw_handler_t **chain = gw_arena_alloc(arena, (n + 3 + GW_POLICY_MAX_STAGES) * sizeof(*chain));
+    const gw_handler_t **chain = gw_arena_alloc(arena, (n + 4 + GW_POLICY_MAX_STAGES) * sizeof(*chain));
     route->handlers = chain;
     route->num_handlers = 0;
     if (!chain) return;
-    /* health, readiness, metrics (admin.h): before policy and redirects, for allowed peers only */
-    const gw_handler_t *admin = gw_admin_handler_new(route, arena);
+    /* health, readiness, metrics (admin.h): before policy and redirects, for allowed peers only;
+     * on adminListen's own route instead when it is set */
+    const gw_handler_t *admin = gw_admin_has_own_listener(route) ? NULL : gw_admin_handler_new(route, arena);
     if (admin) chain[route->num_handlers++] = admin;
+    /* HTTP-01 answers for the ACME validator: before policy and redirects, as the CA must reach them */
+    const gw_handler_t *acme = gw_acme_challenge_handler(route);
+    if (acme) chain[route->num_handlers++] = acme;
     /* spec §3.1: client address, redirects, then access lists, rewrites, nonStandardCodes, limits */
     route->num_handlers += gw_policy_stages(route->policy, true, chain + route->num_handlers);
     const gw_handler_t *redirects = gw_redirect_handler_new(route, arena);

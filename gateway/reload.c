@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme.h"
 #include "config_ids.h"
 #include "file_cache.h"
 #include "health.h"
@@ -170,6 +171,7 @@ static void on_reload_msg(gw_loop_t *loop, gw_msg_t *msg)
     const gw_limits_t *l = &w->cfg->limits;
     gw_file_cache_t *fc = gw_file_cache_new(l->file_cache_entries, l->file_cache_inline_bytes, l->file_cache_validity_ms);
     if (fc) {
+        gw_file_cache_set_encoded_limit(fc, l->file_cache_encoded_bytes);
         gw_file_cache_free(w->file_cache);
         w->file_cache = fc;
     }
@@ -484,6 +486,9 @@ static void keep_restart_only(const gw_config_t *old, gw_config_t *cfg, unsigned
         gw_log_error("warn", "reload: metricsMaxHosts takes effect after a restart");
     if (!same_global(old, cfg, "bruteForceMaxClients"))
         gw_log_error("warn", "reload: bruteForceMaxClients takes effect after a restart");
+    if (!gw_acme_same_settings(old, cfg))
+        gw_log_error("warn", "reload: automatic TLS settings and the host domains it orders for take effect after a "
+                             "restart");
 }
 
 /* The listener changes of a reload: which new ones to open, which old ones to close. */

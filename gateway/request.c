@@ -31,11 +31,21 @@ gw_method_t gw_method_intern(gw_slice_t m)
     return GW_M_OTHER;
 }
 
+/* The header of `list` named `name` (ASCII case-insensitive), its length taken once for the scan. */
+static const gw_header_t *find_header(const gw_header_t *list, size_t count, const char *name)
+{
+    size_t n = strlen(name);
+    char first = (char)(name[0] | 0x20); /* a cheap first-letter test spares most strncasecmp calls */
+    for (size_t i = 0; i < count; i++)
+        if (list[i].name.len == n && n && (list[i].name.base[0] | 0x20) == first &&
+            strncasecmp(list[i].name.base, name, n) == 0)
+            return &list[i];
+    return NULL;
+}
+
 const gw_header_t *gw_req_header(const gw_req_t *req, const char *name)
 {
-    for (size_t i = 0; i < req->num_headers; i++)
-        if (gw_slice_ieq(req->headers[i].name, name)) return &req->headers[i];
-    return NULL;
+    return find_header(req->headers, req->num_headers, name);
 }
 
 bool gw_headers_add(gw_arena_t *arena, gw_headers_t *list, gw_slice_t name, gw_slice_t value)
@@ -59,9 +69,7 @@ bool gw_res_add_header(gw_req_t *req, gw_slice_t name, gw_slice_t value)
 
 const gw_header_t *gw_res_header(const gw_req_t *req, const char *name)
 {
-    for (uint32_t i = 0; i < req->res.headers.count; i++)
-        if (gw_slice_ieq(req->res.headers.items[i].name, name)) return &req->res.headers.items[i];
-    return NULL;
+    return find_header(req->res.headers.items, req->res.headers.count, name);
 }
 
 void gw_start_response(gw_req_t *req, gw_generator_t *gen)
@@ -376,6 +384,10 @@ static void run_chain(gw_req_t *req)
 int gw_req_route(gw_req_t *req)
 {
     int err = prepare_path(req, false);
+    if (req->conn->admin) { /* adminListen: its own route, never a site's (admin.h) */
+        req->route = req->cfg->admin_route;
+        return err;
+    }
     const struct in6_addr *local = &req->conn->local.sin6_addr;
     req->route = gw_config_route(req->cfg, req->authority, local, req->path.base ? req->path : GW_SLICE_LIT("/"));
     if (!err && req->route->allow_double_slashes) {

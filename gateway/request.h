@@ -107,6 +107,7 @@ typedef struct gw_conn_info {
     struct sockaddr_in6 peer;  /**< IPv4 peers are normalised to v4-mapped form */
     struct sockaddr_in6 local;
     bool tls;
+    bool admin;         /**< accepted on the adminListen listener: only the admin endpoints are answered */
     char peer_text[46]; /**< printable peer address, v4-mapped shown as plain IPv4 */
 } gw_conn_info_t;
 

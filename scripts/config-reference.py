@@ -72,6 +72,12 @@ GROUPS = [
          "automaticTLSContactEmail": "automaticTLSContactEmail: admin@example.com",
          "automaticTLSContactCacheDirectory": "automaticTLSContactCacheDirectory: /var/lib/gateway/acme",
          "automaticTLSLetsEncryptProduction": "automaticTLSLetsEncryptProduction: false",
+         "automaticTLSDirectory": "automaticTLSDirectory: https://acme.example.net/directory",
+         "automaticTLSCaFile": "automaticTLSCaFile: /etc/gateway/tls/acme-server-ca.pem",
+         "automaticTLSRenewBefore": "automaticTLSRenewBefore: 1209600",
+         "automaticTLSRetryMax": "automaticTLSRetryMax: 600",
+         "automaticTLSTimeout": "automaticTLSTimeout: 30000",
+         "automaticTLSValidationTimeout": "automaticTLSValidationTimeout: 120",
      }),
     ("Process, modules and logs", None,
      "Global only. `loadModules` also sets the handler order: the first module that answers wins.", {
@@ -106,7 +112,9 @@ GROUPS = [
      }),
     ("Health, readiness and metrics", None,
      "Answered before any route, on every listener, to peers in `adminAllow` only (others get the "
-     "normal routing). See [operations.md](operations.md#metrics).", {
+     "normal routing); with `adminListen`, on that listener alone. See "
+     "[operations.md](operations.md#metrics).", {
+         "adminListen": 'adminListen: "127.0.0.1:9901"',
          "healthPath": "healthPath: /healthz",
          "readyPath": "readyPath: /readyz",
          "metricsPath": "metricsPath: /metrics",
@@ -131,6 +139,7 @@ GROUPS = [
          "enableETag": "enableETag: false",
          "enableCompression": "enableCompression: false",
          "compressionMinBytes": "compressionMinBytes: 1024",
+         "compressionCacheMaxBytes": "compressionCacheMaxBytes: 67108864",
          "enableDirectoryListing": "enableDirectoryListing: true",
          "openFileCacheEntries": "openFileCacheEntries: 1024",
          "openFileCacheInlineBytes": "openFileCacheInlineBytes: 4096",
@@ -163,6 +172,7 @@ GROUPS = [
          "htpasswdFile": "htpasswdFile: /etc/gateway/htpasswd",
          "nonStandardCodes": 'nonStandardCodes: [{scode: 401, url: /admin, realm: Admin}]',
          "rateLimit": "rateLimit: {requests: 10, per: 1s, burst: 20, key: ip, zone: api}",
+         "bruteForceMaxClients": "bruteForceMaxClients: 262144",
      }),
     ("Upstream engine", None,
      "Shared by every backend module (rproxy, fauth, fproxy, fcgi, scgi): connection pools, timeouts, "
@@ -173,6 +183,10 @@ GROUPS = [
          "proxyKeepaliveConnections": "proxyKeepaliveConnections: 64",
          "proxyKeepaliveTimeout": "proxyKeepaliveTimeout: 60000",
          "proxyBackoffMax": "proxyBackoffMax: 30000",
+         "proxyHttp2MaxConcurrentStreams": "proxyHttp2MaxConcurrentStreams: 200",
+         "proxyHttp2WindowSize": "proxyHttp2WindowSize: 262144",
+         "proxyHttp2PingInterval": "proxyHttp2PingInterval: 30000",
+         "protocol": "protocol: h2c",
          "proxyCaFile": "proxyCaFile: /etc/gateway/tls/backends-ca.pem",
          "resolver": 'resolver: ["10.0.0.2", "10.0.0.3:53"]',
          "dnsMinTtl": "dnsMinTtl: 5000",
@@ -324,7 +338,8 @@ A top-level `upstreams:` map names groups of backends; `proxyTo: http://NAME` us
 
 | key | type | default | meaning |
 | --- | --- | --- | --- |
-| `servers` | `list` | none (required) | backend URLs (`http://`, `https://`, `unix:///path`, `tcp://host:port/`), or maps `{url, weight, tlsVerify}` |
+| `servers` | `list` | none (required) | backend URLs (`http://`, `https://`, `h2c://`, `unix:///path`, `tcp://host:port/`), or maps `{url, weight, tlsVerify}` |
+| `protocol` | `string` | http1 | `http1`, `h2` (HTTP/2 over TLS, ALPN h2: `https://` servers), `h2c` (HTTP/2 with prior knowledge: `http://` servers) or `auto` (`https://` servers: ALPN offers h2 and http/1.1, and each server's answer decides which engine its requests use); an `h2c://host:port` URL is the same as `protocol: h2c` for one server. HTTP/2 groups serve `proxyTo`/`secureProxyTo` (gRPC included), without `healthCheck` |
 | `servers[].weight` | `int 1..1000` | 1 | share of the requests relative to the other servers |
 | `servers[].tlsVerify` | `bool` | true | check an `https://` server's certificate (against `proxyCaFile` or the system store) |
 | `balance` | `string` | roundRobin | `random`, `roundRobin`, `leastConnections`, `twoRandomChoices` or `hash` |

@@ -8,9 +8,10 @@ want=(build-essential cmake pkg-config libnghttp2-dev android-libboringssl-dev l
       libpcre2-dev libcrypt-dev libargon2-dev
       openssl ca-certificates)
 if [ "${1:-run}" = test ]; then
-  want+=(clang-14 libclang-rt-14-dev curl nghttp2-client python3 python3-pytest python3-pytest-xdist python3-h2 strace apache2-utils whois argon2 php-fpm php-cgi chromium
+  want+=(clang-14 libclang-rt-14-dev curl nghttp2-client python3 python3-pytest python3-pytest-xdist python3-h2 python3-grpcio strace apache2-utils whois argon2 php-fpm php-cgi chromium
         python3-yaml yamllint prometheus # docker/ file checks; prometheus ships promtool
-        wrk groff-base man-db) # load during drains and scrapes; the man page
+        wrk groff-base man-db # load during drains and scrapes; the man page
+        pebble) # a small ACME test CA for the automatic TLS tests
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "errors.h"
+#include "h2client.h"
 #include "tls_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -37,6 +38,9 @@ struct gw_pool {
      * worker's LRU list, most recently used first */
     gw_target_t *own_target;
     gw_pool_t *lru_next, *lru_prev;
+    void *h2; /* HTTP/2 targets: the sessions on this pool's connections (h2client.c) */
+    gw_backend_proto_t learned; /* protocol: auto: what the last TLS handshake chose ... */
+    bool learned_any;           /* ... once there was one (before: HTTP/2 is tried) */
 };
 
 /* Per worker: pools indexed by target id, and the dynamic ones in LRU order. */
@@ -173,6 +177,11 @@ const gw_target_t *gw_pool_target(const gw_pool_t *p)
     return p->target;
 }
 
+void **gw_pool_h2_slot(gw_pool_t *p)
+{
+    return &p->h2;
+}
+
 /* ---- connections ---- */
 
 static void upconn_close(gw_upconn_t *c)
@@ -304,6 +313,23 @@ static gw_tls_client_t *tls_client(gw_pool_t *p)
     return w->tls_client;
 }
 
+/* protocol: auto: the backend's ALPN answer decides which engine its next requests use. */
+static void learn_protocol(gw_pool_t *p, SSL *ssl)
+{
+    const uint8_t *alpn;
+    unsigned len;
+    SSL_get0_alpn_selected(ssl, &alpn, &len);
+    p->learned = len == 2 && memcmp(alpn, "h2", 2) == 0 ? GW_PROTO_H2 : GW_PROTO_HTTP1;
+    p->learned_any = true;
+}
+
+bool gw_pool_speaks_h2(const gw_pool_t *p)
+{
+    gw_backend_proto_t proto = p->target->proto;
+    if (proto == GW_PROTO_AUTO) return !p->learned_any || p->learned == GW_PROTO_H2;
+    return proto == GW_PROTO_H2 || proto == GW_PROTO_H2C;
+}
+
 /* One step of the TLS handshake; the connect timer still runs. */
 static void handshake(gw_upconn_t *c)
 {
@@ -314,6 +340,7 @@ static void handshake(gw_upconn_t *c)
             if (p->session) SSL_SESSION_free(p->session);
             p->session = SSL_get1_session(c->ssl);
         }
+        if (p->target->proto == GW_PROTO_AUTO) learn_protocol(p, c->ssl);
         finish_connect(c, NULL);
         return;
     }
@@ -623,6 +650,7 @@ static void close_idle(gw_pool_t *p)
 
 static void pool_free(gw_pool_t *p)
 {
+    if (p->h2) gw_h2client_pool_free(p->h2);
     close_idle(p);
     if (p->session) SSL_SESSION_free(p->session);
     free(p->own_target);

@@ -28,6 +28,9 @@ typedef struct gw_pool_config {
     uint32_t max_idle;           /**< proxyKeepaliveConnections: idle connections kept per target */
     uint32_t health_window_ms;   /**< loadBalancerHealthCheckWindow (Ferron) */
     uint32_t backoff_max_ms;     /**< proxyBackoffMax: longest pause after refused connects; 0 = off */
+    uint32_t h2_max_streams;     /**< proxyHttp2MaxConcurrentStreams: streams per HTTP/2 session */
+    uint32_t h2_window;          /**< proxyHttp2WindowSize: response bytes buffered per stream */
+    uint32_t h2_ping_ms;         /**< proxyHttp2PingInterval: PINGs on idle HTTP/2 sessions; 0 = off */
 } gw_pool_config_t;
 
 /** Called once per gw_pool_acquire (unless cancelled): a connected connection, or an error
@@ -87,6 +90,13 @@ gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t p
 /** The target a pool connects to. */
 const gw_target_t *gw_pool_target(const gw_pool_t *p);
 
+/** HTTP/2 targets: where h2client.c keeps the pool's sessions (freed with the pool through
+ *  gw_h2client_pool_free). */
+void **gw_pool_h2_slot(gw_pool_t *p);
+
+/** Does the target take HTTP/2? `protocol: auto`: yes until a TLS handshake says otherwise (the
+ *  first connection is made by the HTTP/2 engine, which hands over if ALPN chose http/1.1). */
+bool gw_pool_speaks_h2(const gw_pool_t *p);
 
 /** Hands out an idle connection at once, or resolves and connects a new one. */
 void gw_pool_acquire(gw_pool_t *p, gw_pool_waiter_t *w);
