@@ -112,6 +112,7 @@ hosts:
     assert gw.get("/hello.txt", host="keyed.test", headers={"X-Api-Key": "k2"}).status == 200
 
 
+@pytest.mark.one_worker  # counts per-worker state (a new connection may meet the other worker)
 def test_rate_limit_refills(start_gateway, wwwroot):
     gw = start_gateway(make_config(wwwroot) + "  rateLimit: {requests: 5, per: 1s, burst: 1}\n")
     assert gw.get("/hello.txt").status == 200
