@@ -92,10 +92,11 @@ static bool key_is(const cursor_t *c, const char *key)
 
 gw_slice_t gw_json_get(gw_slice_t obj, const char *key)
 {
-    cursor_t c = {obj.base, obj.base + obj.len};
     gw_slice_t none = {NULL, 0};
+    if (!obj.base) return none; /* before any arithmetic on the pointer: NULL + 0 is undefined */
+    cursor_t c = {obj.base, obj.base + obj.len};
     skip_ws(&c);
-    if (!obj.base || c.p >= c.end || *c.p++ != '{') return none;
+    if (c.p >= c.end || *c.p++ != '{') return none;
     skip_ws(&c);
     if (c.p < c.end && *c.p == '}') return none;
     for (;;) {
@@ -156,8 +157,9 @@ static char simple_escape(char ch)
 
 bool gw_json_string(gw_slice_t v, char *out, size_t cap)
 {
+    if (!v.base || !cap) return false; /* before any arithmetic on the pointer: NULL + 0 is undefined */
     cursor_t c = {v.base, v.base + v.len};
-    if (!v.base || !skip_string(&c) || c.p != c.end || !cap) return false;
+    if (!skip_string(&c) || c.p != c.end) return false;
     size_t n = 0;
     for (const char *s = v.base + 1; s < v.base + v.len - 1; s++) {
         if (cap - n < 4) return false;
@@ -186,8 +188,8 @@ bool gw_json_get_string(gw_slice_t obj, const char *key, char *out, size_t cap)
 
 bool gw_json_array_next(gw_slice_t arr, size_t *pos, gw_slice_t *elem)
 {
-    cursor_t c = {arr.base, arr.base + arr.len};
     if (!arr.base) return false;
+    cursor_t c = {arr.base, arr.base + arr.len};
     if (*pos == 0) {
         skip_ws(&c);
         if (c.p >= c.end || *c.p++ != '[') return false;
