@@ -262,6 +262,7 @@ def spread(gw, n=60, **kw):
     return seen
 
 
+@pytest.mark.one_worker  # round-robin position is per worker
 def test_group_round_robin_with_weights(start_gateway, backends):
     bs = backends(3)
     servers = [f"{{url: \"{bs[0].url}\", weight: 2}}", f"\"{bs[1].url}\"", f"\"{bs[2].url}\""]
