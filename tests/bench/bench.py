@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -66,6 +67,7 @@ H2_TLS12_CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"
 # proxyKeepaliveConnections): at least the proxy scenarios' client connections, so that no proxy
 # closes and reopens backend connections under load. HAProxy and h2o do not cap their idle pools.
 PROXY_POOL = 64
+H2_IN_FLIGHT = 16 * 10  # h2load -c16 -m10: streams in flight in the h2-to-*-backend scenarios
 IDLE_CONNS = 10000  # idle-10k
 
 # gzip on the fly: the gateway's level (fixed in filters/compress.c); nginx gzip_comp_level and
@@ -103,6 +105,12 @@ MODE_IDLE = "idle"      # like static, with connection limits raised for 10,000 
 MODE_GZIP = "gzip"      # like static, with gzip on: on the fly, and precompressed .gz siblings
 MODE_FCGI = "fcgi"      # PHP scripts through one PHP-FPM shared by every server
 MODE_CACHE = "cache"    # a response cache in front of the C backend, answering from memory
+# h2c clients, every request proxied to one h2o serving the document root, through an
+# `upstreams:` group speaking HTTP/1.1 or h2c to it (the gateway alone takes part)
+MODE_H2C_TO_H1 = "h2c-to-h1"
+MODE_H2C_TO_H2C = "h2c-to-h2c"
+# the group's `protocol` per mode
+H2O_BACKEND_PROTOCOL = {MODE_H2C_TO_H1: "http1", MODE_H2C_TO_H2C: "h2c"}
 
 
 # modes whose responses come from the C backend (no file in the document root)
@@ -118,7 +126,7 @@ class Scenario:
 
     def __init__(self, name, title, path, size, close=False, syscall_goal=GOAL_SYSCALLS,
                  mode=MODE_STATIC, conns=None, h2=False, streams=1, idle=False, gzip=False,
-                 precompressed=False, fixed_share=1.0):
+                 precompressed=False, fixed_share=1.0, h2c=False):
         self.name = name
         self.title = title
         self.path = path
@@ -128,6 +136,7 @@ class Scenario:
         self.mode = mode
         self.conns = conns
         self.h2 = h2
+        self.h2c = h2c  # h2load over plain TCP with prior knowledge instead of TLS
         self.streams = streams
         self.idle = idle
         self.gzip = gzip  # sends Accept-Encoding: gzip; every server must answer gzip-encoded
@@ -184,6 +193,14 @@ SCENARIOS = [
              "/cache/f1k.txt", 1024, mode=MODE_CACHE),
     Scenario("cache-hit-64k", "response cache hits, HTTP/1.1 keep-alive, 64 KiB body",
              "/cache/f64k.txt", 65536, mode=MODE_CACHE),
+    # the same client load against HTTP/1.1 and HTTP/2 backend connections: what multiplexing
+    # towards the backend saves (CPU, syscalls) and how many backend connections each opens
+    Scenario("h2-to-h1-backend-1k", "h2c client, proxied over HTTP/1.1 to h2o, 1 KiB file",
+             "/f1k.txt", 1024, mode=MODE_H2C_TO_H1, h2=True, h2c=True, conns=16, streams=10,
+             syscall_goal=None),
+    Scenario("h2-to-h2-backend-1k", "h2c client, proxied over h2c to h2o, 1 KiB file",
+             "/f1k.txt", 1024, mode=MODE_H2C_TO_H2C, h2=True, h2c=True, conns=16, streams=10,
+             syscall_goal=None),
 ]
 
 
@@ -299,6 +316,7 @@ class ServerDef:
 
 class Gateway(ServerDef):
     name = "gateway"
+    modes = ServerDef.modes + tuple(H2O_BACKEND_PROTOCOL)
 
     def __init__(self, path):
         self.path = path
@@ -334,9 +352,21 @@ class Gateway(ServerDef):
                       f"  proxyKeepaliveConnections: {PROXY_POOL}"]
         if ctx.max_conns:
             lines.append(f"  maxConnections: {ctx.max_conns}")
+        if ctx.mode in H2O_BACKEND_PROTOCOL:
+            lines += ["  loadModules: [rproxy]", f"  proxyKeepaliveConnections: {H2_IN_FLIGHT}",
+                      *self.h2o_backend_lines(ctx)]
         with open(cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
         return [self.path, "-c", cfg]
+
+    @staticmethod
+    def h2o_backend_lines(ctx):
+        """The `upstreams:` group towards the h2o backend, in the mode's protocol. The idle pool
+        holds every stream h2load can have in flight (16 x 10), so that the HTTP/1.1 group
+        never closes and reopens connections under load."""
+        return ["upstreams:", "  h2o:", f"    protocol: {H2O_BACKEND_PROTOCOL[ctx.mode]}",
+                "    servers:", f"      - {ctx.backend_url}",
+                "hosts:", '  - domain: "*"', "    proxyTo: http://h2o"]
 
     def describe(self):
         bt = build_type_of(self.path)
@@ -832,6 +862,104 @@ class Backend:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=5)
+
+
+class H2oBackend:
+    """h2o (Debian's) on plain TCP serving the document root, pinned to the client CPU: the
+    backend of the h2-to-*-backend scenarios. It speaks HTTP/1.1 and h2c with prior knowledge on
+    the same port. Its access log holds one connection id per request, from which the backend
+    connections that carried requests during a measurement are counted."""
+
+    def __init__(self, workdir, wwwroot):
+        self.dir = os.path.join(workdir, "h2o-backend")
+        self.wwwroot = wwwroot
+        self.access_log = os.path.join(self.dir, "access.log")
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        conf = os.path.join(self.dir, "h2o.conf")
+        with open(conf, "w") as f:
+            if os.geteuid() == 0:  # h2o started as root switches to "nobody" unless told
+                f.write("user: root\n")
+            f.write(f"""num-threads: 1
+pid-file: {self.dir}/h2o.pid
+error-log: {self.dir}/error.log
+access-log:
+  path: {self.access_log}
+  format: "%{{connection-id}}x"
+listen:
+  host: {HOST}
+  port: {self.port}
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: {self.wwwroot}
+""")
+        self.proc = subprocess.Popen(["taskset", "-c", CLIENT_CPU, H2O().binary(), "-m", "worker",
+                                      "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        STARTED.append(self)
+        deadline = time.monotonic() + 5
+        while probe(self.port, "/f1k.txt") != 200:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"h2o (the backend) did not start on {HOST}:{self.port}")
+            time.sleep(0.05)
+        return self
+
+    def log_offset(self):
+        return os.path.getsize(self.access_log)
+
+    def connections_since(self, offset):
+        """Distinct connections that carried a request since the access log was `offset` long."""
+        with open(self.access_log, errors="replace") as f:
+            f.seek(offset)
+            return len({line.strip() for line in f if line.strip()})
+
+    def stop(self, timeout=5.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+class OpenConnSampler:
+    """Samples, every `interval` s on the client CPU, how many established TCP connections the
+    backend port has (`ss -tnH state established sport = :PORT`): the peak of the gateway's
+    open backend connections while the load runs."""
+
+    def __init__(self, port, interval=0.25):
+        self.port = port
+        self.interval = interval
+        self.peak = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def count(self):
+        r = subprocess.run(["taskset", "-c", CLIENT_CPU, "ss", "-tnH", "state", "established",
+                            f"( sport = :{self.port} )"], capture_output=True, text=True,
+                           timeout=10)
+        return sum(1 for line in r.stdout.splitlines() if line.strip())
+
+    def loop(self):
+        while not self.done.wait(self.interval):
+            self.peak = max(self.peak, self.count())
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(timeout=15)
 
 
 def find_php_fpm():
@@ -1337,13 +1465,17 @@ H2LOAD_REQ = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+
 
 
 def run_h2load(port, scenario, duration=None, total=None, timeout=None):
-    """h2load over TLS: `duration` seconds (-D) or `total` requests (-n); scenario.conns
-    connections with scenario.streams concurrent streams each. Returns the same keys as run_wrk,
-    plus the negotiated protocol and cipher."""
+    """h2load over TLS (or h2c with prior knowledge: scenario.h2c): `duration` seconds (-D) or
+    `total` requests (-n); scenario.conns connections with scenario.streams concurrent streams
+    each. Returns the same keys as run_wrk, plus the negotiated protocol and cipher."""
     what = ["-D", str(duration)] if duration else ["-n", str(total)]
+    if scenario.h2c:
+        target, want = [f"http://{HOST}:{port}{scenario.path}"], "h2c"
+    else:
+        target, want = [f"--tls13-ciphers={H2_TLS13_CIPHER}", f"--ciphers={H2_TLS12_CIPHER}",
+                        f"https://{HOST}:{port}{scenario.path}"], "h2"
     cmd = ["taskset", "-c", CLIENT_CPU, "h2load", "-t1", f"-c{scenario.conns}",
-           f"-m{scenario.streams}", f"--tls13-ciphers={H2_TLS13_CIPHER}",
-           f"--ciphers={H2_TLS12_CIPHER}", *what, f"https://{HOST}:{port}{scenario.path}"]
+           f"-m{scenario.streams}", *what, *target]
     r = subprocess.run(cmd, capture_output=True, text=True,
                        timeout=timeout or (duration or 0) + 60)
     m = H2LOAD_REQ.search(r.stdout)
@@ -1351,8 +1483,8 @@ def run_h2load(port, scenario, duration=None, total=None, timeout=None):
     if r.returncode != 0 or not m or not fin:
         raise BenchError(f"h2load failed ({r.returncode}): {r.stdout[-1500:]}{r.stderr[-500:]}")
     proto = re.search(r"Application protocol: (\S+)", r.stdout)
-    if not proto or proto.group(1) != "h2":
-        raise BenchError(f"h2load did not negotiate h2: {r.stdout[-1500:]}")
+    if not proto or proto.group(1) != want:
+        raise BenchError(f"h2load did not negotiate {want}: {r.stdout[-1500:]}")
     cipher = re.search(r"Cipher: (\S+)", r.stdout)
     codes = re.search(r"status codes: (\d+) 2xx", r.stdout)
     unit = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[fin.group(2)]
@@ -1417,6 +1549,18 @@ def measure_cpu(runs, scenario, rounds, duration, conns, guard):
     for name, t in tls.items():
         out[name]["negotiated"] = t
     return out
+
+
+def measure_cpu_backend_conns(runs, scenario, rounds, duration, conns, h2o):
+    """measure_cpu for the h2-to-*-backend scenarios (the gateway alone), plus the backend
+    connections: those that carried a request during the rounds (warm-up included; h2o's access
+    log) and the most open at once (ss, sampled)."""
+    offset = h2o.log_offset()
+    with OpenConnSampler(h2o.port) as sampler:
+        cpu = measure_cpu(runs, scenario, rounds, duration, conns, CacheGuard(None, scenario))
+    cpu["gateway"].update({"backend_conns": h2o.connections_since(offset),
+                           "backend_conns_open_peak": sampler.peak})
+    return cpu
 
 
 # --------------------------------------------------------------------------------------------
@@ -1657,6 +1801,8 @@ METRICS = [
     ("instr_per_req", "user instr/req", 0),
     ("idle_kb_per_conn", "KB/idle conn", 3),
     ("req_per_s", "req/s (client, info)", 0),
+    ("backend_conns", "backend conns used (CPU rounds)", 0),
+    ("backend_conns_open_peak", "backend conns open (peak)", 0),
 ]
 
 
@@ -1732,7 +1878,9 @@ def report_notes(results, server_names):
                 lines.append(f"{scname}: " + ", ".join(f"{n} {t}" for n, t in neg.items()))
         setup = {n: per.get(n, {}).get("instr_per_connection_setup") for n in server_names}
         if any(setup.values()):
-            lines.append(f"{scname} user instr per connection set-up (TLS handshake included, "
+            sc = next((x for x in SCENARIOS if x.name == scname), None)
+            what = "h2c preface" if sc is not None and sc.h2c else "TLS handshake"
+            lines.append(f"{scname} user instr per connection set-up ({what} included, "
                          "not in the per-request figure): "
                          + ", ".join(f"{n} {v:,.0f}" for n, v in setup.items() if v))
         sizes = {n: per.get(n, {}).get("response_bytes") for n in server_names}
@@ -1760,6 +1908,7 @@ def report_notes(results, server_names):
                          f"{v['idle_rss_kb_with']:,} KB with {v['idle_connections']:,} idle "
                          f"connections ({v['idle_open_fds_with'] - v['idle_open_fds_before']:,} "
                          f"more open fds), {v['idle_rss_kb_after_close']:,} KB after they closed")
+    lines += backend_protocol_ratios(results)
     for scname, per in results["scenarios"].items():
         for n in server_names:
             bd = per.get(n, {}).get("syscall_breakdown_per_req")
@@ -1767,6 +1916,21 @@ def report_notes(results, server_names):
                 parts = ", ".join(f"{k} {v:.2f}" for k, v in bd.items() if v >= 0.005)
                 lines.append(f"{scname} {n} syscalls/req: {parts}")
     return lines
+
+
+# the two scenarios compared by backend_protocol_ratios: (HTTP/2 backend, HTTP/1.1 backend)
+BACKEND_PROTOCOL_PAIR = ("h2-to-h2-backend-1k", "h2-to-h1-backend-1k")
+
+
+def backend_protocol_ratios(results):
+    """The gateway's h2-backend/h1-backend ratio for every metric both scenarios have."""
+    h2, h1 = (results["scenarios"].get(n, {}).get("gateway", {}) for n in BACKEND_PROTOCOL_PAIR)
+    parts = [f"{name} {h2[key] / h1[key]:.2f}" for key, name, _ in METRICS
+             if h2.get(key) is not None and h1.get(key)]
+    if not parts:
+        return []
+    return [f"gateway h2-backend/h1-backend ({BACKEND_PROTOCOL_PAIR[0]} / "
+            f"{BACKEND_PROTOCOL_PAIR[1]}): " + ", ".join(parts)]
 
 
 def report(results, server_names):
@@ -1966,6 +2130,8 @@ def main(argv=None):
         if any(sc.mode == MODE_FCGI for sc in scenarios) and not find_php_fpm():
             raise ServerStartError("php-fpm not found: apt-get -o DPkg::Lock::Timeout=600 "
                                    "install -y php-fpm")
+        if any(sc.mode in H2O_BACKEND_PROTOCOL for sc in scenarios) and not H2O().available():
+            raise ServerStartError(f"h2o (the backend) not found: {H2O().missing_hint()}")
         if any(sc.idle for sc in scenarios) and "memory" not in skip:
             raise_fd_limit(args.idle_connections + 1000)
     except ServerStartError as e:
@@ -2080,6 +2246,10 @@ def main(argv=None):
             if mode in BACKEND_MODES:
                 backend = Backend(workdir).start()
                 results["backend"] = f"backend.c on CPU {CLIENT_CPU}, port {backend.port}"
+            if mode in H2O_BACKEND_PROTOCOL:
+                backend = H2oBackend(workdir, wwwroot).start()
+                results["h2o_backend"] = (f"{H2O().describe()} on CPU {CLIENT_CPU}, plain TCP "
+                                          "(HTTP/1.1 and h2c), serving the document root")
             if mode == MODE_FCGI:
                 fpm = PhpFpm(workdir, [s.name for s in members]).start()
                 results["php_fpm"] = (f"{fpm.describe()}, one pool per server: pm = static, "
@@ -2108,8 +2278,12 @@ def main(argv=None):
                     if "cpu" not in skip and ok:
                         dur = round_seconds(i)
                         log(f"# {sc.name}: CPU, {args.rounds} interleaved rounds of {dur:g}s")
-                        cpu = measure_cpu(ok, sc, args.rounds, dur, conns,
-                                          CacheGuard(backend, sc))
+                        if isinstance(backend, H2oBackend):
+                            cpu = measure_cpu_backend_conns(ok, sc, args.rounds, dur, conns,
+                                                            backend)
+                        else:
+                            cpu = measure_cpu(ok, sc, args.rounds, dur, conns,
+                                              CacheGuard(backend, sc))
                         for name, v in cpu.items():
                             results["scenarios"][sc.name][name].update(v)
                     if "syscalls" not in skip and ok:
