@@ -140,15 +140,9 @@ bool gw_metrics_collect(gw_metrics_view_t *v, gw_arena_t *arena)
     return true;
 }
 
-typedef struct out {
-    char *buf;
-    size_t len, used;
-    bool full;
-} out_t;
+typedef gw_metrics_out_t out_t;
 
-static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(out_t *o, const char *fmt, ...)
+void gw_metrics_put(out_t *o, const char *fmt, ...)
 {
     if (o->full) return;
     va_list ap;
@@ -164,7 +158,7 @@ static void put(out_t *o, const char *fmt, ...)
 
 static void family(out_t *o, const char *name, const char *type, const char *help)
 {
-    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    gw_metrics_put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* A gauge kept as +1/-1 in unsigned words: the sum read while threads update it may be a hair
@@ -185,11 +179,11 @@ static void put_label(out_t *o, const char *v)
 {
     for (; *v; v++) {
         if (*v == '\\' || *v == '"')
-            put(o, "\\%c", *v);
+            gw_metrics_put(o, "\\%c", *v);
         else if (*v == '\n')
-            put(o, "\\n");
+            gw_metrics_put(o, "\\n");
         else
-            put(o, "%c", *v);
+            gw_metrics_put(o, "%c", *v);
     }
 }
 
@@ -201,14 +195,14 @@ static void render_requests(out_t *o, const gw_stats_t *s)
     family(o, "gateway_http_requests_total", "counter",
            "Requests finished, by status class (other: no status, e.g. the client went away first).");
     for (int i = 1; i <= GW_STATS_CLASSES; i++) /* 1xx..5xx, then other */
-        put(o, "gateway_http_requests_total{code=\"%s\"} %llu\n", classes[i % GW_STATS_CLASSES],
+        gw_metrics_put(o, "gateway_http_requests_total{code=\"%s\"} %llu\n", classes[i % GW_STATS_CLASSES],
             counter(&s->requests_by_class[i % GW_STATS_CLASSES]));
     family(o, "gateway_http_requests_by_protocol_total", "counter", "Requests finished, by client protocol.");
     for (int i = 0; i < GW_STATS_PROTOCOLS; i++)
-        put(o, "gateway_http_requests_by_protocol_total{protocol=\"%s\"} %llu\n", protocols[i],
+        gw_metrics_put(o, "gateway_http_requests_by_protocol_total{protocol=\"%s\"} %llu\n", protocols[i],
             counter(&s->requests_by_protocol[i]));
     family(o, "gateway_http_response_body_bytes_total", "counter", "Response body bytes sent to clients.");
-    put(o, "gateway_http_response_body_bytes_total %llu\n", counter(&s->response_body_bytes));
+    gw_metrics_put(o, "gateway_http_response_body_bytes_total %llu\n", counter(&s->response_body_bytes));
 }
 
 /* Only the host and class pairs that saw a request: a counter appears with its first request. */
@@ -222,9 +216,9 @@ static void render_hosts(out_t *o, const gw_metrics_view_t *v)
         for (int i = 1; name && i <= GW_STATS_CLASSES; i++) {
             uint64_t n = v->by_host[h * GW_STATS_CLASSES + (size_t)(i % GW_STATS_CLASSES)];
             if (!n) continue;
-            put(o, "gateway_http_requests_by_host_total{host=\"");
+            gw_metrics_put(o, "gateway_http_requests_by_host_total{host=\"");
             put_label(o, name);
-            put(o, "\",code=\"%s\"} %llu\n", classes[i % GW_STATS_CLASSES], (unsigned long long)n);
+            gw_metrics_put(o, "\",code=\"%s\"} %llu\n", classes[i % GW_STATS_CLASSES], (unsigned long long)n);
         }
     }
 }
@@ -237,35 +231,35 @@ static void render_latency(out_t *o, const gw_stats_t *s)
     unsigned long long acc = 0;
     for (int i = 0; i < GW_LATENCY_BUCKETS - 1; i++) {
         acc += counter(&s->latency[i]);
-        put(o, "gateway_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+        gw_metrics_put(o, "gateway_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
             latency_bounds_ms[i] / 1000.0, acc);
     }
     acc += counter(&s->latency[GW_LATENCY_BUCKETS - 1]);
-    put(o, "gateway_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", acc);
-    put(o, "gateway_http_request_duration_seconds_sum %.3f\n", (double)counter(&s->latency_ms_sum) / 1000.0);
-    put(o, "gateway_http_request_duration_seconds_count %llu\n", acc);
+    gw_metrics_put(o, "gateway_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", acc);
+    gw_metrics_put(o, "gateway_http_request_duration_seconds_sum %.3f\n", (double)counter(&s->latency_ms_sum) / 1000.0);
+    gw_metrics_put(o, "gateway_http_request_duration_seconds_count %llu\n", acc);
 }
 
 static void render_connections(out_t *o, const gw_stats_t *s)
 {
     family(o, "gateway_client_connections_accepted_total", "counter", "Client connections accepted.");
-    put(o, "gateway_client_connections_accepted_total %llu\n", counter(&s->conns_accepted));
+    gw_metrics_put(o, "gateway_client_connections_accepted_total %llu\n", counter(&s->conns_accepted));
     long long open = gauge(&s->conns_open), idle = gauge(&s->conns_idle);
     family(o, "gateway_client_connections", "gauge",
            "Client connections open, by state (idle: keep-alive, waiting for a request).");
-    put(o, "gateway_client_connections{state=\"active\"} %lld\n", open > idle ? open - idle : 0);
-    put(o, "gateway_client_connections{state=\"idle\"} %lld\n", idle);
+    gw_metrics_put(o, "gateway_client_connections{state=\"active\"} %lld\n", open > idle ? open - idle : 0);
+    gw_metrics_put(o, "gateway_client_connections{state=\"idle\"} %lld\n", idle);
     family(o, "gateway_backend_connections", "gauge",
            "Backend connections, by state (active: in use or being made; idle: pooled for reuse).");
-    put(o, "gateway_backend_connections{state=\"active\"} %lld\n", gauge(&s->pool_active));
-    put(o, "gateway_backend_connections{state=\"idle\"} %lld\n", gauge(&s->pool_idle));
+    gw_metrics_put(o, "gateway_backend_connections{state=\"active\"} %lld\n", gauge(&s->pool_active));
+    gw_metrics_put(o, "gateway_backend_connections{state=\"idle\"} %lld\n", gauge(&s->pool_idle));
     family(o, "gateway_backend_connections_reused_total", "counter",
            "Backend checkouts served by an idle pooled connection.");
-    put(o, "gateway_backend_connections_reused_total %llu\n", counter(&s->pool_reused));
+    gw_metrics_put(o, "gateway_backend_connections_reused_total %llu\n", counter(&s->pool_reused));
     family(o, "gateway_backend_connects_total", "counter", "New backend connections attempted.");
-    put(o, "gateway_backend_connects_total %llu\n", counter(&s->pool_connects));
+    gw_metrics_put(o, "gateway_backend_connects_total %llu\n", counter(&s->pool_connects));
     family(o, "gateway_dns_cache_entries", "gauge", "Names held in the workers' DNS caches.");
-    put(o, "gateway_dns_cache_entries %lld\n", gauge(&s->dns_entries));
+    gw_metrics_put(o, "gateway_dns_cache_entries %lld\n", gauge(&s->dns_entries));
 }
 
 static void render_cache_and_tls(out_t *o, const gw_stats_t *s)
@@ -277,27 +271,27 @@ static void render_cache_and_tls(out_t *o, const gw_stats_t *s)
         "Requests the response cache answered or forwarded, by result (stale: a stored response used after "
         "asking the backend: revalidated, or served on a backend error).");
     for (int i = 0; i < GW_CACHE_RESULTS; i++)
-        put(o, "gateway_cache_requests_total{result=\"%s\"} %llu\n", cache[i], counter(&s->cache[i]));
+        gw_metrics_put(o, "gateway_cache_requests_total{result=\"%s\"} %llu\n", cache[i], counter(&s->cache[i]));
     family(o, "gateway_tls_handshakes_total", "counter",
            "Client TLS handshakes ended, by result (full, resumed: completed; failed: a protocol error or an "
            "alert from the client).");
     for (int i = 0; i < GW_TLS_HS_RESULTS; i++)
-        put(o, "gateway_tls_handshakes_total{result=\"%s\"} %llu\n", tls[i], counter(&s->tls_handshakes[i]));
+        gw_metrics_put(o, "gateway_tls_handshakes_total{result=\"%s\"} %llu\n", tls[i], counter(&s->tls_handshakes[i]));
 }
 
 static void render_process(out_t *o, const gw_metrics_view_t *v)
 {
     family(o, "gateway_build_info", "gauge", "Version of the gateway (always 1).");
-    put(o, "gateway_build_info{version=\"%s\"} 1\n", GW_VERSION);
+    gw_metrics_put(o, "gateway_build_info{version=\"%s\"} 1\n", GW_VERSION);
     family(o, "gateway_config_reloads_total", "counter",
            "Configuration reloads (SIGHUP), by result (failure: the running configuration stayed).");
-    put(o, "gateway_config_reloads_total{result=\"success\"} %llu\n", (unsigned long long)v->reloads_ok);
-    put(o, "gateway_config_reloads_total{result=\"failure\"} %llu\n", (unsigned long long)v->reloads_failed);
+    gw_metrics_put(o, "gateway_config_reloads_total{result=\"success\"} %llu\n", (unsigned long long)v->reloads_ok);
+    gw_metrics_put(o, "gateway_config_reloads_total{result=\"failure\"} %llu\n", (unsigned long long)v->reloads_failed);
     family(o, "gateway_config_generation", "gauge",
            "Generation of the configuration in service (1 at start).");
-    put(o, "gateway_config_generation %llu\n", (unsigned long long)v->generation);
+    gw_metrics_put(o, "gateway_config_generation %llu\n", (unsigned long long)v->generation);
     family(o, "gateway_draining", "gauge", "1 while the answering worker drains for a stop.");
-    put(o, "gateway_draining %d\n", v->draining ? 1 : 0);
+    gw_metrics_put(o, "gateway_draining %d\n", v->draining ? 1 : 0);
 }
 
 size_t gw_metrics_render(const gw_metrics_view_t *v, char *buf, size_t len)

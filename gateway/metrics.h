@@ -24,6 +24,17 @@
 #include "mem.h"
 #include "request.h"
 
+/** A text buffer that Prometheus exposition is appended to; `full` once something did not fit
+ *  (the caller then retries with a larger buffer). */
+typedef struct gw_metrics_out {
+    char *buf;
+    size_t len, used;
+    bool full;
+} gw_metrics_out_t;
+
+/** Appends printf-formatted text to `o`, or marks it full. */
+void gw_metrics_put(gw_metrics_out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /** Status classes counted: 1xx..5xx and anything else (index 0). */
 #define GW_STATS_CLASSES 6
 /** Protocols counted: HTTP/1.0, HTTP/1.1, HTTP/2. */

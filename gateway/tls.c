@@ -38,6 +38,7 @@
 #include "config_props.h"
 #include "log.h"
 #include "acme.h"
+#include "acme_crypto.h"
 #include "acme_store.h"
 #include "metrics.h"
 #include "tls_session_cache.h"
@@ -884,18 +885,6 @@ static X509 *make_cert(EVP_PKEY *pkey)
     return x;
 }
 
-static EVP_PKEY *make_key(void)
-{
-    EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
-    EVP_PKEY *pkey = EVP_PKEY_new();
-    if (!ec || !pkey || !EC_KEY_generate_key(ec) || !EVP_PKEY_assign_EC_KEY(pkey, ec)) {
-        EC_KEY_free(ec);
-        EVP_PKEY_free(pkey);
-        return NULL;
-    }
-    return pkey;
-}
-
 static FILE *create_file(const char *path, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -912,7 +901,7 @@ int gw_tls_generate_dev_cert(const char *cert_path, const char *key_path, char *
         snprintf(err, errlen, "cannot create the directory of '%s': %s", cert_path, strerror(errno));
         return -1;
     }
-    EVP_PKEY *pkey = make_key();
+    EVP_PKEY *pkey = gw_acme_new_key() /* a P-256 key, as for ACME certificates */;
     X509 *x = pkey ? make_cert(pkey) : NULL;
     int rc = -1;
     FILE *kf = NULL, *cf = NULL;

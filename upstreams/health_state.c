@@ -2,13 +2,13 @@
 #include "health.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "config_ids.h"
+#include "metrics.h"
 
 /* Cells indexed by identity id, in segments that never move: workers keep pointers to cells while
  * the main thread adds cells for a new config, and a cell outlives every config that named it. */
@@ -57,38 +57,16 @@ void gw_health_cells_clear(void)
 
 /* ---- gauges ---- */
 
-typedef struct out {
-    char *buf;
-    size_t len, *used;
-    bool full;
-} out_t;
-
-static void put(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(out_t *o, const char *fmt, ...)
-{
-    if (o->full) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->buf + *o->used, o->len - *o->used, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->len - *o->used) {
-        o->full = true;
-        return;
-    }
-    *o->used += (size_t)n;
-}
-
 /* A group name as a label value: backslash, double quote and newline escaped. */
-static void put_label(out_t *o, const char *name)
+static void put_label(gw_metrics_out_t *o, const char *name)
 {
     for (const char *s = name; *s; s++) {
         if (*s == '\\' || *s == '"')
-            put(o, "\\%c", *s);
+            gw_metrics_put(o, "\\%c", *s);
         else if (*s == '\n')
-            put(o, "\\n");
+            gw_metrics_put(o, "\\n");
         else
-            put(o, "%c", *s);
+            gw_metrics_put(o, "%c", *s);
     }
 }
 
@@ -100,15 +78,16 @@ static size_t healthy_count(const gw_target_list_t *g)
     return up;
 }
 
-static void put_family(out_t *o, const gw_config_t *cfg, const char *name, const char *help, bool healthy)
+static void put_family(gw_metrics_out_t *o, const gw_config_t *cfg, const char *name, const char *help,
+                       bool healthy)
 {
-    put(o, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    gw_metrics_put(o, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
     for (size_t i = 0; i < cfg->num_groups; i++) {
         const gw_target_list_t *g = &cfg->groups[i];
         if (!g->health_check || !g->health) continue;
-        put(o, "%s{group=\"", name);
+        gw_metrics_put(o, "%s{group=\"", name);
         put_label(o, g->name);
-        put(o, "\"} %zu\n", healthy ? healthy_count(g) : g->count);
+        gw_metrics_put(o, "\"} %zu\n", healthy ? healthy_count(g) : g->count);
     }
 }
 
@@ -118,10 +97,11 @@ bool gw_health_render_metrics(const gw_config_t *cfg, char *buf, size_t len, siz
     for (size_t i = 0; i < cfg->num_groups; i++)
         any |= cfg->groups[i].health_check != NULL;
     if (!any) return true;
-    out_t o = {buf, len, used, false};
+    gw_metrics_out_t o = {buf, len, *used, false};
     put_family(&o, cfg, "gateway_upstream_servers", "Servers of each upstream group with a healthCheck.",
                false);
     put_family(&o, cfg, "gateway_upstream_healthy_servers",
                "Servers of each upstream group with a healthCheck that pass their probes.", true);
+    *used = o.used;
     return !o.full;
 }
