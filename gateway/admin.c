@@ -114,11 +114,8 @@ const gw_handler_t *gw_admin_handler_new(const gw_route_t *route, gw_arena_t *ar
     const gw_node_t *list = gw_route_prop(route, "adminAllow");
     size_t bad;
     if (list && list->kind == GW_NODE_SEQ) {
-        const char **items = gw_arena_alloc(arena, (list->seq.count + 1) * sizeof(*items));
-        if (!items) return NULL;
-        for (size_t i = 0; i < list->seq.count; i++) items[i] = gw_node_as_string(list->seq.items[i]);
         /* checked at load (gw_admin_check_property): a bad list cannot get here */
-        if (!gw_cidr_list_build(&h->allow, arena, items, list->seq.count, &bad)) return NULL;
+        if (!gw_cidr_list_from_seq(&h->allow, arena, list)) return NULL;
     } else if (!gw_cidr_list_build(&h->allow, arena, default_allow, 2, &bad)) {
         return NULL;
     }
@@ -159,15 +156,7 @@ const gw_node_t *gw_admin_check_property(const char *name, const gw_node_t *valu
         snprintf(why, whylen, "'%s' is not a path (it must start with '/'; null or \"\" switches it off)", s);
         return value;
     }
-    if (!strcmp(name, "adminAllow") && value->kind == GW_NODE_SEQ) {
-        for (size_t i = 0; i < value->seq.count; i++) {
-            const char *s = gw_node_as_string(value->seq.items[i]);
-            gw_cidr_t c;
-            if (s && gw_cidr_parse(s, &c)) continue;
-            snprintf(why, whylen, "'%s' is not an IP address or CIDR prefix", s ? s : "null");
-            return value->seq.items[i];
-        }
-    }
+    if (!strcmp(name, "adminAllow")) return gw_cidr_seq_check(value, why, whylen);
     return NULL;
 }
 

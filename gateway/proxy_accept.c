@@ -168,15 +168,8 @@ const gw_node_t *gw_proxy_proto_check_property(const char *name, const gw_node_t
                  s ? s : "null");
         return value;
     }
-    if (strcmp(name, "proxyProtocolTrusted") != 0 || value->kind != GW_NODE_SEQ) return NULL;
-    for (size_t i = 0; i < value->seq.count; i++) {
-        const char *s = gw_node_as_string(value->seq.items[i]);
-        gw_cidr_t c;
-        if (s && gw_cidr_parse(s, &c)) continue;
-        snprintf(why, whylen, "'%s' is not an IP address or CIDR prefix", s ? s : "null");
-        return value->seq.items[i];
-    }
-    return NULL;
+    if (strcmp(name, "proxyProtocolTrusted") != 0) return NULL;
+    return gw_cidr_seq_check(value, why, whylen);
 }
 
 bool gw_proxy_proto_config_build(const gw_node_t *g, gw_arena_t *arena, gw_pp_config_t *out)
@@ -190,12 +183,7 @@ bool gw_proxy_proto_config_build(const gw_node_t *g, gw_arena_t *arena, gw_pp_co
     out->max_bytes = (uint32_t)max;
     const gw_node_t *list = gw_yaml_map_get(g, "proxyProtocolTrusted");
     if (!list || list->kind != GW_NODE_SEQ || !list->seq.count) return true;
-    const char **items = gw_arena_alloc(arena, list->seq.count * sizeof(*items));
-    if (!items) return false;
-    for (size_t i = 0; i < list->seq.count; i++)
-        items[i] = gw_node_as_string(list->seq.items[i]);
-    size_t bad;
-    return gw_cidr_list_build(&out->trusted, arena, items, list->seq.count, &bad);
+    return gw_cidr_list_from_seq(&out->trusted, arena, list);
 }
 
 int gw_proxy_proto_version(const gw_node_t *value)

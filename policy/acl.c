@@ -2,8 +2,11 @@
 #include "acl.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "config_props.h"
 
 static void v4_mapped(struct in6_addr *out, const struct in_addr *v4)
 {
@@ -91,6 +94,27 @@ bool gw_cidr_list_build(gw_cidr_list_t *l, gw_arena_t *arena, const char *const 
     }
     qsort(l->hosts, l->num_hosts, sizeof(*l->hosts), cmp_addr);
     return true;
+}
+
+const gw_node_t *gw_cidr_seq_check(const gw_node_t *seq, char *why, size_t whylen)
+{
+    for (size_t i = 0; seq->kind == GW_NODE_SEQ && i < seq->seq.count; i++) {
+        const char *s = gw_node_as_string(seq->seq.items[i]);
+        gw_cidr_t c;
+        if (s && gw_cidr_parse(s, &c)) continue;
+        snprintf(why, whylen, "'%s' is not an IP address or CIDR prefix", s ? s : "null");
+        return seq->seq.items[i];
+    }
+    return NULL;
+}
+
+bool gw_cidr_list_from_seq(gw_cidr_list_t *l, gw_arena_t *arena, const gw_node_t *seq)
+{
+    const char **items = gw_arena_alloc(arena, (seq->seq.count + 1) * sizeof(*items));
+    if (!items) return false;
+    for (size_t i = 0; i < seq->seq.count; i++) items[i] = gw_node_as_string(seq->seq.items[i]);
+    size_t bad;
+    return gw_cidr_list_build(l, arena, items, seq->seq.count, &bad);
 }
 
 bool gw_cidr_list_match(const gw_cidr_list_t *l, const struct in6_addr *ip)

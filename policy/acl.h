@@ -48,6 +48,17 @@ bool gw_cidr_match(const gw_cidr_t *c, const struct in6_addr *ip);
 bool gw_cidr_list_build(gw_cidr_list_t *l, gw_arena_t *arena, const char *const *items, size_t n,
                         size_t *bad);
 
+struct gw_node;
+
+/**
+ * Checks a YAML sequence of addresses and CIDR prefixes (adminAllow, proxyProtocolTrusted) at
+ * load: NULL when every item parses, else the first bad item with a message in `why`.
+ */
+const struct gw_node *gw_cidr_seq_check(const struct gw_node *seq, char *why, size_t whylen);
+
+/** Builds a list from a sequence gw_cidr_seq_check accepted. False without memory. */
+bool gw_cidr_list_from_seq(gw_cidr_list_t *l, gw_arena_t *arena, const struct gw_node *seq);
+
 /** True when `ip` matches any entry. */
 bool gw_cidr_list_match(const gw_cidr_list_t *l, const struct in6_addr *ip);
 
