@@ -28,6 +28,16 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 # GATEWAY_TEST_WORKERS=N runs every "workers: 1" config with N workers (the ThreadSanitizer run)
 TEST_WORKERS = os.environ.get("GATEWAY_TEST_WORKERS")
 START_TIMEOUT = 10.0
+
+
+def gateway_has_tsan():
+    """True for a ThreadSanitizer build (its runtime's symbols are in the binary's dynamic table)."""
+    try:
+        return b"__tsan_init" in GATEWAY_BIN.read_bytes()
+    except OSError:
+        return False
+
+
 STOP_TIMEOUT = 10.0
 PORT_PLACEHOLDER = "@PORT@"
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import make_config
+from conftest import gateway_has_tsan, make_config
 
 N = 10000
 REQUEST = b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -29,20 +29,28 @@ def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def open_idle(port, n):
-    """n connections that each sent one request and read its whole response."""
+def read_answer(s):
+    s.settimeout(10)
+    buf = b""
+    while b"hello world\n" not in buf:
+        d = s.recv(4096)
+        assert d, "closed before the response"
+        buf += d
+
+
+def open_idle(port, n, batch=250):
+    """n connections that each sent one request and read its whole response. They are opened a
+    batch at a time, each batch answered before the next: thousands of connects at once would
+    overflow the listen backlog of a slow (sanitizer) build, whose dropped handshakes the kernel
+    retries only after seconds."""
     socks = []
-    for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(REQUEST)
-        socks.append(s)
-    for s in socks:
-        s.settimeout(5)
-        buf = b""
-        while b"hello world\n" not in buf:
-            d = s.recv(4096)
-            assert d, "closed before the response"
-            buf += d
+    for first in range(0, n, batch):
+        for _ in range(min(batch, n - first)):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(REQUEST)
+            socks.append(s)
+        for s in socks[first:]:
+            read_answer(s)
     return socks
 
 
@@ -57,6 +65,9 @@ def many_fds():
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+# maxConnections is shared out among the workers, and the kernel spreads connections over them
+# unevenly: at two workers one of them may reach its half before 10,000 are open
+@pytest.mark.one_worker
 def test_ten_thousand_idle_connections(start_gateway, wwwroot, many_fds, monkeypatch):
     # AddressSanitizer keeps freed memory in quarantine (256 MiB by default), which would count as
     # growth here; a small quarantine keeps the figure about the gateway's own memory
@@ -75,7 +86,9 @@ def test_ten_thousand_idle_connections(start_gateway, wwwroot, many_fds, monkeyp
     print(f"idle connections: {N}, RSS {base_rss} -> {held_rss} KiB, {per_conn:.2f} KiB each")
     assert held_fds >= base_fds + N, "every connection is held open"
     assert gw.get("/hello.txt").status == 200, "a new client is still served"
-    assert per_conn < 1.0, f"{per_conn:.2f} KiB per idle connection"
+    # ThreadSanitizer's shadow memory multiplies every byte the gateway touches: its bound is loose
+    bound = 4.0 if gateway_has_tsan() else 1.0
+    assert per_conn < bound, f"{per_conn:.2f} KiB per idle connection"
     for s in socks:
         s.close()
     deadline = time.monotonic() + 10
