@@ -938,6 +938,7 @@ static void build_pool_config(const gw_node_t *g, gw_pool_config_t *p)
     p->h2_max_streams = global_u32(g, "proxyHttp2MaxConcurrentStreams", 100);
     p->h2_window = global_u32(g, "proxyHttp2WindowSize", 65535);
     p->h2_ping_ms = global_u32(g, "proxyHttp2PingInterval", 10000);
+    p->buffer_max = global_u32(g, "proxyBufferSize", 262144);
 }
 
 /* One `resolver` entry in c-ares' csv syntax: "ipv4", "ipv4:port", "ipv6", "[ipv6]" or "[ipv6]:port". */

@@ -72,7 +72,7 @@ const gw_prop_def_t gw_props_registry[] = {
     {"automaticTLSRetryMax", G, GW_PT_INT, 1, 86400, "3600", NULL, true,
      "ACME: longest back-off in seconds between failed attempts (from 2 s, doubling; Retry-After honoured)"},
     {"automaticTLSTimeout", G, GW_PT_INT, 100, 600000, "10000", NULL, true,
-     "ACME: ms each connect, read and write to the CA may take"},
+     "ACME: ms one request to the CA may take, all told (resolving, connecting, TLS, the answer)"},
     {"automaticTLSValidationTimeout", G, GW_PT_INT, 1, 3600, "60", NULL, true,
      "ACME: seconds to wait for the CA to validate a challenge or issue an order (polled every 0.5 s)"},
     /* process, logs, modules */
@@ -108,6 +108,9 @@ const gw_prop_def_t gw_props_registry[] = {
      "bytes of a response an HTTP/2 backend may send ahead of a slow client, per stream (buffered)"},
     {"proxyHttp2PingInterval", G, GW_PT_INT, 0, 3600000, "10000", NULL, true,
      "ms between PINGs on an idle HTTP/2 backend session; one unanswered by the next closes it; 0: off"},
+    {"proxyBufferSize", G, GW_PT_INT, 16384, 67108864, "262144", NULL, true,
+     "largest read buffer of an HTTP/1.1, FastCGI or SCGI backend response, in bytes: sized from its "
+     "Content-Length or the target's recent responses, held only while it is read and sent"},
     {"resolver", G, GW_PT_STRING_OR_LIST, NOLIM, "/etc/resolv.conf", NULL, true, "DNS servers for backend names: \"ip[:port]\""},
     {"dnsMinTtl", G, GW_PT_INT, 0, 86400000, "1000", NULL, true, "ms a DNS answer is cached at least"},
     {"dnsMaxTtl", G, GW_PT_INT, 0, 86400000, "3600000", NULL, true, "ms a DNS answer is cached at most"},

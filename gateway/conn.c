@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acl.h"
+
 static ssize_t tcp_read(gw_conn_t *c, void *buf, size_t len)
 {
     ssize_t n;
@@ -46,9 +48,5 @@ const gw_transport_ops_t gw_tcp_transport = {tcp_read, tcp_writev, tcp_sendfile,
 
 void gw_conn_peer_text(const gw_conn_info_t *info, char *buf, size_t len)
 {
-    const struct in6_addr *a = &info->peer.sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a))
-        inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)len);
-    else
-        inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+    gw_ip_text(&info->peer.sin6_addr, buf, len);
 }

@@ -22,6 +22,7 @@
 #include "http1_parser.h"
 #include "http2.h"
 #include "log.h"
+#include "put.h"
 #include "worker.h"
 
 #define H1_MAX_IOV 24
@@ -156,16 +157,10 @@ static void decide_framing(h1_req_t *r)
     if (!r->body_done && !req->body_cb) r->keep_alive = false;
 }
 
-/* Decimal digits of v at p (no sprintf on the hot path). */
-static char *put_u64(char *p, uint64_t v)
+/* The chunk-size line for `len` body bytes into r->chunk_hdr; its length. */
+static size_t chunk_header(h1_req_t *r, uint64_t len)
 {
-    char tmp[20];
-    int n = 0;
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    while (n) *p++ = tmp[--n];
-    return p;
+    return (size_t)(GW_PUT_LIT(gw_put_hex(r->chunk_hdr, len), "\r\n") - r->chunk_hdr);
 }
 
 static char *put_str(char *p, const char *s)
@@ -181,7 +176,7 @@ static bool build_head(h1_req_t *r)
     char *buf = gw_arena_alloc(&req->arena, head_size(req) + strlen(server));
     if (!buf) return false;
     char *p = put(buf, "HTTP/1.1 ", 9);
-    p = put_u64(p, (uint64_t)(req->res.status > 0 && req->res.status < 1000 ? req->res.status : 500));
+    p = gw_put_u64(p, (uint64_t)(req->res.status > 0 && req->res.status < 1000 ? req->res.status : 500));
     p = put(p, " ", 1);
     p = put_str(p, gw_status_reason(req->res.status));
     if (*server) {
@@ -205,7 +200,7 @@ static bool build_head(h1_req_t *r)
     }
     if (req->res.content_length >= 0) {
         p = put(p, "Content-Length: ", 16);
-        p = put_u64(p, (uint64_t)req->res.content_length);
+        p = gw_put_u64(p, (uint64_t)req->res.content_length);
         p = put(p, "\r\n", 2);
     } else if (r->chunked) {
         p = put(p, "Transfer-Encoding: chunked\r\n", 28);
@@ -267,8 +262,7 @@ static bool queue_body(h1_req_t *r, const gw_slice_t *bufs, size_t n, gw_send_st
     if (r->niov + (int)n + 4 > H1_MAX_IOV) return false;
     size_t len = r->suppress_body ? 0 : total_len(bufs, n);
     if (len && r->chunked) {
-        int hl = snprintf(r->chunk_hdr, sizeof(r->chunk_hdr), "%zx\r\n", len);
-        add_iov(r, r->chunk_hdr, (size_t)hl);
+        add_iov(r, r->chunk_hdr, chunk_header(r, len));
     }
     for (size_t i = 0; len && i < n; i++) add_iov(r, bufs[i].base, bufs[i].len);
     if (len && r->chunked) add_iov(r, "\r\n", 2);
@@ -313,7 +307,7 @@ static void h1_send_file(gw_req_t *req, int fd, uint64_t off, uint64_t len, gw_s
     if (r->niov == r->iov_idx) r->niov = r->iov_idx = 0;
     if (!r->head_sent && !build_head(r)) state = GW_SEND_ERROR;
     if (!r->suppress_body && len) {
-        if (r->chunked) add_iov(r, r->chunk_hdr, (size_t)snprintf(r->chunk_hdr, sizeof(r->chunk_hdr), "%llx\r\n", (unsigned long long)len));
+        if (r->chunked) add_iov(r, r->chunk_hdr, chunk_header(r, len));
         r->file_fd = fd;
         r->file_off = off;
         r->file_left = len;

@@ -18,8 +18,10 @@
 #include "log.h"
 #include "metrics.h"
 #include "module_loader.h"
+#include "acme_fetch.h"
 #include "dns.h"
 #include "pool.h"
+#include "resbuf.h"
 #include "balancer.h"
 #include "health.h"
 #include "tls_client.h"
@@ -373,7 +375,9 @@ void gw_worker_free(gw_worker_t *w)
     close_listeners(w);
     gw_worker_forget_snapshots(w);
     gw_health_probes_stop(w); /* before the pools its connections belong to */
+    gw_acme_fetch_free(w);    /* likewise, and before the resolver */
     gw_pools_free(w);
+    gw_resbufs_free(w);
     gw_tls_client_free(w->tls_client);
     gw_balance_worker_free(w);
     gw_dns_free(w->dns);

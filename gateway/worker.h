@@ -52,8 +52,10 @@ typedef struct gw_worker {
     gw_timer_t log_timer; /**< flushes access-log lines left in a quiet second */
     struct gw_dns *dns;  /**< this worker's resolver */
     void *pools;         /**< backend connection pools by target id (pool.c) */
+    void *resbufs;       /**< backend response buffers above the I/O chunk size (resbuf.c) */
     void *lb;            /**< balancer state by target list id (balancer.c) */
     void *health;        /**< active health probes: worker 0 only (upstreams/health.h) */
+    void *acme;          /**< requests to the ACME CA: worker 0 only (acme_fetch.h) */
     struct gw_tls_client *tls_client; /**< backend TLS contexts, made on first use */
     uint64_t rng;        /**< xorshift state for load balancing */
     gw_msg_t stop_msg;

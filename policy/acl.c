@@ -125,9 +125,25 @@ bool gw_cidr_list_match(const gw_cidr_list_t *l, const struct in6_addr *ip)
     return false;
 }
 
+/* One IPv4 octet in decimal. */
+static char *put_octet(char *p, unsigned v)
+{
+    if (v >= 100) *p++ = (char)('0' + v / 100);
+    if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
+    *p++ = (char)('0' + v % 10);
+    return p;
+}
+
 void gw_ip_text(const struct in6_addr *ip, char *buf, size_t len)
 {
-    if (IN6_IS_ADDR_V4MAPPED(ip))
+    if (IN6_IS_ADDR_V4MAPPED(ip) && len >= INET_ADDRSTRLEN) { /* by hand: inet_ntop runs sprintf */
+        char *p = put_octet(buf, ip->s6_addr[12]);
+        for (int i = 13; i < 16; i++) {
+            *p++ = '.';
+            p = put_octet(p, ip->s6_addr[i]);
+        }
+        *p = '\0';
+    } else if (IN6_IS_ADDR_V4MAPPED(ip))
         inet_ntop(AF_INET, &ip->s6_addr[12], buf, (socklen_t)len);
     else
         inet_ntop(AF_INET6, ip, buf, (socklen_t)len);

@@ -186,6 +186,7 @@ GROUPS = [
          "proxyHttp2MaxConcurrentStreams": "proxyHttp2MaxConcurrentStreams: 200",
          "proxyHttp2WindowSize": "proxyHttp2WindowSize: 262144",
          "proxyHttp2PingInterval": "proxyHttp2PingInterval: 30000",
+         "proxyBufferSize": "proxyBufferSize: 1048576",
          "protocol": "protocol: h2c",
          "proxyCaFile": "proxyCaFile: /etc/gateway/tls/backends-ca.pem",
          "resolver": 'resolver: ["10.0.0.2", "10.0.0.3:53"]',

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "config.h"
 #include "conn.h"
 #include "file_cache.h"
@@ -36,12 +37,8 @@ bool gw_cgi_env_add(gw_arena_t *arena, gw_cgi_env_t *env, const char *name, cons
 
 static const char *addr_text(gw_arena_t *a, const struct sockaddr_in6 *sa)
 {
-    char buf[64];
-    const struct in6_addr *ip = &sa->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(ip))
-        inet_ntop(AF_INET, &ip->s6_addr[12], buf, sizeof(buf));
-    else
-        inet_ntop(AF_INET6, ip, buf, sizeof(buf));
+    char buf[INET6_ADDRSTRLEN];
+    gw_ip_text(&sa->sin6_addr, buf, sizeof(buf));
     return gw_arena_strndup(a, buf, strlen(buf));
 }
 

@@ -9,12 +9,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "balancer.h"
 #include "cgi_response.h"
 #include "errors.h"
 #include "handler.h"
 #include "log.h"
 #include "proxy_proto.h"
+#include "resbuf.h"
 #include "worker.h"
 
 #define MAX_RESPONSE_HEADERS 128
@@ -36,6 +38,55 @@ static void touch(gw_exchange_t *x)
     bool tunnel = x->tunnel || x->raw_tunnel;
     uint32_t ms = tunnel && x->tunnel_idle_ms ? x->tunnel_idle_ms : route_of(x)->proxy.read_timeout_ms;
     gw_timer_set(x->req->worker->loop, &x->conn->timer, ms);
+}
+
+/* ---- the read buffer ---- */
+
+/* The response is read into a buffer taken at the first read (an exchange waiting for its backend
+ * holds none), as large as the target's recent responses (up to proxyBufferSize): a 64 KiB answer
+ * then arrives in one read and leaves in one write. */
+static bool take_rbuf(gw_exchange_t *x)
+{
+    if (x->rbuf) return true;
+    gw_worker_t *w = x->req->worker;
+    x->rbuf = gw_resbuf_get(w, gw_pool_response_hint(x->pool), w->cfg->pool.buffer_max, &x->rcap);
+    return x->rbuf != NULL;
+}
+
+static void give_back_rbuf(gw_exchange_t *x)
+{
+    gw_resbuf_put(x->req->worker, x->rbuf, x->rcap);
+    x->rbuf = NULL;
+    x->rcap = 0;
+}
+
+/* Once the head is out of the way: a Content-Length body larger than the room left gets a buffer
+ * that holds it whole (up to proxyBufferSize). The body bytes read so far move; the head's fields
+ * were copied out. */
+static void fit_body(gw_exchange_t *x)
+{
+    if (x->body_left <= x->rcap - x->roff || x->consumed) return;
+    gw_worker_t *w = x->req->worker;
+    size_t want = x->body_left < SIZE_MAX ? (size_t)x->body_left : SIZE_MAX, cap;
+    char *buf = gw_resbuf_get(w, want, w->cfg->pool.buffer_max, &cap);
+    if (!buf || cap <= x->rcap) { /* no larger buffer to have: the body comes in pieces */
+        gw_resbuf_put(w, buf, cap);
+        return;
+    }
+    memcpy(buf, x->rbuf + x->roff, x->rlen - x->roff);
+    x->rlen -= x->roff;
+    x->ready -= x->roff;
+    x->roff = 0;
+    give_back_rbuf(x);
+    x->rbuf = buf;
+    x->rcap = cap;
+}
+
+/* The most bytes a response head may take (a larger buffer does not raise it). */
+static size_t head_room(const gw_exchange_t *x)
+{
+    size_t chunk = x->req->worker->io_pool.chunk_size;
+    return x->rcap < chunk ? x->rcap : chunk;
 }
 
 /* ---- ending ---- */
@@ -72,8 +123,7 @@ static void ex_cleanup(void *arg)
     gw_exchange_t *x = arg;
     gw_pool_cancel(&x->waiter);
     drop_conn(x, false);
-    gw_chunk_put(&x->req->worker->io_pool, x->rbuf);
-    x->rbuf = NULL;
+    give_back_rbuf(x);
 }
 
 static void ex_stop(gw_generator_t *g, gw_req_t *req)
@@ -98,14 +148,24 @@ static bool try_again(gw_exchange_t *x)
 
 /* ---- the request head ---- */
 
+/* Is `name` one of `names` (ASCII case-insensitive)? Lengths are compared first, so most fields
+ * are told apart without a string comparison. */
+static bool name_in(gw_slice_t name, const gw_slice_t *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (names[i].len == name.len && strncasecmp(names[i].base, name.base, name.len) == 0) return true;
+    return false;
+}
+
 static bool hop_by_hop(gw_slice_t name)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                        "transfer-encoding", "upgrade", "host", "content-length",
-                                        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (gw_slice_ieq(name, names[i])) return true;
-    return false;
+    static const gw_slice_t names[] = {GW_SLICE_LIT("connection"),        GW_SLICE_LIT("keep-alive"),
+                                       GW_SLICE_LIT("proxy-connection"),  GW_SLICE_LIT("te"),
+                                       GW_SLICE_LIT("trailer"),           GW_SLICE_LIT("transfer-encoding"),
+                                       GW_SLICE_LIT("upgrade"),           GW_SLICE_LIT("host"),
+                                       GW_SLICE_LIT("content-length"),    GW_SLICE_LIT("x-forwarded-for"),
+                                       GW_SLICE_LIT("x-forwarded-proto"), GW_SLICE_LIT("x-forwarded-host")};
+    return name_in(name, names, sizeof(names) / sizeof(names[0]));
 }
 
 /* Is `name` one of the comma-separated tokens of `list` (a Connection header value)? */
@@ -119,13 +179,6 @@ static bool token_listed(gw_slice_t list, gw_slice_t name)
         if ((size_t)(p - s) == name.len && strncasecmp(s, name.base, name.len) == 0) return true;
     }
     return false;
-}
-
-/* Is `name` listed in the request's Connection header (then it is hop-by-hop too)? */
-static bool named_in_connection(const gw_req_t *req, gw_slice_t name)
-{
-    const gw_header_t *c = gw_req_header(req, "connection");
-    return c && token_listed(c->value, name);
 }
 
 static bool in_list(const gw_headers_t *list, gw_slice_t name)
@@ -145,46 +198,45 @@ size_t gw_exchange_head_capacity(const gw_req_t *req, size_t extra)
     return n + 2 * req->authority.len;
 }
 
-char *gw_exchange_put(char *p, const void *s, size_t n)
-{
-    memcpy(p, s, n);
-    return p + n;
-}
-
 char *gw_exchange_put_client_headers(char *p, const gw_req_t *req, const gw_proxy_route_t *pr)
 {
+    static const gw_slice_t real_ip = GW_SLICE_LIT("x-real-ip");
+    const gw_header_t *c = gw_req_header(req, "connection");
+    gw_slice_t listed = c ? c->value : (gw_slice_t){"", 0}; /* fields it names are hop-by-hop too */
     for (size_t i = 0; i < req->num_headers; i++) {
         const gw_header_t *h = &req->headers[i];
-        if (hop_by_hop(h->name) || named_in_connection(req, h->name) || in_list(&pr->remove_request, h->name) ||
-            in_list(&pr->set_request, h->name) || (pr->x_forwarded && gw_slice_ieq(h->name, "x-real-ip")))
+        if (hop_by_hop(h->name) || token_listed(listed, h->name) || in_list(&pr->remove_request, h->name) ||
+            in_list(&pr->set_request, h->name) || (pr->x_forwarded && name_in(h->name, &real_ip, 1)))
             continue;
-        p = gw_exchange_put(p, h->name.base, h->name.len);
-        p = gw_exchange_put(p, ": ", 2);
-        p = gw_exchange_put(p, h->value.base, h->value.len);
-        p = gw_exchange_put(p, "\r\n", 2);
+        p = gw_put(p, h->name.base, h->name.len);
+        p = gw_put(p, ": ", 2);
+        p = gw_put(p, h->value.base, h->value.len);
+        p = gw_put(p, "\r\n", 2);
     }
     for (uint32_t i = 0; i < pr->set_request.count; i++) {
         const gw_header_t *h = &pr->set_request.items[i];
-        p = gw_exchange_put(p, h->name.base, h->name.len);
-        p = gw_exchange_put(p, ": ", 2);
-        p = gw_exchange_put(p, h->value.base, h->value.len);
-        p = gw_exchange_put(p, "\r\n", 2);
+        p = gw_put(p, h->name.base, h->name.len);
+        p = gw_put(p, ": ", 2);
+        p = gw_put(p, h->value.base, h->value.len);
+        p = gw_put(p, "\r\n", 2);
     }
     return p;
 }
 
 char *gw_exchange_put_forwarded(char *p, const gw_req_t *req)
 {
-    char peer[64];
-    gw_conn_info_t client = *req->conn;
-    if (!IN6_IS_ADDR_UNSPECIFIED(&req->client_ip)) client.peer.sin6_addr = req->client_ip; /* from a trusted proxy */
-    gw_conn_peer_text(&client, peer, sizeof(peer));
-    p += sprintf(p, "X-Forwarded-For: %s\r\nX-Real-IP: %s\r\nX-Forwarded-Proto: %s\r\n", peer, peer,
-                 req->conn->tls ? "https" : "http");
+    char peer[INET6_ADDRSTRLEN];
+    bool relayed = !IN6_IS_ADDR_UNSPECIFIED(&req->client_ip); /* named by a trusted proxy */
+    gw_ip_text(relayed ? &req->client_ip : &req->conn->peer.sin6_addr, peer, sizeof(peer));
+    size_t n = strlen(peer);
+    p = gw_put(GW_PUT_LIT(p, "X-Forwarded-For: "), peer, n);
+    p = gw_put(GW_PUT_LIT(p, "\r\nX-Real-IP: "), peer, n);
+    p = req->conn->tls ? GW_PUT_LIT(p, "\r\nX-Forwarded-Proto: https\r\n")
+                       : GW_PUT_LIT(p, "\r\nX-Forwarded-Proto: http\r\n");
     if (req->authority.len) {
-        p = gw_exchange_put(p, "X-Forwarded-Host: ", 18);
-        p = gw_exchange_put(p, req->authority.base, req->authority.len);
-        p = gw_exchange_put(p, "\r\n", 2);
+        p = gw_put(p, "X-Forwarded-Host: ", 18);
+        p = gw_put(p, req->authority.base, req->authority.len);
+        p = gw_put(p, "\r\n", 2);
     }
     return p;
 }
@@ -193,9 +245,9 @@ char *gw_exchange_put_framing(gw_exchange_t *x, char *p)
 {
     const gw_req_t *req = x->req;
     if (req->body_kind == GW_BODY_LENGTH)
-        p += sprintf(p, "Content-Length: %llu\r\n", (unsigned long long)req->content_length);
+        p = GW_PUT_LIT(gw_put_u64(GW_PUT_LIT(p, "Content-Length: "), req->content_length), "\r\n");
     else if (req->body_kind == GW_BODY_CHUNKED) {
-        p = gw_exchange_put(p, "Transfer-Encoding: chunked\r\n", 28); /* length unknown: stream it chunked */
+        p = gw_put(p, "Transfer-Encoding: chunked\r\n", 28); /* length unknown: stream it chunked */
         x->body_chunked = true;
     }
     return p;
@@ -320,8 +372,8 @@ static void h1_frame_body(gw_exchange_t *x)
     x->piece_off = x->piece.len;
     x->nout = 0;
     if (x->body_chunked && d.len) {
-        int n = snprintf(x->chunk_hdr, sizeof(x->chunk_hdr), "%zx\r\n", d.len);
-        x->out[x->nout++] = (struct iovec){x->chunk_hdr, (size_t)n};
+        char *end = GW_PUT_LIT(gw_put_hex(x->chunk_hdr, d.len), "\r\n");
+        x->out[x->nout++] = (struct iovec){x->chunk_hdr, (size_t)(end - x->chunk_hdr)};
     }
     if (d.len) x->out[x->nout++] = (struct iovec){(void *)d.base, d.len};
     if (x->body_chunked && d.len) x->out[x->nout++] = (struct iovec){"\r\n", 2};
@@ -395,7 +447,7 @@ static int64_t head_length(const gw_h1_response_head_t *h)
 static int h1_parse_head(gw_exchange_t *x, gw_h1_response_head_t *h)
 {
     for (;;) {
-        gw_h1_limits_t lim = {x->rcap, MAX_RESPONSE_HEADERS, x->rcap};
+        gw_h1_limits_t lim = {head_room(x), MAX_RESPONSE_HEADERS, head_room(x)};
         int n = gw_h1_parse_response(x->rbuf + x->roff, x->ready - x->roff, h, &lim);
         if (n <= 0) return n < 0 ? -1 : 0;
         if (gw_h1_response_framing(h, x->req->method, &x->fr) != 0) return -1;
@@ -437,14 +489,14 @@ int gw_exchange_parse_cgi_head(gw_exchange_t *x, gw_h1_response_head_t *h)
 /* Hop-by-hop fields, framing, and the backend's Server (ours is sent, as nginx does). */
 static bool drop_response_header(gw_slice_t name)
 {
-    static const char *const names[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                        "transfer-encoding", "upgrade", "content-length", "server"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (gw_slice_ieq(name, names[i])) return true;
-    return false;
+    static const gw_slice_t names[] = {
+        GW_SLICE_LIT("connection"), GW_SLICE_LIT("keep-alive"),     GW_SLICE_LIT("proxy-connection"),
+        GW_SLICE_LIT("te"),         GW_SLICE_LIT("trailer"),        GW_SLICE_LIT("transfer-encoding"),
+        GW_SLICE_LIT("upgrade"),    GW_SLICE_LIT("content-length"), GW_SLICE_LIT("server")};
+    return name_in(name, names, sizeof(names) / sizeof(names[0]));
 }
 
-/* Copies the backend's headers into the arena, names lower-cased (HTTP/2 needs them so). */
+/* Copies the backend's headers into the arena (the head's bytes in rbuf are reused), names lower-cased. */
 static bool copy_headers(gw_exchange_t *x, const gw_h1_response_head_t *h)
 {
     gw_req_t *req = x->req;
@@ -458,13 +510,18 @@ static bool copy_headers(gw_exchange_t *x, const gw_h1_response_head_t *h)
         if ((!keep_upgrade && (drop_response_header(name) || token_listed(conn, name))) ||
             in_list(&pr->remove_response, name) || in_list(&pr->set_response, name))
             continue;
-        char *n = gw_arena_strndup(&req->arena, h->headers[i].name.base, h->headers[i].name.len);
-        char *v = gw_arena_strndup(&req->arena, h->headers[i].value.base, h->headers[i].value.len);
-        if (!n || !v) return false;
-        for (char *p = n; *p; p++)
-            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
-        if (!gw_res_add_header(req, (gw_slice_t){n, h->headers[i].name.len}, (gw_slice_t){v, h->headers[i].value.len}))
-            return false;
+        gw_slice_t value = h->headers[i].value;
+        char *n = gw_arena_alloc(&req->arena, name.len + value.len + 2); /* both NUL-terminated */
+        if (!n) return false;
+        for (size_t k = 0; k < name.len; k++) {
+            char c = name.base[k];
+            n[k] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; /* HTTP/2 needs names lower-case */
+        }
+        n[name.len] = '\0';
+        char *v = n + name.len + 1;
+        memcpy(v, value.base, value.len);
+        v[value.len] = '\0';
+        if (!gw_res_add_header(req, (gw_slice_t){n, name.len}, (gw_slice_t){v, value.len})) return false;
     }
     for (uint32_t i = 0; i < pr->set_response.count; i++)
         if (!gw_res_add_header(req, pr->set_response.items[i].name, pr->set_response.items[i].value)) return false;
@@ -495,7 +552,7 @@ static int parse_head(gw_exchange_t *x)
     gw_header_t headers[MAX_RESPONSE_HEADERS];
     gw_h1_response_head_t h = {.headers = headers};
     int n = x->codec->decode(x) ? x->codec->parse_head(x, &h) : -1;
-    if (n == 0 && x->rlen - x->roff < x->rcap && !x->eof) return 0;
+    if (n == 0 && x->rlen - x->roff < head_room(x) && !x->eof) return 0;
     if (n <= 0) {
         ex_fail(x, gw_err_bad_response);
         return -1;
@@ -526,6 +583,7 @@ static int parse_head(gw_exchange_t *x)
     req->res.content_length = x->res_length;
     shift_rbuf(x, (size_t)n);
     x->head_parsed = true;
+    fit_body(x);
     gw_start_response(req, &x->gen);
     if (x->tunnel) return open_tunnel(x) ? 1 : -1;
     return 1;
@@ -542,6 +600,7 @@ static bool connection_reusable(const gw_exchange_t *x)
 static void response_complete(gw_exchange_t *x)
 {
     gw_pool_report(x->pool, true);
+    gw_pool_note_response(x->pool, x->read_total);
     drop_conn(x, connection_reusable(x));
 }
 
@@ -574,6 +633,7 @@ static bool deliver(gw_exchange_t *x)
         drop_body(x);
         return false;
     }
+    if (!x->rbuf) return true; /* nothing read yet (a tunnel just opened) */
     while (!x->res_done && !x->waiting_proceed) {
         if (!x->codec->decode(x)) {
             ex_fail(x, gw_err_bad_response);
@@ -620,7 +680,10 @@ static void ex_proceed(gw_generator_t *g, gw_req_t *req)
         ex_read(x); /* TLS kept decrypted bytes that no epoll event will announce */
         return;
     }
-    if (x->conn && !x->waiting_proceed) arm(x);
+    if (x->conn && !x->waiting_proceed) {
+        if (!x->rlen) give_back_rbuf(x); /* waiting for the backend: no buffer held meanwhile */
+        arm(x);
+    }
 }
 
 /* The backend closed: what was read is still delivered (the connection is given up at once). */
@@ -641,6 +704,10 @@ static void on_eof(gw_exchange_t *x)
 
 static void ex_read(gw_exchange_t *x)
 {
+    if (!take_rbuf(x)) {
+        ex_fail(x, gw_err_no_memory);
+        return;
+    }
     if (x->rlen >= x->rcap && !compact_rbuf(x)) return;
     ssize_t n = gw_upconn_read(x->conn, x->rbuf + x->rlen, x->rcap - x->rlen);
     if (n == -EAGAIN) return;
@@ -654,10 +721,12 @@ static void ex_read(gw_exchange_t *x)
         return;
     }
     x->rlen += (size_t)n;
+    x->read_total += (size_t)n;
     while (x->rlen < x->rcap && gw_upconn_pending(x->conn)) { /* TLS: take what is decrypted */
         ssize_t more = gw_upconn_read(x->conn, x->rbuf + x->rlen, x->rcap - x->rlen);
         if (more <= 0) break;
         x->rlen += (size_t)more;
+        x->read_total += (size_t)more;
     }
     x->any_byte = true;
     touch(x);
@@ -774,14 +843,7 @@ bool gw_exchange_init(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *
     x->list = list;
     x->target = pick_target(req, list, NULL);
     x->pool = gw_pool_get(req->worker, x->target);
-    x->rbuf = gw_chunk_get(&req->worker->io_pool);
-    x->rcap = req->worker->io_pool.chunk_size;
-    if (!x->pool || !x->rbuf || !use_proxy_protocol(x) || !gw_req_defer(req, ex_cleanup, x)) {
-        gw_chunk_put(&req->worker->io_pool, x->rbuf);
-        x->rbuf = NULL;
-        return false;
-    }
-    return true;
+    return x->pool && use_proxy_protocol(x) && gw_req_defer(req, ex_cleanup, x);
 }
 
 bool gw_exchange_init_pool(gw_exchange_t *x, gw_req_t *req, const gw_exchange_ops_t *ops, gw_pool_t *pool)
@@ -795,14 +857,7 @@ bool gw_exchange_init_pool(gw_exchange_t *x, gw_req_t *req, const gw_exchange_op
     x->list = &single; /* fail_over() finds no other target */
     x->target = gw_pool_target(pool);
     x->pool = pool;
-    x->rbuf = gw_chunk_get(&req->worker->io_pool);
-    x->rcap = req->worker->io_pool.chunk_size;
-    if (!x->rbuf || !use_proxy_protocol(x) || !gw_req_defer(req, ex_cleanup, x)) {
-        gw_chunk_put(&req->worker->io_pool, x->rbuf);
-        x->rbuf = NULL;
-        return false;
-    }
-    return true;
+    return use_proxy_protocol(x) && gw_req_defer(req, ex_cleanup, x);
 }
 
 void gw_exchange_start(gw_exchange_t *x)

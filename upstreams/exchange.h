@@ -20,6 +20,7 @@
 #include "config.h"
 #include "http1_parser.h"
 #include "pool.h"
+#include "put.h" /* gw_put & co: what adapters write their heads with */
 #include "request.h"
 
 typedef struct gw_exchange gw_exchange_t;
@@ -91,8 +92,9 @@ struct gw_exchange {
     struct iovec out[4];
     int nout;
     /* response from the backend */
-    char *rbuf;
+    char *rbuf; /* taken at the first read (resbuf.h); NULL while nothing is held */
     size_t rlen, rcap;
+    size_t read_total; /* raw response bytes read, for the target's buffer size hint */
     size_t ready; /* rbuf[roff..ready) is decoded payload */
     size_t roff;  /* payload before it was handed on: an offset, so that body bytes are not moved */
     bool head_parsed, any_byte, res_done, keep_alive;
@@ -131,9 +133,6 @@ size_t gw_exchange_head_capacity(const gw_req_t *req, size_t extra);
 /** The parse_head of codecs whose response is CGI-style (fcgi, scgi): the shared CGI response
  *  parser on the decoded stream; the body is framed by the codec (res_length -1). */
 int gw_exchange_parse_cgi_head(gw_exchange_t *x, gw_h1_response_head_t *h);
-
-/** Appends n bytes at p; returns the new end. */
-char *gw_exchange_put(char *p, const void *s, size_t n);
 
 /** Appends the client's headers minus hop-by-hop ones, Host, framing, X-Forwarded-* and those the
  *  route removes or sets, then the route's set headers. */

@@ -31,10 +31,10 @@ static void strip_copy_headers(gw_req_t *req)
 
 static char *put_header(char *p, const char *name, const char *value, size_t vlen)
 {
-    p = gw_exchange_put(p, name, strlen(name));
-    p = gw_exchange_put(p, ": ", 2);
-    p = gw_exchange_put(p, value, vlen);
-    return gw_exchange_put(p, "\r\n", 2);
+    p = gw_put(p, name, strlen(name));
+    p = gw_put(p, ": ", 2);
+    p = gw_put(p, value, vlen);
+    return gw_put(p, "\r\n", 2);
 }
 
 static bool fauth_build_head(gw_exchange_t *x)
@@ -44,17 +44,17 @@ static bool fauth_build_head(gw_exchange_t *x)
     size_t extra = strlen(t->base_path) + strlen(t->authority) + req->target.len + 2 * req->authority.len + 384;
     char *p = x->head = gw_arena_alloc(&req->arena, gw_exchange_head_capacity(req, extra));
     if (!p) return false;
-    p = gw_exchange_put(p, "GET ", 4);
-    p = gw_exchange_put(p, t->base_path[0] ? t->base_path : "/", t->base_path[0] ? strlen(t->base_path) : 1);
-    p = gw_exchange_put(p, " HTTP/1.1\r\nHost: ", 17);
-    p = gw_exchange_put(p, t->authority, strlen(t->authority));
-    p = gw_exchange_put(p, "\r\n", 2);
+    p = gw_put(p, "GET ", 4);
+    p = gw_put(p, t->base_path[0] ? t->base_path : "/", t->base_path[0] ? strlen(t->base_path) : 1);
+    p = gw_put(p, " HTTP/1.1\r\nHost: ", 17);
+    p = gw_put(p, t->authority, strlen(t->authority));
+    p = gw_put(p, "\r\n", 2);
     static const gw_proxy_route_t plain = {.x_forwarded = true};
     p = gw_exchange_put_client_headers(p, req, &plain); /* every header of the original request */
     p = gw_exchange_put_forwarded(p, req);
     p = put_header(p, "X-Forwarded-Method", req->method.base, req->method.len);
     p = put_header(p, "X-Forwarded-Uri", req->target.base, req->target.len);
-    p = gw_exchange_put(p, "\r\n", 2);
+    p = gw_put(p, "\r\n", 2);
     x->head_len = (size_t)(p - x->head);
     return true;
 }

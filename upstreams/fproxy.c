@@ -265,16 +265,16 @@ static bool fproxy_build_head(gw_exchange_t *x)
     size_t extra = f->target.len + req->authority.len + 256;
     char *p = x->head = gw_arena_alloc(&req->arena, gw_exchange_head_capacity(req, extra));
     if (!p) return false;
-    p = gw_exchange_put(p, req->method.base, req->method.len);
-    p = gw_exchange_put(p, " ", 1);
-    p = gw_exchange_put(p, f->target.base, f->target.len);
-    p = gw_exchange_put(p, " HTTP/1.1\r\nHost: ", 17);
-    p = gw_exchange_put(p, req->authority.base, req->authority.len);
-    p = gw_exchange_put(p, "\r\n", 2);
+    p = gw_put(p, req->method.base, req->method.len);
+    p = gw_put(p, " ", 1);
+    p = gw_put(p, f->target.base, f->target.len);
+    p = gw_put(p, " HTTP/1.1\r\nHost: ", 17);
+    p = gw_put(p, req->authority.base, req->authority.len);
+    p = gw_put(p, "\r\n", 2);
     static const gw_proxy_route_t plain = {.x_forwarded = false};
     p = gw_exchange_put_client_headers(p, req, &plain);
     p = gw_exchange_put_framing(x, p);
-    p = gw_exchange_put(p, "\r\n", 2);
+    p = gw_put(p, "\r\n", 2);
     x->head_len = (size_t)(p - x->head);
     return true;
 }

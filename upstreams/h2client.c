@@ -549,11 +549,11 @@ static gw_slice_t backend_path(const h2_stream_t *st)
     size_t bl = strlen(st->target->base_path), n = bl + req->path.len + 1 + req->query.len;
     char *p = gw_arena_alloc(&st->req->arena, n);
     if (!p) return (gw_slice_t){NULL, 0};
-    char *e = gw_exchange_put(p, st->target->base_path, bl);
-    e = gw_exchange_put(e, req->path.base, req->path.len);
+    char *e = gw_put(p, st->target->base_path, bl);
+    e = gw_put(e, req->path.base, req->path.len);
     if (req->has_query) {
-        e = gw_exchange_put(e, "?", 1);
-        e = gw_exchange_put(e, req->query.base, req->query.len);
+        e = gw_put(e, "?", 1);
+        e = gw_put(e, req->query.base, req->query.len);
     }
     return (gw_slice_t){p, (size_t)(e - p)};
 }

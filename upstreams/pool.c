@@ -41,6 +41,9 @@ struct gw_pool {
     void *h2; /* HTTP/2 targets: the sessions on this pool's connections (h2client.c) */
     gw_backend_proto_t learned; /* protocol: auto: what the last TLS handshake chose ... */
     bool learned_any;           /* ... once there was one (before: HTTP/2 is tried) */
+    uint32_t response_hint; /* gw_pool_response_hint */
+    /* private pools: their own TLS contexts (gw_pool_new_private) */
+    gw_tls_client_t *tls;
 };
 
 /* Per worker: pools indexed by target id, and the dynamic ones in LRU order. */
@@ -170,6 +173,22 @@ gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t p
     lru_push_front(tab, p);
     tab->num_dyn++;
     return p;
+}
+
+gw_pool_t *gw_pool_new_private(struct gw_worker *w, const gw_target_t *t, gw_tls_client_t *tls)
+{
+    gw_pool_t *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->worker = w;
+    p->target = t;
+    p->id = t->id;
+    p->tls = tls;
+    return p;
+}
+
+void gw_pool_free_private(gw_pool_t *p)
+{
+    if (p) pool_free(p);
 }
 
 const gw_target_t *gw_pool_target(const gw_pool_t *p)
@@ -305,6 +324,7 @@ static void finish_connect(gw_upconn_t *c, const char *err)
 static gw_tls_client_t *tls_client(gw_pool_t *p)
 {
     gw_worker_t *w = p->worker;
+    if (p->tls) return p->tls;
     if (!w->tls_client) {
         char err[256];
         w->tls_client = gw_tls_client_new(w->cfg->proxy_ca_file, err, sizeof(err));
@@ -350,6 +370,7 @@ static void handshake(gw_upconn_t *c)
         return;
     }
     ERR_clear_error();
+    c->waiter->tls_verify = SSL_get_verify_result(c->ssl); /* why, for a caller that reports it */
     finish_connect(c, gw_err_tls);
 }
 
@@ -626,6 +647,20 @@ void gw_pool_report(gw_pool_t *p, bool ok)
         p->failures = 0;
     }
     if (!ok) p->failures++;
+}
+
+size_t gw_pool_response_hint(const gw_pool_t *p)
+{
+    return p->response_hint;
+}
+
+void gw_pool_note_response(gw_pool_t *p, size_t bytes)
+{
+    uint32_t b = bytes < UINT32_MAX ? (uint32_t)bytes : UINT32_MAX;
+    if (b >= p->response_hint)
+        p->response_hint = b;
+    else
+        p->response_hint -= (p->response_hint - b) / 8; /* one small answer does not shrink it */
 }
 
 uint32_t gw_pool_active(const gw_pool_t *p)

@@ -31,6 +31,7 @@ typedef struct gw_pool_config {
     uint32_t h2_max_streams;     /**< proxyHttp2MaxConcurrentStreams: streams per HTTP/2 session */
     uint32_t h2_window;          /**< proxyHttp2WindowSize: response bytes buffered per stream */
     uint32_t h2_ping_ms;         /**< proxyHttp2PingInterval: PINGs on idle HTTP/2 sessions; 0 = off */
+    uint32_t buffer_max;         /**< proxyBufferSize: the largest read buffer of a backend response */
 } gw_pool_config_t;
 
 /** Called once per gw_pool_acquire (unless cancelled): a connected connection, or an error
@@ -42,6 +43,8 @@ struct gw_pool_waiter {
     void *data;
     bool fresh; /**< a new connection, never an idle one (raw tunnels: CONNECT) */
     bool probe; /**< a health probe (health.h): connects even while the target is backed off */
+    /** After a gw_err_tls failure: the certificate check's X509_V_* result (for the log). */
+    long tls_verify;
     /** Bytes written first on the new connection, before TLS (a PROXY protocol header, kept alive
      *  by the caller until its callback): such a connection is always new and never pooled. */
     const uint8_t *preamble;
@@ -87,6 +90,17 @@ gw_pool_t *gw_pool_get(struct gw_worker *w, const gw_target_t *t);
  */
 gw_pool_t *gw_pool_get_dynamic(struct gw_worker *w, const char *host, uint16_t port);
 
+struct gw_tls_client;
+
+/**
+ * A pool owned by its caller (not in the worker's table: never retired or evicted) to `t`, which the
+ * caller keeps alive, with TLS through `tls` instead of the worker's backend contexts (other trust
+ * anchors: the ACME CA, automaticTLSCaFile). Freed with gw_pool_free_private on the worker's thread
+ * once none of its connections is in use.
+ */
+gw_pool_t *gw_pool_new_private(struct gw_worker *w, const gw_target_t *t, struct gw_tls_client *tls);
+void gw_pool_free_private(gw_pool_t *p);
+
 /** The target a pool connects to. */
 const gw_target_t *gw_pool_target(const gw_pool_t *p);
 
@@ -125,6 +139,13 @@ void gw_pool_report(gw_pool_t *p, bool ok);
 
 /** True while the target is paused after refusing connections (exponential back-off). */
 bool gw_pool_backing_off(gw_pool_t *p);
+
+/** Raw bytes (head and body) of the target's recent responses: large ones count at once, smaller
+ *  ones bring it down slowly. An exchange sizes its read buffer from it before a head arrives. */
+size_t gw_pool_response_hint(const gw_pool_t *p);
+
+/** Notes the raw size of a response read in full from the target. */
+void gw_pool_note_response(gw_pool_t *p, size_t bytes);
 
 /** Connections of this worker to the target that are in use or being made. */
 uint32_t gw_pool_active(const gw_pool_t *p);

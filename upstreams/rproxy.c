@@ -19,33 +19,34 @@ static bool rproxy_build_head(gw_exchange_t *x)
     gw_req_t *req = x->req;
     const gw_target_t *t = x->target;
     const gw_proxy_route_t *pr = &req->route->proxy;
-    size_t extra = strlen(t->base_path) + strlen(t->authority) + 2 * req->authority.len + 256;
+    size_t base_len = strlen(t->base_path), authority_len = strlen(t->authority);
+    size_t extra = base_len + authority_len + 2 * req->authority.len + 256;
     char *p = x->head = gw_arena_alloc(&req->arena, gw_exchange_head_capacity(req, extra));
     if (!p) return false;
-    p = gw_exchange_put(p, req->method.base, req->method.len);
-    p = gw_exchange_put(p, " ", 1);
-    p = gw_exchange_put(p, t->base_path, strlen(t->base_path));
-    p = gw_exchange_put(p, req->path.base, req->path.len);
+    p = gw_put(p, req->method.base, req->method.len);
+    p = gw_put(p, " ", 1);
+    p = gw_put(p, t->base_path, base_len);
+    p = gw_put(p, req->path.base, req->path.len);
     if (req->has_query) {
-        p = gw_exchange_put(p, "?", 1);
-        p = gw_exchange_put(p, req->query.base, req->query.len);
+        p = gw_put(p, "?", 1);
+        p = gw_put(p, req->query.base, req->query.len);
     }
-    p = gw_exchange_put(p, " HTTP/1.1\r\nHost: ", 17);
+    p = gw_put(p, " HTTP/1.1\r\nHost: ", 17);
     if (pr->keep_host && req->authority.len)
-        p = gw_exchange_put(p, req->authority.base, req->authority.len);
+        p = gw_put(p, req->authority.base, req->authority.len);
     else
-        p = gw_exchange_put(p, t->authority, strlen(t->authority));
-    p = gw_exchange_put(p, "\r\n", 2);
+        p = gw_put(p, t->authority, authority_len);
+    p = gw_put(p, "\r\n", 2);
     p = gw_exchange_put_client_headers(p, req, pr);
     const gw_header_t *up = req->upgrade ? gw_req_header(req, "upgrade") : NULL;
     if (up) { /* WebSocket and other upgrades: the hop-by-hop pair is passed on deliberately */
-        p = gw_exchange_put(p, "Connection: upgrade\r\nUpgrade: ", 30);
-        p = gw_exchange_put(p, up->value.base, up->value.len);
-        p = gw_exchange_put(p, "\r\n", 2);
+        p = gw_put(p, "Connection: upgrade\r\nUpgrade: ", 30);
+        p = gw_put(p, up->value.base, up->value.len);
+        p = gw_put(p, "\r\n", 2);
     }
     if (pr->x_forwarded) p = gw_exchange_put_forwarded(p, req);
     p = gw_exchange_put_framing(x, p);
-    p = gw_exchange_put(p, "\r\n", 2);
+    p = gw_put(p, "\r\n", 2);
     x->head_len = (size_t)(p - x->head);
     return true;
 }
