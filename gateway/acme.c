@@ -28,7 +28,8 @@
 #define RENEW_BEFORE_S (30 * 86400) /* default automaticTLSRenewBefore: Let's Encrypt's advice */
 #define RETRY_MAX_S 3600            /* default automaticTLSRetryMax */
 #define RETRY_FIRST_S 2             /* the first back-off after a failure */
-#define HTTP_TIMEOUT_MS 10000       /* default automaticTLSTimeout: each connect, read and write to the CA */
+#define RETRY_AFTER_MAX_S 86400     /* a longer Retry-After is taken as a day: renewal stays possible */
+#define HTTP_TIMEOUT_MS 10000       /* default automaticTLSTimeout: one request to the CA, all told */
 #define VALIDATION_TIMEOUT_S 60     /* default automaticTLSValidationTimeout */
 #define POLL_INTERVAL_MS 500        /* between polls of an authorization or order */
 
@@ -278,14 +279,7 @@ fail:
 static bool wait_ms(void *ctx, int ms)
 {
     gw_acme_t *a = ctx;
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = gw_acme_deadline_in((uint32_t)(ms > 0 ? ms : 0));
     pthread_mutex_lock(&a->lock);
     while (!a->stopping && pthread_cond_timedwait(&a->wake, &a->lock, &until) != ETIMEDOUT)
         continue;
@@ -350,15 +344,19 @@ static void *acme_main(void *arg)
             continue;
         }
         delay = backoff < a->retry_max ? backoff : a->retry_max;
-        if (retry_after > delay)
-            delay = retry_after < 86400 ? retry_after : 86400; /* the CA asked (a day at most) */
+        const char *why = "";
+        if (retry_after > delay) { /* the CA asked for longer (a rate limit, RFC 8555 §6.6) */
+            why = retry_after > RETRY_AFTER_MAX_S ? " (the CA's Retry-After, capped)"
+                                                  : " (the CA's Retry-After)";
+            delay = retry_after < RETRY_AFTER_MAX_S ? retry_after : RETRY_AFTER_MAX_S;
+        }
         backoff = backoff * 2 < a->retry_max ? backoff * 2 : a->retry_max;
-        gw_log_error("notice", "acme: next attempt in %ld s", delay);
+        gw_log_error("notice", "acme: next attempt in %ld s%s", delay, why);
     }
     return NULL;
 }
 
-gw_acme_t *gw_acme_start(const gw_config_t *cfg)
+gw_acme_t *gw_acme_start(const gw_config_t *cfg, struct gw_worker *w0)
 {
     if (!gw_acme_enabled(cfg)) return NULL;
     gw_acme_t *a = acme_new(cfg);
@@ -372,7 +370,7 @@ gw_acme_t *gw_acme_start(const gw_config_t *cfg)
     }
     if (a->cache_dir && mkdir(a->cache_dir, 0700) != 0 && errno != EEXIST)
         gw_log_error("warn", "acme: cannot create %s: %s", a->cache_dir, strerror(errno));
-    if (!(a->http = gw_acme_http_new(a->ca_file, (int)a->timeout_ms, err, sizeof(err))) ||
+    if (!(a->http = gw_acme_http_new(w0, a->ca_file, (int)a->timeout_ms, err, sizeof(err))) ||
         !load_account_key(a))
         goto fail;
     load_cached(a);

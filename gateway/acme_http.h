@@ -1,16 +1,20 @@
 /*
- * HTTPS requests to an ACME server, made from the ACME thread (acme.h), never from a worker: the
- * calls block, with a timeout on the connect and on every read and write, and can be interrupted
- * from another thread (a stopping gateway does not wait for a slow CA). The server's certificate is
- * verified against `automaticTLSCaFile` or the system store, with its host name checked.
- * Requests are HTTP/1.0 with `Connection: close`, so every answer is delimited by the close and is
- * never chunked; bodies are bounded (GW_ACME_MAX_BODY).
+ * HTTPS requests to an ACME server for the ACME thread (acme.h). The thread does not touch the
+ * network: each request is handed to worker 0's loop, which makes it through the upstream engine
+ * (acme_fetch.h: c-ares DNS with the `resolver` servers, a keep-alive connection pool, the backend
+ * TLS client verifying the CA's certificate against `automaticTLSCaFile` or the system store, host
+ * name checked), and the thread waits for the answer. A request is bounded by a timeout, and can be
+ * interrupted from another thread (a stopping gateway does not wait for a slow CA). Requests are
+ * HTTP/1.1; answers are delimited by Content-Length, chunked or the close, and bounded
+ * (GW_ACME_MAX_BODY).
  */
 #ifndef GW_ACME_HTTP_H
 #define GW_ACME_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #define GW_ACME_MAX_BODY (256 * 1024)
 
@@ -25,9 +29,13 @@ typedef struct gw_acme_response {
     size_t body_len;
 } gw_acme_response_t;
 
-/** A client trusting `ca_file` (NULL: the system store); `timeout_ms` bounds each connect, read
- *  and write. NULL with a message in err. */
-gw_acme_http_t *gw_acme_http_new(const char *ca_file, int timeout_ms, char *err, size_t errlen);
+struct gw_worker;
+
+/** A client whose requests worker `w0` makes, trusting `ca_file` (NULL: the system store);
+ *  `timeout_ms` bounds each request (resolving, connecting and the answer). NULL with a message in
+ *  err (the CA file cannot be loaded). */
+gw_acme_http_t *gw_acme_http_new(struct gw_worker *w0, const char *ca_file, int timeout_ms, char *err,
+                                 size_t errlen);
 void gw_acme_http_free(gw_acme_http_t *h);
 
 /**
@@ -39,6 +47,9 @@ bool gw_acme_http_request(gw_acme_http_t *h, const char *method, const char *url
                           gw_acme_response_t *res, char *err, size_t errlen);
 
 void gw_acme_response_free(gw_acme_response_t *res);
+
+/** CLOCK_MONOTONIC now + ms, for pthread_cond_timedwait on a condition using that clock. */
+struct timespec gw_acme_deadline_in(uint32_t ms);
 
 /** From another thread: fails the request in progress, if any, and every later one. */
 void gw_acme_http_interrupt(gw_acme_http_t *h);

@@ -155,7 +155,7 @@ static int run(gw_config_t *cfg, gw_tls_t *tls)
     if (!p) return 1;
     gw_upgrade_serving();
     /* after the listeners and the privilege drop: the ACME cache is written as the serving user */
-    gw_acme_t *acme = gw_acme_start(cfg);
+    gw_acme_t *acme = gw_acme_start(cfg, gw_process_first_worker(p));
     wait_for_signals(p);
     gw_acme_stop(acme); /* interrupts a request to the CA in progress */
     gw_process_stop(p); /* logs when the drain begins */

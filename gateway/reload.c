@@ -699,6 +699,11 @@ static void stop_listening(gw_process_t *p)
     }
 }
 
+gw_worker_t *gw_process_first_worker(gw_process_t *p)
+{
+    return p->workers[0];
+}
+
 void gw_process_stop(gw_process_t *p)
 {
     stop_listening(p);

@@ -66,6 +66,9 @@ bool gw_process_collect(gw_process_t *p);
  *  serves and this one should stop (its Unix socket files are left to the new one). */
 bool gw_process_upgrade(gw_process_t *p);
 
+/** Worker 0: it also runs the process's own clients (health probes, requests to the ACME CA). */
+struct gw_worker *gw_process_first_worker(gw_process_t *p);
+
 /** Stops accepting, drains, joins the workers and frees everything. */
 void gw_process_stop(gw_process_t *p);
 
