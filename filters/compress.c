@@ -96,6 +96,7 @@ static bool starts_with(gw_slice_t s, const char *prefix)
 
 bool gw_compressible_type(gw_slice_t ct)
 {
+    if (starts_with(ct, "text/")) return true; /* the common case, before the parameters are cut off */
     size_t n = 0;
     while (n < ct.len && ct.base[n] != ';' && ct.base[n] != ' ') n++;
     gw_slice_t t = {ct.base, n};
@@ -347,16 +348,41 @@ static void not_modified(gw_req_t *req)
 }
 
 /* The response-side reasons not to compress, before looking at the client. */
+/* The first response header of each name eligible() needs, found in one pass over the list. */
+typedef struct res_facts {
+    const gw_header_t *encoding, *range, *type, *cache_control;
+} res_facts_t;
+
+static bool named(const gw_header_t *h, const char *lower, size_t len)
+{
+    return h->name.len == len && (h->name.base[0] | 0x20) == lower[0] &&
+           strncasecmp(h->name.base, lower, len) == 0;
+}
+
+static res_facts_t res_facts(const gw_res_t *res)
+{
+    res_facts_t f = {NULL, NULL, NULL, NULL};
+    for (uint32_t i = 0; i < res->headers.count; i++) {
+        const gw_header_t *h = &res->headers.items[i];
+        const gw_header_t **slot = named(h, "content-type", 12)       ? &f.type
+                                   : named(h, "content-range", 13)    ? &f.range
+                                   : named(h, "cache-control", 13)    ? &f.cache_control
+                                   : named(h, "content-encoding", 16) ? &f.encoding
+                                                                      : NULL;
+        if (slot && !*slot) *slot = h;
+    }
+    return f;
+}
+
 static bool eligible(const compress_filter_t *f, gw_req_t *req)
 {
     const gw_res_t *res = &req->res;
     if (!body_status(res->status)) return false;
     if (res->content_length >= 0 && res->content_length < f->min_bytes) return false;
-    if (gw_res_header(req, "content-encoding") || gw_res_header(req, "content-range")) return false;
-    const gw_header_t *ct = gw_res_header(req, "content-type");
-    if (!ct || !gw_compressible_type(ct->value)) return false;
-    const gw_header_t *cc = gw_res_header(req, "cache-control");
-    return !cc || !gw_no_transform(cc->value);
+    res_facts_t h = res_facts(res);
+    if (h.encoding || h.range) return false;
+    if (!h.type || !gw_compressible_type(h.type->value)) return false;
+    return !h.cache_control || !gw_no_transform(h.cache_control->value);
 }
 
 static void compress_setup(const gw_filter_t *self, gw_req_t *req)

@@ -7,14 +7,20 @@
  * own stream. A stream's unacknowledged body is therefore bounded by its window and lives in one
  * fixed buffer that never moves while the consumer holds a piece of it.
  *
- * Response bodies: the data provider copies the handler's slices (or pread()s its file) into
- * nghttp2's frames; with nothing queued it returns NGHTTP2_ERR_DEFERRED and gw_send resumes it.
- * A generator's proceed() runs from the flush loop once its data went into frames, never from
- * inside an nghttp2 callback.
+ * Response bodies: the data provider only sizes each DATA frame (NGHTTP2_DATA_FLAG_NO_COPY);
+ * write_data then copies the handler's slices (or pread()s its file) straight into the output
+ * buffer behind the frame header. With nothing queued it returns NGHTTP2_ERR_DEFERRED and gw_send
+ * resumes it. A generator's proceed() runs from the flush loop once its data went into frames,
+ * never from inside an nghttp2 callback.
+ *
+ * Memory: nghttp2 allocates from the worker's sized block pools (streams, frames, HPACK entries),
+ * and response header names come from a fixed table (http2_names.h) or the stream's arena, so
+ * nghttp2 keeps pointers to them instead of copying and lower-casing each one.
  */
 #include "http2.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -27,6 +33,7 @@
 #include "errors.h"
 #include "extended_connect.h"
 #include "handler.h"
+#include "http2_names.h"
 #include "log.h"
 #include "tls.h"
 #include "worker.h"
@@ -34,6 +41,8 @@
 static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 #define PREFACE_LEN 24
 #define MAX_PROCEED_ROUNDS 64 /* producers that send nothing: stop, their flag stays set */
+#define FRAME_HEAD 9          /* bytes of an HTTP/2 frame header (RFC 9113 4.1) */
+#define MIN_DATA_FRAME 1024   /* less room left in obuf: the next DATA frame waits for an empty one */
 
 typedef struct gw_h2_worker {
     nghttp2_session_callbacks *cbs;
@@ -44,6 +53,8 @@ typedef struct gw_h2_worker {
     uint32_t max_header_list;
     bool enabled;
     struct h2_conn *flush_head; /* connections with output to write this iteration */
+    gw_sized_pool_t blocks;     /* nghttp2's streams, frames and HPACK entries: no malloc per stream */
+    nghttp2_mem mem;
 } h2_worker_t;
 
 typedef struct h2_stream h2_stream_t;
@@ -57,6 +68,7 @@ typedef struct h2_conn {
     const uint8_t *pend; /* mem_send output not yet copied into obuf (valid until the next call) */
     size_t pend_len;
     h2_stream_t *streams;
+    h2_stream_t *last_found; /* stream_of's memory */
     uint32_t num_streams;
     int32_t max_client_id;    /* highest stream id the client opened with HEADERS */
     int32_t skip_lo, skip_hi; /* the latest run of ids it skipped: never opened, never to be */
@@ -75,6 +87,7 @@ struct h2_stream {
     /* request head being received */
     gw_headers_t hdrs;
     gw_slice_t method, path, authority, host, protocol;
+    gw_slice_t content_length, expect; /* noted as they arrive: no search of the list later */
     size_t header_bytes;
     int refuse; /* 431 when the head is too large */
     bool dispatched, finishing;
@@ -83,6 +96,7 @@ struct h2_stream {
     gw_send_state_t state;
     gw_slice_t *bufs;
     size_t nbufs, cap_bufs, buf_idx, buf_off;
+    size_t queued; /* bytes of bufs not yet written into a frame */
     int file_fd;
     uint64_t file_off, file_left;
     /* request body */
@@ -113,6 +127,10 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *u);
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u);
 static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *u);
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *u);
+static int write_data(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd, size_t length,
+                      nghttp2_data_source *src, void *u);
+static ssize_t data_frame_size(nghttp2_session *ng, uint8_t type, int32_t id, int32_t conn_window,
+                               int32_t stream_window, uint32_t max_frame, void *u);
 
 static void set_limits(nghttp2_option *opt)
 {
@@ -126,6 +144,31 @@ static void set_limits(nghttp2_option *opt)
 #ifdef GW_HAVE_NGHTTP2_MAX_CONTINUATIONS
     nghttp2_option_set_max_continuations(opt, 8); /* CONTINUATION floods (CVE-2024-28182) */
 #endif
+}
+
+#define KEEP_BLOCK_BYTES (256u << 10) /* per size class: enough for a few hundred streams in flight */
+
+static void *ng_malloc(size_t size, void *pool)
+{
+    return gw_sized_alloc(pool, size);
+}
+
+static void ng_free(void *ptr, void *pool)
+{
+    gw_sized_free(pool, ptr);
+}
+
+static void *ng_calloc(size_t n, size_t size, void *pool)
+{
+    if (size && n > SIZE_MAX / size) return NULL;
+    void *p = gw_sized_alloc(pool, n * size);
+    if (p) memset(p, 0, n * size);
+    return p;
+}
+
+static void *ng_realloc(void *ptr, size_t size, void *pool)
+{
+    return gw_sized_realloc(pool, ptr, size);
 }
 
 static h2_worker_t *h2_worker(gw_worker_t *w)
@@ -161,7 +204,11 @@ static h2_worker_t *h2_worker(gw_worker_t *w)
     nghttp2_session_callbacks_set_on_frame_send_callback(hw->cbs, on_frame_send);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(hw->cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(hw->cbs, on_stream_close);
+    nghttp2_session_callbacks_set_send_data_callback(hw->cbs, write_data);
+    nghttp2_session_callbacks_set_data_source_read_length_callback(hw->cbs, data_frame_size);
     set_limits(hw->opt);
+    gw_sized_pool_init(&hw->blocks, KEEP_BLOCK_BYTES);
+    hw->mem = (nghttp2_mem){&hw->blocks, ng_malloc, ng_free, ng_calloc, ng_realloc};
     w->h2 = hw;
     return hw;
 }
@@ -172,21 +219,22 @@ void gw_h2_worker_free(gw_worker_t *w)
     if (!hw) return;
     nghttp2_session_callbacks_del(hw->cbs);
     nghttp2_option_del(hw->opt);
+    gw_sized_pool_clear(&hw->blocks);
     free(hw);
     w->h2 = NULL;
 }
 
 /* ---- response stream ---- */
 
-static bool hop_by_hop(gw_slice_t n)
-{
-    return gw_slice_ieq(n, "connection") || gw_slice_ieq(n, "keep-alive") || gw_slice_ieq(n, "transfer-encoding") ||
-           gw_slice_ieq(n, "upgrade") || gw_slice_ieq(n, "proxy-connection");
-}
+/* Flags for a name and value that live at least as long as the stream (string literals, the
+ * stream's arena, the config it holds, the worker): nghttp2 keeps pointers instead of copies. A
+ * handler's own values are copied, as they need only live until gw_send (as on HTTP/1.1). */
+#define NV_KEEP_NAME NGHTTP2_NV_FLAG_NO_COPY_NAME
+#define NV_KEEP_BOTH (NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE)
 
-static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl)
+static nghttp2_nv nv(const char *n, size_t nl, const char *v, size_t vl, uint8_t flags)
 {
-    return (nghttp2_nv){(uint8_t *)n, (uint8_t *)v, nl, vl, NGHTTP2_NV_FLAG_NONE};
+    return (nghttp2_nv){(uint8_t *)n, (uint8_t *)v, nl, vl, flags};
 }
 
 /* The name as HTTP/2 needs it: itself when already lower-case (what handlers add), else a
@@ -203,60 +251,121 @@ static const char *lower_name(gw_arena_t *a, gw_slice_t name)
     return low;
 }
 
-/* Builds an nv list from a header list: names lower-cased, connection-specific fields dropped. */
-static size_t add_headers(gw_arena_t *a, nghttp2_nv *out, const gw_headers_t *h, bool skip_length)
+/* Builds an nv list from a header list: names lower-cased, connection-specific fields dropped. A
+ * well-known name is the table's string, another one lower-cased here is in the arena: both are
+ * kept by pointer. *has_date (when given) tells whether the list has a Date. */
+static size_t add_headers(gw_arena_t *a, nghttp2_nv *out, const gw_headers_t *h, bool skip_length,
+                          bool *has_date)
 {
     size_t n = 0;
     for (uint32_t i = 0; i < h->count; i++) {
         gw_slice_t name = h->items[i].name;
-        if (hop_by_hop(name) || !name.len || (skip_length && gw_slice_ieq(name, "content-length"))) continue;
-        const char *low = lower_name(a, name);
-        if (!low) continue;
-        out[n++] = nv(low, name.len, h->items[i].value.base, h->items[i].value.len);
+        const char *low = NULL;
+        gw_h2_name_kind_t kind = gw_h2_name_lookup(name, &low);
+        if (!name.len || kind == GW_H2_NAME_HOP || (skip_length && kind == GW_H2_NAME_LENGTH)) continue;
+        if (kind == GW_H2_NAME_OTHER && !(low = lower_name(a, name))) continue;
+        if (has_date && kind == GW_H2_NAME_DATE) *has_date = true;
+        uint8_t flags = kind != GW_H2_NAME_OTHER || low != name.base ? NV_KEEP_NAME : NGHTTP2_NV_FLAG_NONE;
+        out[n++] = nv(low, name.len, h->items[i].value.base, h->items[i].value.len, flags);
     }
     return n;
 }
 
+/* Trailers after the last DATA, which then does not end the stream. */
+static void submit_trailers(nghttp2_session *ng, h2_stream_t *s, uint32_t *flags)
+{
+    const gw_headers_t *t = &s->req.res.trailers;
+    if (!t->count) return;
+    nghttp2_nv *tv = gw_arena_alloc(&s->req.arena, t->count * sizeof(*tv));
+    size_t tn = tv ? add_headers(&s->req.arena, tv, t, false, NULL) : 0;
+    if (tn && nghttp2_submit_trailer(ng, s->id, tv, tn) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+}
+
+/*
+ * Sizes the next DATA frame; its bytes are written by write_data straight into the output buffer
+ * (NGHTTP2_DATA_FLAG_NO_COPY: no copy through nghttp2's frame buffer). Nothing moves here, so the
+ * handler's slices stay where they are until they are written.
+ */
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length, uint32_t *flags,
                          nghttp2_data_source *src, void *u)
 {
     h2_stream_t *s = src->ptr;
-    size_t n = 0;
-    while (n < length && s->buf_idx < s->nbufs) {
+    uint64_t avail = s->queued + s->file_left;
+    size_t n = avail < length ? (size_t)avail : length;
+    if (n < avail) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+        return (ssize_t)n;
+    }
+    if (s->state == GW_SEND_FINAL) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_COPY;
+        submit_trailers(ng, s, flags);
+        return (ssize_t)n;
+    }
+    if (s->state == GW_SEND_ERROR && !n) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (n) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_COPY; /* write_data lets the producer go on once it is written */
+        return (ssize_t)n;
+    }
+    s->proceed_pending = true; /* everything given so far is in frames: the producer may go on */
+    s->deferred = true;
+    return NGHTTP2_ERR_DEFERRED;
+}
+
+/* Copies `len` bytes of the queued slices, then of the file, to `out`; false when the file shrank. */
+static bool take_body(h2_stream_t *s, uint8_t *out, size_t len)
+{
+    while (len && s->buf_idx < s->nbufs) {
         const gw_slice_t *b = &s->bufs[s->buf_idx];
-        size_t take = b->len - s->buf_off < length - n ? b->len - s->buf_off : length - n;
-        memcpy(buf + n, b->base + s->buf_off, take);
-        n += take;
+        size_t take = b->len - s->buf_off < len ? b->len - s->buf_off : len;
+        memcpy(out, b->base + s->buf_off, take);
+        out += take;
+        len -= take;
+        s->queued -= take;
         s->buf_off += take;
         if (s->buf_off == b->len) {
             s->buf_idx++;
             s->buf_off = 0;
         }
     }
-    if (n < length && s->file_left) {
-        size_t want = length - n < s->file_left ? length - n : (size_t)s->file_left;
-        ssize_t r = pread(s->file_fd, buf + n, want, (off_t)s->file_off);
-        if (r <= 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the file shrank: reset, never a clean end */
-        n += (size_t)r;
+    while (len) {
+        ssize_t r = pread(s->file_fd, out, len, (off_t)s->file_off);
+        if (r <= 0) return false; /* the file shrank: reset, never a clean end */
+        out += r;
+        len -= (size_t)r;
         s->file_off += (uint64_t)r;
         s->file_left -= (uint64_t)r;
     }
-    if (s->buf_idx < s->nbufs || s->file_left) return (ssize_t)n;
-    if (s->state == GW_SEND_FINAL) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        const gw_headers_t *t = &s->req.res.trailers;
-        if (t->count) {
-            nghttp2_nv *tv = gw_arena_alloc(&s->req.arena, t->count * sizeof(*tv));
-            size_t tn = tv ? add_headers(&s->req.arena, tv, t, false) : 0;
-            if (tn && nghttp2_submit_trailer(ng, id, tv, tn) == 0) *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        }
-        return (ssize_t)n;
-    }
-    if (s->state == GW_SEND_ERROR) return n ? (ssize_t)n : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    s->proceed_pending = true; /* everything given so far is in frames: the producer may go on */
-    if (n) return (ssize_t)n;
-    s->deferred = true;
-    return NGHTTP2_ERR_DEFERRED;
+    return true;
+}
+
+/* nghttp2's send_data_callback: a DATA frame sized by read_body, written into obuf whole (no padding
+ * is ever asked for), or later when obuf has no room for it yet. */
+static int write_data(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd, size_t length,
+                      nghttp2_data_source *src, void *u)
+{
+    h2_conn_t *hc = u;
+    h2_stream_t *s = src->ptr;
+    /* a producer that failed may have released the slices it had given */
+    if (s->state == GW_SEND_ERROR) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (hc->ocap - hc->olen < FRAME_HEAD + length) return NGHTTP2_ERR_WOULDBLOCK;
+    uint8_t *out = (uint8_t *)hc->obuf + hc->olen;
+    memcpy(out, framehd, FRAME_HEAD);
+    if (!take_body(s, out + FRAME_HEAD, length)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    hc->olen += FRAME_HEAD + length;
+    if (!s->queued && !s->file_left && s->state == GW_SEND_IN_PROGRESS) s->proceed_pending = true;
+    return 0;
+}
+
+/* DATA frames as large as what is left of obuf, so that write_data finds room; a frame for an
+ * almost full obuf waits for the next one rather than being cut small. */
+static ssize_t data_frame_size(nghttp2_session *ng, uint8_t type, int32_t id, int32_t conn_window,
+                               int32_t stream_window, uint32_t max_frame, void *u)
+{
+    h2_conn_t *hc = u;
+    size_t room = hc->ocap - hc->olen;
+    size_t size = room >= MIN_DATA_FRAME + FRAME_HEAD ? room : hc->ocap;
+    size -= FRAME_HEAD;
+    return (ssize_t)(size < max_frame ? size : max_frame);
 }
 
 static bool submit_head(h2_stream_t *s)
@@ -268,6 +377,7 @@ static bool submit_head(h2_stream_t *s)
     nghttp2_nv *v = gw_arena_alloc(&req->arena, (req->res.headers.count + 4) * sizeof(*v));
     char *status = gw_arena_alloc(&req->arena, 48); /* status and length by hand: no printf per response */
     char *cl = NULL;
+    size_t cl_len = 0;
     if (status) {
         status[0] = (char)('0' + st / 100 % 10);
         status[1] = (char)('0' + st / 10 % 10);
@@ -284,20 +394,22 @@ static bool submit_head(h2_stream_t *s)
             int j = 0;
             while (k) cl[j++] = tmp[--k];
             cl[j] = '\0';
+            cl_len = (size_t)j;
         }
     }
     if (!v || !status) return false;
-    bool has_date = false; /* a proxied or cached response keeps its origin's Date, as on HTTP/1.1 */
-    for (uint32_t i = 0; i < req->res.headers.count && !has_date; i++)
-        has_date = gw_slice_ieq(req->res.headers.items[i].name, "date");
-    const char *date = gw_worker_date(s->hc->c.worker); /* nghttp2 copies header values on submit */
     size_t n = 0;
-    v[n++] = nv(":status", 7, status, strlen(status));
+    v[n++] = nv(":status", 7, status, 3, NV_KEEP_BOTH);
+    bool has_date = false; /* a proxied or cached response keeps its origin's Date, as on HTTP/1.1 */
+    n += add_headers(&req->arena, v + n, &req->res.headers, cl != NULL, &has_date); /* our length wins */
+    /* the server header is the config's (held by the request) and the date the worker's, rewritten
+     * in place once a second: both outlive the stream */
     const char *server = req->route && req->route->server_header ? req->route->server_header : "gateway";
-    if (*server) v[n++] = nv("server", 6, server, strlen(server)); /* serverHeader: "" hides it */
-    if (!has_date) v[n++] = nv("date", 4, date, strlen(date));
-    if (cl) v[n++] = nv("content-length", 14, cl, strlen(cl));
-    n += add_headers(&req->arena, v + n, &req->res.headers, cl != NULL); /* our length is authoritative */
+    if (*server) /* serverHeader: "" hides it */
+        v[n++] = nv("server", 6, server, strlen(server), NV_KEEP_BOTH);
+    const char *date = has_date ? NULL : gw_worker_date(s->hc->c.worker);
+    if (date) v[n++] = nv("date", 4, date, strlen(date), NV_KEEP_BOTH);
+    if (cl) v[n++] = nv("content-length", 14, cl, cl_len, NV_KEEP_BOTH);
     nghttp2_data_provider prd = {.source.ptr = s, .read_callback = read_body};
     s->head_sent = true;
     return nghttp2_submit_response(s->hc->ng, s->id, v, n, s->no_body ? NULL : &prd) == 0;
@@ -315,7 +427,7 @@ static void after_queue(h2_stream_t *s, gw_send_state_t state)
     } else if (state == GW_SEND_ERROR && (!s->head_sent || s->no_body)) {
         nghttp2_submit_rst_stream(hc->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
     } else if (s->no_body) {
-        s->nbufs = s->buf_idx = 0;
+        s->nbufs = s->buf_idx = s->queued = 0;
         s->file_left = 0;
         if (state == GW_SEND_IN_PROGRESS) s->proceed_pending = true;
     } else if (s->deferred) {
@@ -344,6 +456,7 @@ static void h2_send(gw_req_t *req, const gw_slice_t *bufs, size_t n, gw_send_sta
     for (size_t i = 0; i < n; i++) {
         if (!bufs[i].len) continue;
         s->bufs[s->nbufs++] = bufs[i];
+        s->queued += bufs[i].len;
         req->bytes_sent += bufs[i].len;
     }
     after_queue(s, state);
@@ -367,9 +480,9 @@ static void h2_send_informational(gw_req_t *req, int status, const gw_header_t *
     nghttp2_nv *v = gw_arena_alloc(&req->arena, (n + 1) * sizeof(*v));
     char *st = gw_arena_printf(&req->arena, "%d", status);
     if (!v || !st) return;
-    v[0] = nv(":status", 7, st, 3);
+    v[0] = nv(":status", 7, st, 3, NV_KEEP_BOTH);
     gw_headers_t list = {(gw_header_t *)h, (uint32_t)n, (uint32_t)n};
-    size_t c = 1 + add_headers(&req->arena, v + 1, &list, false);
+    size_t c = 1 + add_headers(&req->arena, v + 1, &list, false, NULL);
     nghttp2_submit_headers(s->hc->ng, NGHTTP2_FLAG_NONE, s->id, NULL, v, c, NULL);
     schedule_flush(s->hc);
 }
@@ -475,6 +588,7 @@ static void finish_stream(h2_stream_t *s)
     if (s->next) s->next->pprev = s->pprev;
     *s->pprev = s->next;
     hc->num_streams--;
+    if (hc->last_found == s) hc->last_found = NULL;
     if (hc->ng) nghttp2_session_set_stream_user_data(hc->ng, s->id, NULL);
     gw_arena_t arena = req->arena;
     gw_arena_reset(&arena); /* s is gone from here on */
@@ -511,11 +625,10 @@ static void start_request(h2_stream_t *s, bool end_stream)
     req->headers = s->hdrs.items;
     req->num_headers = s->hdrs.count;
     lower_into(req, s->authority.len ? s->authority : s->host);
-    const gw_header_t *cl = gw_req_header(req, "content-length"), *ex = gw_req_header(req, "expect");
-    req->expect_continue = ex && gw_slice_ieq(ex->value, "100-continue");
+    req->expect_continue = s->expect.base && gw_slice_ieq(s->expect, "100-continue");
     if (end_stream || s->protocol.len) {
         req->body_kind = GW_BODY_NONE; /* an extended CONNECT's DATA are its tunnel's, after the 2xx */
-    } else if (cl && parse_length(cl->value, &req->content_length)) {
+    } else if (s->content_length.base && parse_length(s->content_length, &req->content_length)) {
         req->body_kind = GW_BODY_LENGTH; /* nghttp2 checks that the DATA adds up to it */
     } else {
         req->body_kind = GW_BODY_CHUNKED; /* length unknown until END_STREAM */
@@ -534,9 +647,14 @@ static void start_request(h2_stream_t *s, bool end_stream)
 
 /* ---- nghttp2 callbacks ---- */
 
-static h2_stream_t *stream_of(nghttp2_session *ng, int32_t id)
+/* The stream with this id, or NULL. The last one found is remembered: a request's HEADERS, each of
+ * its header fields and its DATA come one after the other, and nghttp2's lookup is a hash map. */
+static h2_stream_t *stream_of(h2_conn_t *hc, int32_t id)
 {
-    return nghttp2_session_get_stream_user_data(ng, id);
+    if (hc->last_found && hc->last_found->id == id) return hc->last_found;
+    h2_stream_t *s = nghttp2_session_get_stream_user_data(hc->ng, id);
+    if (s) hc->last_found = s;
+    return s;
 }
 
 /*
@@ -570,13 +688,14 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     h2_stream_t *s = new_stream(hc, f->hd.stream_id);
     if (!s) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* no memory: reset this stream */
     nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
+    hc->last_found = s;
     return 0;
 }
 
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t namelen,
                      const uint8_t *value, size_t valuelen, uint8_t flags, void *u)
 {
-    h2_stream_t *s = stream_of(ng, f->hd.stream_id);
+    h2_stream_t *s = stream_of(u, f->hd.stream_id);
     if (!s || s->dispatched) return 0; /* trailers of a request are not used */
     s->header_bytes += namelen + valuelen + 32;
     const gw_limits_t *l = &s->hc->c.worker->cfg->limits;
@@ -597,14 +716,17 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
         else if (gw_slice_eq(n, ":protocol")) s->protocol = v;
         return 0; /* :scheme: the connection says whether it is TLS */
     }
+    /* names arrive lower-case (nghttp2 refuses others); the first Expect counts, as gw_req_header's */
     if (gw_slice_eq(n, "host")) s->host = v;
+    else if (gw_slice_eq(n, "content-length")) s->content_length = v;
+    else if (gw_slice_eq(n, "expect") && !s->expect.base) s->expect = v;
     if (!gw_headers_add(a, &s->hdrs, n, v)) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *u)
 {
-    h2_stream_t *s = f->hd.stream_id ? stream_of(ng, f->hd.stream_id) : NULL;
+    h2_stream_t *s = f->hd.stream_id ? stream_of(u, f->hd.stream_id) : NULL;
     if (!s) return 0;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) {
@@ -632,7 +754,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u)
     h2_conn_t *hc = u;
     if (f->hd.type == NGHTTP2_GOAWAY) hc->goaway = true;
     if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM) || !f->hd.stream_id) return 0;
-    h2_stream_t *s = stream_of(ng, f->hd.stream_id);
+    h2_stream_t *s = stream_of(u, f->hd.stream_id);
     if (!s || s->body_eof) return 0;
     /* The response is complete but the client is still sending a body nobody will read. A rest the
      * window already lets in costs nothing more: it is dropped as it comes, and nghttp2 still checks
@@ -648,7 +770,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *u)
 static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data, size_t len, void *u)
 {
     nghttp2_session_consume_connection(ng, len); /* the connection window comes back at once */
-    h2_stream_t *s = stream_of(ng, id);
+    h2_stream_t *s = stream_of(u, id);
     if (!s || s->body_end_sent || s->body_dropped) {
         nghttp2_session_consume_stream(ng, id, len);
         return 0;
@@ -670,7 +792,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
 
 static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t error_code, void *u)
 {
-    h2_stream_t *s = stream_of(ng, id);
+    h2_stream_t *s = stream_of(u, id);
     if (s) finish_stream(s);
     return 0;
 }
@@ -916,7 +1038,7 @@ void gw_h2_takeover(const gw_conn_t *from, const char *buf, size_t len)
     int fd = from->io.fd;
     h2_conn_t *hc = calloc(1, sizeof(*hc));
     h2_worker_t *hw = h2_worker(w);
-    if (!hc || !hw || nghttp2_session_server_new2(&hc->ng, hw->cbs, hc, hw->opt) != 0) {
+    if (!hc || !hw || nghttp2_session_server_new3(&hc->ng, hw->cbs, hc, hw->opt, &hw->mem) != 0) {
         gw_conn_t tmp = *from;
         tmp.xprt->dispose(&tmp);
         close(fd);

@@ -45,27 +45,70 @@ void gw_chunk_pool_clear(gw_chunk_pool_t *pool)
     pool->free_count = 0;
 }
 
-void *gw_chunk_get(gw_chunk_pool_t *pool)
+/* The header in front of a sized block: its class, or GW_SIZED_CLASSES for a malloc'd one. */
+typedef struct sized_hdr {
+    _Alignas(max_align_t) size_t cls; /* 16 bytes: the block after it keeps malloc's alignment */
+} sized_hdr_t;
+
+#define SIZED_MIN 64
+
+void gw_sized_pool_init(gw_sized_pool_t *p, size_t keep_bytes)
 {
-    void *c = pool->free_list;
-    if (c) {
-        pool->free_list = *(void **)c;
-        pool->free_count--;
-        return c;
-    }
-    return malloc(pool->chunk_size);
+    for (size_t k = 0; k < GW_SIZED_CLASSES; k++)
+        gw_chunk_pool_init(&p->classes[k], (size_t)SIZED_MIN << k, keep_bytes / ((size_t)SIZED_MIN << k));
 }
 
-void gw_chunk_put(gw_chunk_pool_t *pool, void *chunk)
+void gw_sized_pool_clear(gw_sized_pool_t *p)
 {
-    if (!chunk) return;
-    if (pool->free_count >= pool->max_free) {
-        free(chunk);
-        return;
+    for (size_t k = 0; k < GW_SIZED_CLASSES; k++)
+        gw_chunk_pool_clear(&p->classes[k]);
+}
+
+static size_t sized_class(size_t n)
+{
+    size_t k = 0;
+    while (k < GW_SIZED_CLASSES && ((size_t)SIZED_MIN << k) - sizeof(sized_hdr_t) < n)
+        k++;
+    return k;
+}
+
+void *gw_sized_alloc(gw_sized_pool_t *p, size_t n)
+{
+    if (n > SIZE_MAX - sizeof(sized_hdr_t)) return NULL;
+    size_t k = sized_class(n);
+    sized_hdr_t *h = k < GW_SIZED_CLASSES ? gw_chunk_get(&p->classes[k]) : malloc(sizeof(*h) + n);
+    if (!h) return NULL;
+    h->cls = k;
+    return h + 1;
+}
+
+void gw_sized_free(gw_sized_pool_t *p, void *ptr)
+{
+    if (!ptr) return;
+    sized_hdr_t *h = (sized_hdr_t *)ptr - 1;
+    if (h->cls < GW_SIZED_CLASSES)
+        gw_chunk_put(&p->classes[h->cls], h);
+    else
+        free(h);
+}
+
+void *gw_sized_realloc(gw_sized_pool_t *p, void *ptr, size_t n)
+{
+    if (!ptr) return gw_sized_alloc(p, n);
+    if (n > SIZE_MAX - sizeof(sized_hdr_t)) return NULL;
+    sized_hdr_t *h = (sized_hdr_t *)ptr - 1;
+    if (h->cls >= GW_SIZED_CLASSES && n > ((size_t)SIZED_MIN << (GW_SIZED_CLASSES - 1)) - sizeof(*h)) {
+        sized_hdr_t *nh = realloc(h, sizeof(*h) + n); /* large stays large: the header moves along */
+        return nh ? nh + 1 : NULL;
     }
-    *(void **)chunk = pool->free_list;
-    pool->free_list = chunk;
-    pool->free_count++;
+    if (h->cls < GW_SIZED_CLASSES && n <= ((size_t)SIZED_MIN << h->cls) - sizeof(*h)) return ptr;
+    void *np = gw_sized_alloc(p, n);
+    if (!np) return NULL;
+    /* a large block is only ever shrunk into a class here, so n bounds the copy either way */
+    size_t old = h->cls < GW_SIZED_CLASSES ? ((size_t)SIZED_MIN << h->cls) - sizeof(*h) : n;
+    memcpy(np, ptr, old < n ? old : n);
+    gw_sized_free(p, ptr);
+    return np;
 }
 
 void gw_arena_init(gw_arena_t *a, gw_chunk_pool_t *pool)
@@ -85,14 +128,8 @@ static void *arena_large(gw_arena_t *a, size_t n)
     return b->align;
 }
 
-void *gw_arena_alloc(gw_arena_t *a, size_t n)
+void *gw_arena_alloc_slow(gw_arena_t *a, size_t n) /* n: already rounded up to 16 */
 {
-    n = (n + 15) & ~(size_t)15;
-    if ((size_t)(a->end - a->cur) >= n) {
-        void *p = a->cur;
-        a->cur += n;
-        return p;
-    }
     size_t usable = a->pool->chunk_size - ARENA_HDR;
     if (n > usable / 4) return arena_large(a, n);
     struct gw_arena_block *b = gw_chunk_get(a->pool);

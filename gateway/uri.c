@@ -79,7 +79,11 @@ static long canonicalise(const unsigned char *in, size_t len, char *out, size_t 
     for (size_t i = 0; i < len; i++) {
         unsigned char c = in[i];
         bool ok = true;
-        if (c == '%') {
+        if (is_alnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
+            /* the bytes of most paths, none of them special below: copied as they are */
+            if (o == cap) return -2;
+            out[o++] = (char)c;
+        } else if (c == '%') {
             int r = canon_escape(in, len, i, out, cap, &o);
             if (r < 0) return r;
             i += 2;
