@@ -288,25 +288,9 @@ static void receive(fetch_t *f)
 static bool send_request(fetch_t *f)
 {
     gw_acme_job_t *job = f->job;
-    while (f->sent < job->request_len) {
-        struct iovec iov = {job->request + f->sent, job->request_len - f->sent};
-        ssize_t w = gw_upconn_writev(f->conn, &iov, 1);
-        if (w == -EAGAIN) {
-            f->want_out = true;
-            gw_io_modify(&f->conn->io, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
-            return true;
-        }
-        if (w < 0) {
-            if (!retry_stale(f)) fail(f, "cannot send the request", strerror((int)-w));
-            return false;
-        }
-        f->sent += (size_t)w;
-    }
-    if (f->want_out) {
-        f->want_out = false;
-        gw_io_modify(&f->conn->io, EPOLLIN | EPOLLRDHUP);
-    }
-    return true;
+    int rc = gw_upconn_send_all(f->conn, job->request, job->request_len, &f->sent, &f->want_out);
+    if (rc < 0 && !retry_stale(f)) fail(f, "cannot send the request", strerror(-rc));
+    return rc == 0;
 }
 
 static void on_event(gw_upconn_t *c, uint32_t events)

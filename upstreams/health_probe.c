@@ -153,25 +153,10 @@ static void receive(probe_t *p)
 /* Writes the request; returns false when the probe ended. */
 static bool send_request(probe_t *p)
 {
-    while (p->sent < p->request_len) {
-        struct iovec iov = {p->request + p->sent, p->request_len - p->sent};
-        ssize_t w = gw_upconn_writev(p->conn, &iov, 1);
-        if (w == -EAGAIN) {
-            p->want_out = true;
-            gw_io_modify(&p->conn->io, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
-            return true;
-        }
-        if (w < 0) {
-            finish(p, false, gw_err_backend_closed, 0);
-            return false;
-        }
-        p->sent += (size_t)w;
-    }
-    if (p->want_out) { /* back to what the pool keeps armed: read interest only */
-        p->want_out = false;
-        gw_io_modify(&p->conn->io, EPOLLIN | EPOLLRDHUP);
-    }
-    return true;
+    if (gw_upconn_send_all(p->conn, p->request, p->request_len, &p->sent, &p->want_out) == 0)
+        return true;
+    finish(p, false, gw_err_backend_closed, 0);
+    return false;
 }
 
 static void on_event(gw_upconn_t *c, uint32_t events)

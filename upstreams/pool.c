@@ -639,6 +639,26 @@ bool gw_upconn_pending(const gw_upconn_t *c)
     return c->ssl && SSL_pending(c->ssl) > 0;
 }
 
+int gw_upconn_send_all(gw_upconn_t *c, const char *buf, size_t len, size_t *sent, bool *want_out)
+{
+    while (*sent < len) {
+        struct iovec iov = {(void *)(buf + *sent), len - *sent};
+        ssize_t w = gw_upconn_writev(c, &iov, 1);
+        if (w == -EAGAIN) {
+            *want_out = true;
+            gw_io_modify(&c->io, EPOLLIN | EPOLLRDHUP | EPOLLOUT);
+            return 0;
+        }
+        if (w < 0) return (int)w;
+        *sent += (size_t)w;
+    }
+    if (*want_out) {
+        *want_out = false;
+        gw_io_modify(&c->io, EPOLLIN | EPOLLRDHUP);
+    }
+    return 0;
+}
+
 void gw_pool_report(gw_pool_t *p, bool ok)
 {
     uint64_t now = gw_loop_now(p->worker->loop);

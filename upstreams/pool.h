@@ -131,6 +131,14 @@ bool gw_upconn_shutdown_write(gw_upconn_t *c);
 /** True when TLS holds decrypted bytes that epoll will not report. */
 bool gw_upconn_pending(const gw_upconn_t *c);
 
+/**
+ * Writes buf[*sent..len) on c, for a small client of its own on a pooled connection (health
+ * probes, ACME): while the socket is full it arms write interest and sets *want_out, and once all
+ * went it drops it again (the pool keeps read interest only). 0 when all is sent or the rest waits
+ * for EPOLLOUT, a negative errno when the write failed.
+ */
+int gw_upconn_send_all(gw_upconn_t *c, const char *buf, size_t len, size_t *sent, bool *want_out);
+
 /** Returns a connection: kept idle for reuse when `reusable`, else closed. */
 void gw_pool_release(gw_upconn_t *c, bool reusable);
 
