@@ -14,7 +14,8 @@ these figures are taken per server:
                     connections that each made one request, per connection
 
 Scenarios: static files over HTTP/1.1, HTTP/2 over TLS (h2load), a reverse proxy in front of a
-small C backend (backend.c, compiled by this script), idle keep-alive connections, a 64 KiB page
+small C backend (backend.c, compiled by this script) for HTTP/1.1 clients and for HTTP/2 over TLS
+clients, idle keep-alive connections, a 64 KiB page
 gzipped on the fly and from a precompressed sibling, and PHP through PHP-FPM (FastCGI).
 
 Usage: /usr/bin/python3 tests/bench/bench.py [--gateway PATH] [--servers ...] [--scenarios ...]
@@ -67,7 +68,7 @@ H2_TLS12_CIPHER = "ECDHE-ECDSA-AES128-GCM-SHA256"
 # proxyKeepaliveConnections): at least the proxy scenarios' client connections, so that no proxy
 # closes and reopens backend connections under load. HAProxy and h2o do not cap their idle pools.
 PROXY_POOL = 64
-H2_IN_FLIGHT = 16 * 10  # h2load -c16 -m10: streams in flight in the h2-to-*-backend scenarios
+H2_IN_FLIGHT = 16 * 10  # h2load -c16 -m10: streams in flight, each on its own HTTP/1.1 backend
 IDLE_CONNS = 10000  # idle-10k
 
 # gzip on the fly: the gateway's level (fixed in filters/compress.c); nginx gzip_comp_level and
@@ -105,6 +106,8 @@ MODE_IDLE = "idle"      # like static, with connection limits raised for 10,000 
 MODE_GZIP = "gzip"      # like static, with gzip on: on the fly, and precompressed .gz siblings
 MODE_FCGI = "fcgi"      # PHP scripts through one PHP-FPM shared by every server
 MODE_CACHE = "cache"    # a response cache in front of the C backend, answering from memory
+# HTTPS (h2 and http/1.1 by ALPN), every request proxied over HTTP/1.1 to the C backend
+MODE_PROXY_TLS = "proxy-tls"
 # h2c clients, every request proxied to one h2o serving the document root, through an
 # `upstreams:` group speaking HTTP/1.1 or h2c to it (the gateway alone takes part)
 MODE_H2C_TO_H1 = "h2c-to-h1"
@@ -114,7 +117,9 @@ H2O_BACKEND_PROTOCOL = {MODE_H2C_TO_H1: "http1", MODE_H2C_TO_H2C: "h2c"}
 
 
 # modes whose responses come from the C backend (no file in the document root)
-BACKEND_MODES = (MODE_PROXY, MODE_CACHE)
+BACKEND_MODES = (MODE_PROXY, MODE_CACHE, MODE_PROXY_TLS)
+# modes whose listener speaks TLS (the certificate made by make_certificate)
+TLS_MODES = (MODE_TLS, MODE_PROXY_TLS)
 
 
 class Scenario:
@@ -175,6 +180,9 @@ SCENARIOS = [
              "/f1k.txt", 1024, mode=MODE_PROXY, conns=64, close=True, syscall_goal=None),
     Scenario("proxy-keepalive-64k", "reverse proxy, HTTP/1.1 keep-alive, 64 KiB body",
              "/f64k.txt", 65536, mode=MODE_PROXY, conns=64),
+    Scenario("proxy-h2-tls-1k", "reverse proxy, HTTP/2 over TLS 1.3 clients (h2load -c16 -m10), "
+             "HTTP/1.1 keep-alive to the C backend, 1 KiB body", "/f1k.txt", 1024,
+             mode=MODE_PROXY_TLS, h2=True, conns=16, streams=10, syscall_goal=None),
     Scenario("idle-10k", "10,000 idle keep-alive connections after one request each: RSS",
              "/f1k.txt", 1024, mode=MODE_IDLE, idle=True, syscall_goal=None),
     # compression at level GZIP_LEVEL on every server; the same text for both variants
@@ -281,6 +289,12 @@ class Ctx:
     def backend_url(self):
         return f"http://{HOST}:{self.backend_port}"
 
+    @property
+    def backend_pool(self):
+        """Idle backend connections each proxy keeps: one per request the client can have in
+        flight (HTTP/2 clients: every stream), so that none is closed and reopened under load."""
+        return H2_IN_FLIGHT if self.mode == MODE_PROXY_TLS else PROXY_POOL
+
 
 class ServerDef:
     name = "?"
@@ -305,7 +319,8 @@ class ServerDef:
         raise NotImplementedError
 
     # the modes this server takes part in (a scenario of another mode shows "-" for it)
-    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP, MODE_FCGI, MODE_CACHE)
+    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP, MODE_FCGI, MODE_CACHE,
+             MODE_PROXY_TLS)
 
     def measured_pid(self, proc):
         return proc.pid
@@ -331,14 +346,14 @@ class Gateway(ServerDef):
     def prepare(self, workdir, port, ctx):
         cfg = os.path.join(workdir, "gateway.yaml")
         lines = ["global:", "  workers: 1"]
-        if ctx.mode == MODE_TLS:
+        if ctx.mode in TLS_MODES:
             # the plain listener is required by the config but not used
             lines += [f'  port: "{HOST}:{free_port()}"', "  secure: true",
                       f'  sport: "{HOST}:{port}"', f"  cert: {ctx.tls['cert']}",
-                      f"  key: {ctx.tls['key']}", f"  wwwroot: {ctx.wwwroot}"]
+                      f"  key: {ctx.tls['key']}"]
         else:
             lines.append(f'  port: "{HOST}:{port}"')
-        if ctx.mode in (MODE_STATIC, MODE_IDLE, MODE_GZIP, MODE_FCGI):
+        if ctx.mode in (MODE_STATIC, MODE_TLS, MODE_IDLE, MODE_GZIP, MODE_FCGI):
             lines.append(f"  wwwroot: {ctx.wwwroot}")
         if ctx.mode == MODE_GZIP:  # the default; written out so the config says what is measured
             lines.append("  enableCompression: true")
@@ -349,7 +364,7 @@ class Gateway(ServerDef):
             # as many idle backend connections as client connections (nginx: keepalive N)
             modules = "[cache, rproxy]" if ctx.mode == MODE_CACHE else "[rproxy]"
             lines += [f"  loadModules: {modules}", f'  proxyTo: "{ctx.backend_url}"',
-                      f"  proxyKeepaliveConnections: {PROXY_POOL}"]
+                      f"  proxyKeepaliveConnections: {ctx.backend_pool}"]
         if ctx.max_conns:
             lines.append(f"  maxConnections: {ctx.max_conns}")
         if ctx.mode in H2O_BACKEND_PROTOCOL:
@@ -392,13 +407,15 @@ class Nginx(ServerDef):
                         for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         wc = max(4096, ctx.max_conns or 0)
         rlimit = f"worker_rlimit_nofile {wc + 1000};\n" if ctx.max_conns else ""
-        listen = f"{HOST}:{port}" + (" ssl http2" if ctx.mode == MODE_TLS else "")
+        listen = f"{HOST}:{port}" + (" ssl http2" if ctx.mode in TLS_MODES else "")
+        tls = ""
+        if ctx.mode in TLS_MODES:
+            tls = (f"    ssl_certificate {ctx.tls['cert']};\n"
+                   f"    ssl_certificate_key {ctx.tls['key']};\n"
+                   # 1.22 still offers TLS 1.0-1.2 only by default; the others all speak 1.3
+                   "    ssl_protocols TLSv1.2 TLSv1.3;\n")
         if ctx.mode == MODE_TLS:
-            body = (f"    root {ctx.wwwroot};\n"
-                    f"    ssl_certificate {ctx.tls['cert']};\n"
-                    f"    ssl_certificate_key {ctx.tls['key']};\n"
-                    # 1.22 still offers TLS 1.0-1.2 only by default; the others all speak 1.3
-                    "    ssl_protocols TLSv1.2 TLSv1.3;\n")
+            body = f"    root {ctx.wwwroot};\n"
         elif ctx.mode in BACKEND_MODES:
             # proxy_buffers: a 64 KiB body fits in memory (the default 8 x 4k would spill the
             # rest to a temporary file when the client is slower than the backend). The cache
@@ -429,7 +446,8 @@ class Nginx(ServerDef):
         else:
             body = f"    root {ctx.wwwroot};\n"
         upstream = (f"  upstream backend {{\n    server {HOST}:{ctx.backend_port};\n"
-                    f"    keepalive {PROXY_POOL};\n  }}\n" if ctx.mode in BACKEND_MODES else "")
+                    f"    keepalive {ctx.backend_pool};\n  }}\n"
+                    if ctx.mode in BACKEND_MODES else "")
         if ctx.mode == MODE_CACHE:
             upstream += f"  proxy_cache_path {d}/cache levels=1:2 keys_zone=bench:10m;\n"
         if ctx.mode == MODE_FCGI:
@@ -453,7 +471,7 @@ http {{
   open_file_cache off;
 {temps}{upstream}  server {{
     listen {listen};
-{body}  }}
+{tls}{body}  }}
 }}
 """)
         return [self.binary(), "-p", d, "-e", f"{d}/error.log", "-c", conf]
@@ -482,7 +500,7 @@ class H2O(ServerDef):
     """h2o with one thread (not run by default: --servers gateway,nginx,h2o)."""
     name = "h2o"
     # its proxy cache is not set up: the cache scenarios compare the gateway, nginx and Varnish
-    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP)
+    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_GZIP, MODE_PROXY_TLS)
 
     def binary(self):
         return shutil.which("h2o") or "/usr/bin/h2o"
@@ -494,7 +512,7 @@ class H2O(ServerDef):
         d = os.path.join(workdir, "h2o")
         os.makedirs(d, exist_ok=True)
         conf = os.path.join(d, "h2o.conf")
-        if ctx.mode == MODE_TLS:
+        if ctx.mode in TLS_MODES:
             # no OCSP fetcher process (it would run beside the measured one)
             listen = (f"listen:\n  host: {HOST}\n  port: {port}\n  ssl:\n"
                       f"    certificate-file: {ctx.tls['cert']}\n"
@@ -502,7 +520,7 @@ class H2O(ServerDef):
                       "    ocsp-update-interval: 0\n")
         else:
             listen = f"listen:\n  host: {HOST}\n  port: {port}\n"
-        if ctx.mode == MODE_PROXY:
+        if ctx.mode in (MODE_PROXY, MODE_PROXY_TLS):
             handler = f"        proxy.reverse.url: {ctx.backend_url}/\n"
         else:
             handler = f"        file.dir: {ctx.wwwroot}\n"
@@ -538,7 +556,7 @@ class HAProxy(ServerDef):
     # no static file module, so nothing to compress or precompress from; FastCGI (fcgi-app)
     # is not set up: the fcgi scenario compares the gateway with nginx; its small object cache
     # is not set up either (the cache scenarios compare the gateway, nginx and Varnish)
-    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE)
+    modes = (MODE_STATIC, MODE_TLS, MODE_PROXY, MODE_IDLE, MODE_PROXY_TLS)
 
     def binary(self):
         return shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -551,9 +569,9 @@ class HAProxy(ServerDef):
         os.makedirs(d, exist_ok=True)
         conf = os.path.join(d, "haproxy.cfg")
         bind = f"{HOST}:{port}"
-        if ctx.mode == MODE_TLS:
+        if ctx.mode in TLS_MODES:
             bind += f" ssl crt {ctx.tls['pem']} alpn h2,http/1.1"
-        if ctx.mode == MODE_PROXY:
+        if ctx.mode in (MODE_PROXY, MODE_PROXY_TLS):
             rules = "  default_backend be\n"
             backend = (f"backend be\n  http-reuse always\n"
                        f"  server s1 {HOST}:{ctx.backend_port}\n")
@@ -781,7 +799,7 @@ def start_server(sdef, workdir, ctx, probe_path, wrapper=(), timeout=None, tag="
         if proc.poll() is not None:
             raise ServerStartError(f"{sdef.name} exited with status {proc.returncode} at start:\n"
                                    f"{run.log_tail()}")
-        st = probe(port, path, tls=ctx.mode == MODE_TLS)
+        st = probe(port, path, tls=ctx.mode in TLS_MODES)
         if st == 200:
             run.pid = sdef.measured_pid(proc)
             return run
@@ -2186,7 +2204,7 @@ def main(argv=None):
                           "strace_requests": args.strace_requests,
                           "callgrind_requests": args.callgrind_requests,
                           "idle_connections": args.idle_connections,
-                          "proxy_pool": PROXY_POOL,
+                          "proxy_pool": PROXY_POOL, "proxy_pool_h2_clients": H2_IN_FLIGHT,
                           "h2_ciphers": [H2_TLS13_CIPHER, H2_TLS12_CIPHER]},
                "goal": {"cpu_ratio_max": GOAL_CPU_RATIO, "syscalls_per_req_max": GOAL_SYSCALLS,
                         "idle_kb_per_conn_max": GOAL_IDLE_KB},
@@ -2235,7 +2253,7 @@ def main(argv=None):
             if isinstance(s, Gateway) and build_type_of(s.path) not in ("Release", None):
                 log(f"# warning: the gateway is a {build_type_of(s.path)} build; "
                     "compare Release builds")
-        tls = make_certificate(workdir) if MODE_TLS in modes else None
+        tls = make_certificate(workdir) if set(TLS_MODES) & set(modes) else None
         for mode in modes:
             group = [sc for sc in scenarios if sc.mode == mode]
             members = [s for s in servers if mode in s.modes]
