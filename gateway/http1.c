@@ -8,6 +8,7 @@
  * holds no buffer.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +60,13 @@ typedef struct h1_req {
     bool tunnel; /* a 101 was sent: raw bytes both ways until either side closes */
     bool broken; /* a write failed while the producer was mid-stream: closed from the loop */
     gw_send_state_t state;
-    struct iovec iov[H1_MAX_IOV];
     int niov, iov_idx;
     int file_fd;
     uint64_t file_off, file_left;
-    struct iovec tail[2];
     int ntail, tail_idx;
+    /* the arrays last: they are only read below their counts, so new_request leaves them as they are */
+    struct iovec iov[H1_MAX_IOV];
+    struct iovec tail[2];
     char chunk_hdr[24];
 } h1_req_t;
 
@@ -168,26 +170,43 @@ static char *put_str(char *p, const char *s)
     return put(p, s, strlen(s));
 }
 
+/* A status code (1..999) in decimal; the usual three digits without the general number writer. */
+static char *put_status(char *p, int status)
+{
+    if (status < 100) return gw_put_u64(p, (uint64_t)status);
+    p[0] = (char)('0' + status / 100);
+    p[1] = (char)('0' + status / 10 % 10);
+    p[2] = (char)('0' + status % 10);
+    return p + 3;
+}
+
+/* ETag and Vary have the length of Date too: the first letter spares them the compare. */
+static bool is_date_field(gw_slice_t name)
+{
+    return name.len == 4 && (name.base[0] | 0x20) == 'd' && gw_slice_ieq(name, "date");
+}
+
 static bool build_head(h1_req_t *r)
 {
     gw_req_t *req = &r->req;
     decide_framing(r);
     const char *server = req->route && req->route->server_header ? req->route->server_header : "gateway";
-    char *buf = gw_arena_alloc(&req->arena, head_size(req) + strlen(server));
+    size_t server_len = strlen(server);
+    char *buf = gw_arena_alloc(&req->arena, head_size(req) + server_len);
     if (!buf) return false;
     char *p = put(buf, "HTTP/1.1 ", 9);
-    p = gw_put_u64(p, (uint64_t)(req->res.status > 0 && req->res.status < 1000 ? req->res.status : 500));
+    p = put_status(p, req->res.status > 0 && req->res.status < 1000 ? req->res.status : 500);
     p = put(p, " ", 1);
     p = put_str(p, gw_status_reason(req->res.status));
-    if (*server) {
+    if (server_len) {
         p = put(p, "\r\nServer: ", 10);
-        p = put_str(p, server);
+        p = put(p, server, server_len);
     }
     p = put(p, "\r\n", 2);
     bool has_date = false; /* a proxied or cached response keeps its origin's Date */
     for (uint32_t i = 0; i < req->res.headers.count; i++) {
         const gw_header_t *h = &req->res.headers.items[i];
-        has_date |= h->name.len == 4 && gw_slice_ieq(h->name, "date");
+        has_date |= is_date_field(h->name);
         p = put(p, h->name.base, h->name.len);
         p = put(p, ": ", 2);
         p = put(p, h->value.base, h->value.len);
@@ -565,7 +584,7 @@ static h1_req_t *new_request(h1_conn_t *hc)
     gw_arena_init(&arena, &hc->c.worker->io_pool);
     h1_req_t *r = gw_arena_alloc(&arena, sizeof(*r));
     if (!r) return NULL;
-    memset(r, 0, sizeof(*r));
+    memset(r, 0, offsetof(h1_req_t, iov));
     r->req.arena = arena;
     r->hc = hc;
     r->file_fd = -1;
@@ -581,8 +600,14 @@ static h1_req_t *new_request(h1_conn_t *hc)
     return r;
 }
 
-static void lower_authority(h1_req_t *r, gw_slice_t host)
+/* The Host value lower-cased. Most clients send it so (the parser says when): then the header's own
+ * bytes serve, as they live as long as the request; an absent Host stays an empty string, never NULL. */
+static void lower_authority(h1_req_t *r, gw_slice_t host, bool already_lower)
 {
+    if (host.len && already_lower) {
+        r->req.authority = host;
+        return;
+    }
     char *low = gw_arena_strndup(&r->req.arena, host.base, host.len);
     if (!low) return;
     for (size_t i = 0; i < host.len; i++)
@@ -635,7 +660,7 @@ static void start_request(h1_conn_t *hc, const gw_h1_request_head_t *head, int h
         r->body_left = fr.content_length;
         r->body_done = fr.body == GW_BODY_NONE;
         req->expect_continue = fr.expect_continue;
-        lower_authority(r, fr.host);
+        lower_authority(r, fr.host, fr.host_lower);
     }
     uint32_t rt = limits(hc)->request_timeout_ms;
     if (rt)
@@ -900,16 +925,23 @@ void gw_h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const 
     h1_start(w, fd, peer, local, xprt, xprt_ctx, false);
 }
 
+/* A connection that could not be set up: its transport and socket are let go. Apart from h1_start
+ * so that the common path does not build the transient gw_conn_t. */
+static void refuse_start(gw_worker_t *w, int fd, const gw_transport_ops_t *xprt, void *xprt_ctx)
+{
+    gw_conn_t tmp = {.xprt = xprt, .xprt_ctx = xprt_ctx};
+    xprt->dispose(&tmp);
+    close(fd);
+    gw_worker_conn_closed(w);
+}
+
 static void h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
                      const struct sockaddr_in6 *local, const gw_transport_ops_t *xprt, void *xprt_ctx,
                      bool admin)
 {
     h1_conn_t *hc = gw_chunk_get(&w->conn_pool);
-    gw_conn_t tmp = {.xprt = xprt, .xprt_ctx = xprt_ctx};
     if (!hc) {
-        xprt->dispose(&tmp);
-        close(fd);
-        gw_worker_conn_closed(w);
+        refuse_start(w, fd, xprt, xprt_ctx);
         return;
     }
     memset(hc, 0, sizeof(*hc));
@@ -923,10 +955,8 @@ static void h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
     hc->fresh = true;
     gw_timer_init(&hc->c.timer, on_timeout);
     if (gw_io_start(w->loop, &hc->c.io, fd, EPOLLIN | EPOLLRDHUP, on_io) != 0) {
-        xprt->dispose(&tmp);
-        close(fd);
         gw_chunk_put(&w->conn_pool, hc);
-        gw_worker_conn_closed(w);
+        refuse_start(w, fd, xprt, xprt_ctx);
         return;
     }
     hc->state = H1_HEAD;

@@ -16,14 +16,15 @@
 /* ---- character classes ------------------------------------------------------------------------ */
 
 enum {
-    C_TCHAR = 0x01,   /* token (RFC 9110 5.6.2): method, field name, coding and option names */
-    C_FVAL = 0x02,    /* field-value and reason-phrase bytes: HTAB, SP, VCHAR, obs-text */
-    C_TARGET = 0x04,  /* request-target bytes: VCHAR (printable ASCII without SP) */
-    C_HEX = 0x08,     /* HEXDIG */
-    C_DIGIT = 0x10,   /* DIGIT */
-    C_REGNAME = 0x20, /* reg-name bytes of RFC 3986 (unreserved / sub-delims; '%' handled apart) */
-    C_SCHEME = 0x40,  /* scheme bytes after the first: ALPHA / DIGIT / "+" / "-" / "." */
-    C_OWS = 0x80,     /* SP / HTAB */
+    C_TCHAR = 0x01,    /* token (RFC 9110 5.6.2): method, field name, coding and option names */
+    C_FVAL = 0x02,     /* field-value and reason-phrase bytes: HTAB, SP, VCHAR, obs-text */
+    C_TARGET = 0x04,   /* request-target bytes: VCHAR (printable ASCII without SP) */
+    C_HEX = 0x08,      /* HEXDIG */
+    C_DIGIT = 0x10,    /* DIGIT */
+    C_REGNAME = 0x20,  /* reg-name bytes of RFC 3986 (unreserved / sub-delims; '%' handled apart) */
+    C_SCHEME = 0x40,   /* scheme bytes after the first: ALPHA / DIGIT / "+" / "-" / "." */
+    C_OWS = 0x80,      /* SP / HTAB */
+    C_LOWNAME = 0x100, /* reg-name bytes other than A-Z: a host that needs no lower-casing */
 };
 
 #define IN_(c, lo, hi) ((c) >= (lo) && (c) <= (hi))
@@ -45,7 +46,8 @@ enum {
 #define CLASS_OF(c)                                                                                          \
     ((TCHAR_(c) ? C_TCHAR : 0) | (FVAL_(c) ? C_FVAL : 0) | (IN_(c, 0x21, 0x7E) ? C_TARGET : 0) |             \
      (HEX_(c) ? C_HEX : 0) | (DIGIT_(c) ? C_DIGIT : 0) | (REGNAME_(c) ? C_REGNAME : 0) |                     \
-     (SCHEME_(c) ? C_SCHEME : 0) | ((c) == ' ' || (c) == '\t' ? C_OWS : 0))
+     (SCHEME_(c) ? C_SCHEME : 0) | ((c) == ' ' || (c) == '\t' ? C_OWS : 0) |                                 \
+     (REGNAME_(c) && !IN_(c, 'A', 'Z') ? C_LOWNAME : 0))
 #define ROW_(b)                                                                                              \
     CLASS_OF((b) + 0), CLASS_OF((b) + 1), CLASS_OF((b) + 2), CLASS_OF((b) + 3), CLASS_OF((b) + 4),           \
         CLASS_OF((b) + 5), CLASS_OF((b) + 6), CLASS_OF((b) + 7), CLASS_OF((b) + 8), CLASS_OF((b) + 9),       \
@@ -53,7 +55,7 @@ enum {
         CLASS_OF((b) + 15)
 
 /* One table load per byte in every scanning loop; built at compile time from the grammar above. */
-static const uint8_t char_class[256] = {
+static const uint16_t char_class[256] = {
     ROW_(0x00), ROW_(0x10), ROW_(0x20), ROW_(0x30), ROW_(0x40), ROW_(0x50), ROW_(0x60), ROW_(0x70),
     ROW_(0x80), ROW_(0x90), ROW_(0xA0), ROW_(0xB0), ROW_(0xC0), ROW_(0xD0), ROW_(0xE0), ROW_(0xF0),
 };
@@ -71,20 +73,41 @@ static size_t scan_class(const char *buf, size_t pos, size_t end, unsigned cls)
     return pos;
 }
 
+/*
+ * scan_class inside a complete head, without the bound check: the head's final LF is in no class,
+ * so every scan stops at or before it. Field lines are only parsed once their head is complete.
+ */
+static size_t scan_class_in_head(const char *buf, size_t pos, unsigned cls)
+{
+    while (is_class(buf[pos], cls))
+        pos++;
+    return pos;
+}
+
 static unsigned hex_value(char c)
 {
     return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
 }
 
-/* ASCII-only case folding; strcasecmp and friends would consult the locale. */
+/*
+ * ASCII case-insensitive equality with a literal of lower-case letters, digits and '-' (strcasecmp
+ * and friends would consult the locale). Setting bit 0x20 folds A-Z onto a-z; the only other bytes
+ * it maps onto such a literal's are CTLs (0x0D onto '-', 0x10-0x19 onto the digits), which the
+ * validated names and values of a parsed head never hold. So whole words are compared.
+ */
 static bool ascii_ieq(gw_slice_t s, const char *lower_lit)
 {
-    size_t n = strlen(lower_lit);
+    const uint64_t fold = 0x2020202020202020u;
+    size_t n = strlen(lower_lit), i = 0;
     if (s.len != n) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s.base[i];
-        if ((c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c) != lower_lit[i]) return false;
+    for (; n - i >= 8; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, s.base + i, 8);
+        memcpy(&b, lower_lit + i, 8);
+        if ((a | fold) != b) return false;
     }
+    for (; i < n; i++)
+        if ((s.base[i] | 0x20) != lower_lit[i]) return false;
     return true;
 }
 
@@ -104,6 +127,26 @@ static gw_slice_t trim_ows(gw_slice_t s)
     return s;
 }
 
+/*
+ * The field-value scan of a complete head, eight bytes at a time while they are plainly valid: a
+ * word passes when none of its bytes is below 0x20 or is DEL (the classic "has a byte less than n"
+ * and "has a zero byte" tests, exact about whether such a byte exists). A word that does not pass
+ * (the line's CR, an HTAB, a bad byte) is finished by the byte loop. Values are most of a
+ * browser's head.
+ */
+static size_t scan_field_value(const char *buf, size_t pos, size_t end)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    while (end - pos >= 8) {
+        uint64_t w, del;
+        memcpy(&w, buf + pos, 8);
+        del = w ^ (ones * 0x7F);
+        if (((w - ones * 0x20) & ~w & highs) | ((del - ones) & ~del & highs)) break;
+        pos += 8;
+    }
+    return scan_class_in_head(buf, pos, C_FVAL);
+}
+
 /* ---- start lines -------------------------------------------------------------------------------- */
 
 /* Matches buf[pos..) against `shape`, where '0' stands for any DIGIT; partial input is accepted. */
@@ -121,13 +164,22 @@ static int match_shape(const char *buf, size_t *pos, size_t end, const char *sha
 
 static int expect_crlf(const char *buf, size_t *pos, size_t end)
 {
-    return match_shape(buf, pos, end, "\r\n");
+    if (end - *pos >= 2 && buf[*pos] == '\r' && buf[*pos + 1] == '\n') { /* every line ends so */
+        *pos += 2;
+        return 0;
+    }
+    return match_shape(buf, pos, end, "\r\n"); /* partial input or an error */
 }
 
 /* HTTP-version = "HTTP/" DIGIT "." DIGIT; well-formed but not 1.0/1.1 is -505, anything else -400. */
 static int parse_version(const char *buf, size_t *pos, size_t end, int *minor)
 {
     size_t p = *pos;
+    if (end - p >= 8 && memcmp(buf + p, "HTTP/1.", 7) == 0 && (buf[p + 7] == '1' || buf[p + 7] == '0')) {
+        *minor = buf[p + 7] - '0'; /* what nearly every message says: spared the shape match */
+        *pos = p + 8;
+        return 0;
+    }
     int rc = match_shape(buf, &p, end, "HTTP/0.0");
     if (rc) return rc;
     if (buf[p - 3] != '1' || (buf[p - 1] != '0' && buf[p - 1] != '1')) return -505;
@@ -197,10 +249,10 @@ static int parse_status_line(const char *buf, size_t *pos, size_t end, gw_h1_res
  */
 static int parse_field_line(const char *buf, size_t *pos, size_t end, gw_header_t *h)
 {
-    size_t n = scan_class(buf, *pos, end, C_TCHAR);
-    if (n == *pos || n == end || buf[n] != ':') return -400;
-    size_t v = scan_class(buf, n + 1, end, C_OWS);
-    size_t ve = scan_class(buf, v, end, C_FVAL);
+    size_t n = scan_class_in_head(buf, *pos, C_TCHAR);
+    if (n == *pos || buf[n] != ':') return -400;
+    size_t v = scan_class_in_head(buf, n + 1, C_OWS);
+    size_t ve = scan_field_value(buf, v, end);
     size_t next = ve;
     if (expect_crlf(buf, &next, end) != 0) return -400;
     while (ve > v && is_class(buf[ve - 1], C_OWS))
@@ -284,7 +336,7 @@ static int finish_head(size_t end, int rc)
 }
 
 /* origin-form, absolute-form, authority-form (CONNECT only) or asterisk-form (OPTIONS only). */
-static bool valid_authority(gw_slice_t s, bool need_port);
+static bool valid_authority(gw_slice_t s, bool need_port, bool *lower);
 
 static bool is_absolute_form(gw_slice_t t)
 {
@@ -295,10 +347,21 @@ static bool is_absolute_form(gw_slice_t t)
 
 static int check_target_form(gw_slice_t method, gw_slice_t target)
 {
-    if (gw_slice_eq(method, "CONNECT")) return valid_authority(target, true) ? 0 : -400;
+    bool lower;
+    if (gw_slice_eq(method, "CONNECT")) return valid_authority(target, true, &lower) ? 0 : -400;
     if (target.base[0] == '/') return 0;
     if (target.len == 1 && target.base[0] == '*') return gw_slice_eq(method, "OPTIONS") ? 0 : -400;
     return is_absolute_form(target) ? 0 : -400;
+}
+
+/* The request head buf[pos..end), which ends with its empty line: request line, target form, fields. */
+static int parse_complete_request(const char *buf, size_t pos, size_t end, gw_h1_request_head_t *out,
+                                  const gw_h1_limits_t *lim)
+{
+    int rc = parse_request_line(buf, &pos, end, out, lim->max_target_bytes);
+    if (rc == 0) rc = check_target_form(out->method, out->target);
+    if (rc == 0) rc = parse_fields(buf, pos, end, out->headers, lim->max_headers, &out->num_headers);
+    return finish_head(end, rc);
 }
 
 int gw_h1_parse_request(const char *buf, size_t len, gw_h1_request_head_t *out, const gw_h1_limits_t *lim)
@@ -309,14 +372,20 @@ int gw_h1_parse_request(const char *buf, size_t len, gw_h1_request_head_t *out, 
     int rc = skip_empty_lines(buf, &pos, avail);
     if (rc < 0) return rc;
     if (rc == NEED_MORE) return len > lim->max_head_bytes ? -431 : 0;
+    /* A request read on its own, the usual case, ends the buffer with its empty line: parsed as such
+     * first, which spares the search for the end. The parse succeeds only when that empty line is
+     * the first one; anything else (a head ending earlier, pipelining, a body, an error) is decided
+     * by the general path below. */
+    if (len == avail && avail - pos >= 4 && memcmp(buf + avail - 4, "\r\n\r\n", 4) == 0) {
+        int n = parse_complete_request(buf, pos, avail, out, lim);
+        if (n > 0) return n;
+    }
     size_t end = find_head_end(buf, pos, avail);
+    if (end) return parse_complete_request(buf, pos, end, out, lim);
     gw_h1_request_head_t scratch = {0};
-    rc = parse_request_line(buf, &pos, end ? end : avail, end ? out : &scratch, lim->max_target_bytes);
+    rc = parse_request_line(buf, &pos, avail, &scratch, lim->max_target_bytes);
     if (rc < 0) return rc;
-    if (!end) return incomplete_head(rc, buf, pos, avail, len, lim);
-    if (rc == 0) rc = check_target_form(out->method, out->target);
-    if (rc == 0) rc = parse_fields(buf, pos, end, out->headers, lim->max_headers, &out->num_headers);
-    return finish_head(end, rc);
+    return incomplete_head(rc, buf, pos, avail, len, lim);
 }
 
 int gw_h1_parse_response(const char *buf, size_t len, gw_h1_response_head_t *out, const gw_h1_limits_t *lim)
@@ -417,20 +486,30 @@ static void note_expect(gw_slice_t value, msg_facts_t *f)
     f->expect_bad |= !any;
 }
 
+/* The names differ in length, so the length picks the one name a field can be. */
 static void note_field(const gw_header_t *h, msg_facts_t *f)
 {
-    if (ascii_ieq(h->name, "content-length")) {
-        if (f->cl_count++ == 0) f->content_length = h->value;
-    } else if (ascii_ieq(h->name, "transfer-encoding")) {
-        note_codings(h->value, f);
-    } else if (ascii_ieq(h->name, "host")) {
-        if (f->host_count++ == 0) f->host = h->value;
-    } else if (ascii_ieq(h->name, "connection")) {
-        note_connection(h->value, f);
-    } else if (ascii_ieq(h->name, "expect")) {
-        note_expect(h->value, f);
-    } else if (ascii_ieq(h->name, "upgrade")) {
-        f->upgrade_field |= h->value.len > 0;
+    switch (h->name.len) {
+    case sizeof("content-length") - 1:
+        if (ascii_ieq(h->name, "content-length") && f->cl_count++ == 0) f->content_length = h->value;
+        break;
+    case sizeof("transfer-encoding") - 1:
+        if (ascii_ieq(h->name, "transfer-encoding")) note_codings(h->value, f);
+        break;
+    case sizeof("host") - 1:
+        if (ascii_ieq(h->name, "host") && f->host_count++ == 0) f->host = h->value;
+        break;
+    case sizeof("connection") - 1:
+        if (ascii_ieq(h->name, "connection")) note_connection(h->value, f);
+        break;
+    case sizeof("expect") - 1:
+        if (ascii_ieq(h->name, "expect")) note_expect(h->value, f);
+        break;
+    case sizeof("upgrade") - 1:
+        if (ascii_ieq(h->name, "upgrade")) f->upgrade_field |= h->value.len > 0;
+        break;
+    default:
+        break;
     }
 }
 
@@ -450,7 +529,7 @@ static bool parse_content_length(gw_slice_t v, uint64_t *out)
     for (size_t i = 0; i < v.len; i++) {
         if (!is_class(v.base[i], C_DIGIT)) return false;
         unsigned d = (unsigned)(v.base[i] - '0');
-        if (n > (max - d) / 10) return false;
+        if (n > max / 10 || n * 10 + d > max) return false; /* no overflow: n * 10 + 9 < 2^63 */
         n = n * 10 + d;
     }
     *out = n;
@@ -481,27 +560,29 @@ static size_t ip_literal_len(gw_slice_t s)
     return i < s.len && s.base[i] == ']' && colon ? i + 1 : 0;
 }
 
-/* Length of the uri-host at the start of s (reg-name or IPv4address, or an IP-literal). */
-static size_t host_len(gw_slice_t s)
+/*
+ * Length of the uri-host at the start of s (reg-name or IPv4address, or an IP-literal). *lower is
+ * set when the host certainly holds no A-Z (a reg-name without capitals or escapes, the usual
+ * case), which the same scan tells at no cost.
+ */
+static size_t host_len(gw_slice_t s, bool *lower)
 {
+    *lower = false;
     if (s.len && s.base[0] == '[') return ip_literal_len(s);
-    size_t i = 0;
-    while (i < s.len) {
-        if (is_class(s.base[i], C_REGNAME))
-            i++;
-        else if (s.base[i] == '%' && i + 2 < s.len && is_class(s.base[i + 1], C_HEX) &&
-                 is_class(s.base[i + 2], C_HEX))
-            i += 3;
-        else
-            break;
-    }
+    size_t i = scan_class(s.base, 0, s.len, C_LOWNAME);
+    *lower = i == s.len || (!is_class(s.base[i], C_REGNAME) && s.base[i] != '%');
+    i = scan_class(s.base, i, s.len, C_REGNAME);
+    while (i + 2 < s.len && s.base[i] == '%' && is_class(s.base[i + 1], C_HEX) &&
+           is_class(s.base[i + 2], C_HEX))
+        i = scan_class(s.base, i + 3, s.len, C_REGNAME);
     return i;
 }
 
-/* authority = uri-host [ ":" port ] without userinfo; an empty host is refused (nothing to route). */
-static bool valid_authority(gw_slice_t s, bool need_port)
+/* authority = uri-host [ ":" port ] without userinfo; an empty host is refused (nothing to route).
+ * *lower: see host_len (a port is digits only). */
+static bool valid_authority(gw_slice_t s, bool need_port, bool *lower)
 {
-    size_t h = host_len(s);
+    size_t h = host_len(s, lower);
     if (h == 0) return false;
     if (h == s.len) return !need_port;
     return s.base[h] == ':' && valid_port(s.base + h + 1, s.len - h - 1);
@@ -540,7 +621,7 @@ static int request_body(const msg_facts_t *f, int minor, gw_h1_framing_t *out)
 static int request_host(const msg_facts_t *f, int minor, gw_h1_framing_t *out)
 {
     if (f->host_count > 1 || (f->host_count == 0 && minor >= 1)) return -400;
-    if (f->host_count == 1 && !valid_authority(f->host, false)) return -400;
+    if (f->host_count == 1 && !valid_authority(f->host, false, &out->host_lower)) return -400;
     out->host = f->host;
     return 0;
 }

@@ -71,6 +71,7 @@ typedef struct gw_h1_framing {
     bool expect_continue;  /**< Expect: 100-continue */
     bool upgrade;          /**< Connection: upgrade with an Upgrade header */
     gw_slice_t host;       /**< the single Host header value (empty if absent, HTTP/1.0 only) */
+    bool host_lower;       /**< host has no A-Z for certain (learnt while validating it): no folding needed */
 } gw_h1_framing_t;
 
 /**

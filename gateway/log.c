@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "config.h"
 #include "conn.h"
 #include "worker.h"
@@ -245,10 +246,8 @@ void gw_log_access(gw_log_buf_t *b, const gw_req_t *req, int64_t wall_now)
     char peer[64];
     if (IN6_IS_ADDR_UNSPECIFIED(&req->client_ip)) /* answered before dispatch (a parse error) */
         gw_conn_peer_text(req->conn, peer, sizeof(peer));
-    else if (IN6_IS_ADDR_V4MAPPED(&req->client_ip))
-        inet_ntop(AF_INET, &req->client_ip.s6_addr[12], peer, sizeof(peer));
     else
-        inet_ntop(AF_INET6, &req->client_ip, peer, sizeof(peer));
+        gw_ip_text(&req->client_ip, peer, sizeof(peer)); /* IPv4 without inet_ntop's sprintf */
     refresh_time(b, wall_now);
     int format = req->cfg ? req->cfg->log_format : GW_LOG_COMBINED;
     if (format == GW_LOG_JSON) {

@@ -31,21 +31,14 @@ gw_method_t gw_method_intern(gw_slice_t m)
     return GW_M_OTHER;
 }
 
-/* The header of `list` named `name` (ASCII case-insensitive), its length taken once for the scan. */
-static const gw_header_t *find_header(const gw_header_t *list, size_t count, const char *name)
+const gw_header_t *gw_headers_find(const gw_header_t *list, size_t count, const char *name, size_t len)
 {
-    size_t n = strlen(name);
     char first = (char)(name[0] | 0x20); /* a cheap first-letter test spares most strncasecmp calls */
     for (size_t i = 0; i < count; i++)
-        if (list[i].name.len == n && n && (list[i].name.base[0] | 0x20) == first &&
-            strncasecmp(list[i].name.base, name, n) == 0)
+        if (list[i].name.len == len && len && (list[i].name.base[0] | 0x20) == first &&
+            strncasecmp(list[i].name.base, name, len) == 0)
             return &list[i];
     return NULL;
-}
-
-const gw_header_t *gw_req_header(const gw_req_t *req, const char *name)
-{
-    return find_header(req->headers, req->num_headers, name);
 }
 
 bool gw_headers_add(gw_arena_t *arena, gw_headers_t *list, gw_slice_t name, gw_slice_t value)
@@ -65,11 +58,6 @@ bool gw_headers_add(gw_arena_t *arena, gw_headers_t *list, gw_slice_t name, gw_s
 bool gw_res_add_header(gw_req_t *req, gw_slice_t name, gw_slice_t value)
 {
     return gw_headers_add(&req->arena, &req->res.headers, name, value);
-}
-
-const gw_header_t *gw_res_header(const gw_req_t *req, const char *name)
-{
-    return find_header(req->res.headers.items, req->res.headers.count, name);
 }
 
 void gw_start_response(gw_req_t *req, gw_generator_t *gen)

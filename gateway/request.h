@@ -184,8 +184,15 @@ struct gw_req {
 /** Interns a method token. */
 gw_method_t gw_method_intern(gw_slice_t m);
 
-/** Finds the first request header named `name` (case-insensitive); NULL when absent. */
-const gw_header_t *gw_req_header(const gw_req_t *req, const char *name);
+/** The first header of list[0..count) named name[0..len) (ASCII case-insensitive); NULL when absent. */
+const gw_header_t *gw_headers_find(const gw_header_t *list, size_t count, const char *name, size_t len);
+
+/** Finds the first request header named `name` (case-insensitive); NULL when absent. Inline, so that
+ *  the length of a literal name is counted by the compiler. */
+static inline const gw_header_t *gw_req_header(const gw_req_t *req, const char *name)
+{
+    return gw_headers_find(req->headers, req->num_headers, name, strlen(name));
+}
 
 /** Appends a response header; name and value must outlive the request (constants or arena). */
 bool gw_res_add_header(gw_req_t *req, gw_slice_t name, gw_slice_t value);
@@ -193,8 +200,11 @@ bool gw_res_add_header(gw_req_t *req, gw_slice_t name, gw_slice_t value);
 /** Appends a header to a list in the request arena. */
 bool gw_headers_add(gw_arena_t *arena, gw_headers_t *list, gw_slice_t name, gw_slice_t value);
 
-/** Finds a response header by name (case-insensitive). */
-const gw_header_t *gw_res_header(const gw_req_t *req, const char *name);
+/** Finds a response header by name (case-insensitive); inline like gw_req_header. */
+static inline const gw_header_t *gw_res_header(const gw_req_t *req, const char *name)
+{
+    return gw_headers_find(req->res.headers.items, req->res.headers.count, name, strlen(name));
+}
 
 /** Adds a body filter (from a gw_filter's on_setup): it sees the body before the filters already
  *  pushed, i.e. the chain runs in the order filters were set up. */

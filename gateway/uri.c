@@ -28,6 +28,12 @@ static bool is_alnum(unsigned char c)
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
+/* The bytes of most paths, none of them special to either pass: copied as they are. */
+static bool is_plain(unsigned char c)
+{
+    return is_alnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~';
+}
+
 /* Characters whose escapes are decoded: unreserved, sub-delims, ":", "@", "/", "[" and "]". Decoding
  * them gives every spelling of a path one form; "/" and "." are decoded on purpose so that "%2e%2e"
  * and "%2F" are resolved below like their plain forms and cannot slip past a prefix rule. */
@@ -79,8 +85,7 @@ static long canonicalise(const unsigned char *in, size_t len, char *out, size_t 
     for (size_t i = 0; i < len; i++) {
         unsigned char c = in[i];
         bool ok = true;
-        if (is_alnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') {
-            /* the bytes of most paths, none of them special below: copied as they are */
+        if (is_plain(c)) {
             if (o == cap) return -2;
             out[o++] = (char)c;
         } else if (c == '%') {
@@ -145,11 +150,30 @@ static long resolve_segments(char *out, size_t start, size_t n, bool keep_empty)
     return (long)w;
 }
 
+/*
+ * True when in[0..len) is its own normal form, as most request paths are: a leading '/', plain bytes
+ * only, no empty segment ("//") and no segment ending in '.' (".", ".." and trailing dots). Both
+ * passes would then copy it unchanged, so one scan and a copy do their work.
+ */
+static bool is_normal(const char *in, size_t len)
+{
+    if (in[0] != '/' || in[len - 1] == '.') return false;
+    for (size_t i = 1; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (!is_plain(c) || (c == '/' && (in[i - 1] == '/' || in[i - 1] == '.'))) return false;
+    }
+    return true;
+}
+
 long gw_uri_normalize(const char *in, size_t len, char *out, size_t cap, bool allow_double_slashes)
 {
     if (len == 0 || (len == 1 && in[0] == '*')) {
         if (cap < len) return -2;
         if (len) out[0] = '*';
+        return (long)len;
+    }
+    if (len <= cap && is_normal(in, len)) {
+        memcpy(out, in, len);
         return (long)len;
     }
     if (cap < 2) return -2;
@@ -167,6 +191,11 @@ long gw_uri_normalize(const char *in, size_t len, char *out, size_t cap, bool al
 
 long gw_uri_decode(const char *in, size_t len, char *out, size_t cap)
 {
+    /* most paths have no escape: a search for '%' and one for NUL (libc's, word at a time), a copy */
+    if (len <= cap && !memchr(in, '%', len) && strnlen(in, len) == len) {
+        memcpy(out, in, len);
+        return (long)len;
+    }
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         int v = (unsigned char)in[i];

@@ -58,6 +58,8 @@ static void fuzz_request(const char *buf, size_t len)
     int frc = gw_h1_request_framing(&req, &f);
     require(frc == 0 || frc == -400 || frc == -417 || frc == -501, "framing result in range");
     if (frc == 0) require(inside(f.host, buf, len) && f.body != GW_BODY_CLOSE, "request framing sane");
+    for (size_t i = 0; frc == 0 && f.host_lower && i < f.host.len; i++)
+        require(f.host.base[i] < 'A' || f.host.base[i] > 'Z', "host_lower only without capitals");
 }
 
 static void fuzz_response(const char *buf, size_t len)

@@ -91,6 +91,110 @@ static void test_trimming(void)
     CHECK(header_is(&h.headers[4], "O", "caf\xc3\xa9")); /* obs-text is allowed */
 }
 
+/* Every byte at every offset of a value long enough for the word-at-a-time scan: accepted exactly
+ * when it is HTAB, SP, VCHAR or obs-text, and then the value comes back whole (OWS trimmed). */
+static void test_value_bytes_at_every_offset(void)
+{
+    const char *pre = "GET / HTTP/1.1\r\nHost: x\r\nX-V: ";
+    size_t plen = strlen(pre), vlen = 27;
+    char buf[128];
+    gw_h1_request_head_t h;
+    for (int b = 0; b < 256; b++) {
+        bool ok = b == '\t' || (b >= 0x20 && b != 0x7F);
+        for (size_t k = 0; k < vlen; k++) {
+            memcpy(buf, pre, plen);
+            memset(buf + plen, 'v', vlen);
+            buf[plen + k] = (char)b;
+            memcpy(buf + plen + vlen, "\r\n\r\n", 4);
+            size_t n = plen + vlen + 4;
+            int rc = parse_lim(buf, n, &h, &lim);
+            if (!ok) {
+                CHECK_EQ_INT(rc, -400);
+                continue;
+            }
+            CHECK_EQ_INT(rc, n);
+            bool edge_ows = (b == ' ' || b == '\t') && (k == 0 || k == vlen - 1);
+            CHECK_EQ_INT(h.headers[1].value.len, edge_ows ? vlen - 1 : vlen);
+        }
+    }
+}
+
+/* A buffer that ends with an empty line whose head ends earlier: the head's own length comes back. */
+static void test_head_ending_before_the_buffer(void)
+{
+    gw_h1_request_head_t h;
+    const char *head = "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s0\r\n\r\n", head);
+    CHECK_EQ_INT(parse(buf, &h), strlen(head));
+    CHECK_EQ_INT(h.num_headers, 2);
+    snprintf(buf, sizeof buf, "%sX: y\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_EQ_INT(parse(buf, &h), 27);
+    CHECK(gw_slice_eq(h.target, "/"));
+    CHECK_EQ_INT(h.num_headers, 1);
+    CHECK_EQ_INT(status_of("GET / HTTP/1.1\r\nHost: x\r\nBad\r\n\r\n"), -400);
+}
+
+static bool is_tchar(int b)
+{
+    return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+           (b != 0 && strchr("!#$%&'*+-.^_`|~", b) != NULL);
+}
+
+/* Every token byte at every position of "content-length" and of the "close" option: the field or
+ * option is recognised exactly when the byte is the literal's letter in either case. */
+static void test_framing_names_fold_exactly(void)
+{
+    char name[] = "content-length", opt[] = "close", buf[160];
+    gw_h1_request_head_t h;
+    gw_h1_framing_t fr;
+    for (int b = 0; b < 256; b++) {
+        if (!is_tchar(b)) continue;
+        for (size_t k = 0; k < strlen(name); k++) {
+            char n2[sizeof name];
+            memcpy(n2, name, sizeof name);
+            n2[k] = (char)b;
+            snprintf(buf, sizeof buf, "POST / HTTP/1.1\r\nHost: x\r\n%s: 5\r\n\r\n", n2);
+            CHECK_EQ_INT(parse(buf, &h), strlen(buf));
+            CHECK_EQ_INT(gw_h1_request_framing(&h, &fr), 0);
+            bool same = (b | 0x20) == name[k] && (name[k] != '-' || b == '-');
+            CHECK_EQ_INT(fr.body == GW_BODY_LENGTH, same);
+        }
+        for (size_t k = 0; k < strlen(opt); k++) {
+            char o2[sizeof opt];
+            memcpy(o2, opt, sizeof opt);
+            o2[k] = (char)b;
+            snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: x\r\nConnection: %s\r\n\r\n", o2);
+            CHECK_EQ_INT(parse(buf, &h), strlen(buf));
+            CHECK_EQ_INT(gw_h1_request_framing(&h, &fr), 0);
+            CHECK_EQ_INT(fr.keep_alive, (b | 0x20) != opt[k]);
+        }
+    }
+}
+
+/* host_lower: set only for a Host with no capital letter (then the codec keeps the header's bytes). */
+static void test_host_lower(void)
+{
+    static const struct {
+        const char *host;
+        bool lower;
+    } cases[] = {{"example.com", true},  {"example.com:8080", true}, {"127.0.0.1:80", true},
+                 {"Example.com", false}, {"example.COM:80", false},  {"[::1]:80", false},
+                 {"a%41b", false},       {"a%2eb", false},           {"xn--bcher-kva.example", true}};
+    char buf[160];
+    gw_h1_request_head_t h;
+    gw_h1_framing_t fr;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(buf, sizeof buf, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", cases[i].host);
+        CHECK_EQ_INT(parse(buf, &h), strlen(buf));
+        CHECK_EQ_INT(gw_h1_request_framing(&h, &fr), 0);
+        CHECK_EQ_INT(fr.host_lower, cases[i].lower);
+    }
+    CHECK_EQ_INT(parse("GET / HTTP/1.0\r\n\r\n", &h), 18);
+    CHECK_EQ_INT(gw_h1_request_framing(&h, &fr), 0);
+    CHECK(!fr.host_lower && fr.host.len == 0);
+}
+
 static void test_many_headers(void)
 {
     char buf[4096];
@@ -711,6 +815,10 @@ int main(void)
 {
     test_simple_get();
     test_trimming();
+    test_value_bytes_at_every_offset();
+    test_head_ending_before_the_buffer();
+    test_framing_names_fold_exactly();
+    test_host_lower();
     test_many_headers();
     test_pipelined_and_leading_crlf();
     test_incremental();
