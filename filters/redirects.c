@@ -45,15 +45,17 @@ static gw_handler_result_t redirect(gw_req_t *req, const char *scheme, const cha
 static gw_handler_result_t redirect_on_request(const gw_handler_t *self, gw_req_t *req)
 {
     const redirect_handler_t *h = gw_container_of(self, redirect_handler_t, base);
-    if (!req->authority.len || req->method_id == GW_M_CONNECT) return GW_CONTINUE;
     bool tls = req->conn && req->conn->tls;
+    bool to_https = h->to_https && !tls;
+    if (!(to_https || h->www) || !req->authority.len || req->method_id == GW_M_CONNECT)
+        return GW_CONTINUE; /* the usual request on the HTTPS port: nothing to look at */
     gw_slice_t host = host_only(req->authority);
-    if (h->to_https && !tls) {
+    if (to_https) {
         char port[16] = "";
         if (h->sport != 443) snprintf(port, sizeof(port), ":%u", h->sport);
         return redirect(req, "https", "", host, port);
     }
-    if (h->www && gw_slice_eq(host, h->domain) && !(host.len >= 4 && strncmp(host.base, "www.", 4) == 0))
+    if (gw_slice_eq(host, h->domain) && !(host.len >= 4 && strncmp(host.base, "www.", 4) == 0))
         return redirect(req, tls ? "https" : "http", "www.", req->authority, "");
     return GW_CONTINUE;
 }

@@ -125,16 +125,28 @@ bool gw_cidr_list_match(const gw_cidr_list_t *l, const struct in6_addr *ip)
     return false;
 }
 
+/* "00" to "99": two digits of an octet at a time, without a division for each. */
+static const char digit_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
 /* One IPv4 octet in decimal. */
 static char *put_octet(char *p, unsigned v)
 {
-    if (v >= 100) *p++ = (char)('0' + v / 100);
-    if (v >= 10) *p++ = (char)('0' + v / 10 % 10);
-    *p++ = (char)('0' + v % 10);
-    return p;
+    if (v < 10) {
+        *p = (char)('0' + v);
+        return p + 1;
+    }
+    if (v >= 100) {
+        *p++ = (char)('0' + v / 100);
+        v %= 100;
+    }
+    memcpy(p, digit_pairs + 2 * v, 2);
+    return p + 2;
 }
 
-void gw_ip_text(const struct in6_addr *ip, char *buf, size_t len)
+size_t gw_ip_text(const struct in6_addr *ip, char *buf, size_t len)
 {
     if (IN6_IS_ADDR_V4MAPPED(ip) && len >= INET_ADDRSTRLEN) { /* by hand: inet_ntop runs sprintf */
         char *p = put_octet(buf, ip->s6_addr[12]);
@@ -143,10 +155,12 @@ void gw_ip_text(const struct in6_addr *ip, char *buf, size_t len)
             p = put_octet(p, ip->s6_addr[i]);
         }
         *p = '\0';
-    } else if (IN6_IS_ADDR_V4MAPPED(ip))
-        inet_ntop(AF_INET, &ip->s6_addr[12], buf, (socklen_t)len);
-    else
-        inet_ntop(AF_INET6, ip, buf, (socklen_t)len);
+        return (size_t)(p - buf);
+    }
+    const char *text = IN6_IS_ADDR_V4MAPPED(ip) ? inet_ntop(AF_INET, &ip->s6_addr[12], buf, (socklen_t)len)
+                                                : inet_ntop(AF_INET6, ip, buf, (socklen_t)len);
+    if (!text && len) buf[0] = '\0'; /* too small a buffer: nothing printed */
+    return text ? strlen(buf) : 0;
 }
 
 static gw_slice_t trim(gw_slice_t s)

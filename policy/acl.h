@@ -68,8 +68,9 @@ static inline bool gw_cidr_list_empty(const gw_cidr_list_t *l)
     return l->num_hosts + l->num_nets == 0;
 }
 
-/** Prints an address, v4-mapped shown as plain IPv4. */
-void gw_ip_text(const struct in6_addr *ip, char *buf, size_t len);
+/** Prints an address, v4-mapped shown as plain IPv4, and returns its length (0, with buf empty,
+ *  when it does not fit in len bytes; INET6_ADDRSTRLEN always does). */
+size_t gw_ip_text(const struct in6_addr *ip, char *buf, size_t len);
 
 /**
  * Parses one X-Forwarded-For element: optional spaces, an IPv4 or IPv6 address, optionally

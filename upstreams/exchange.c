@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "ascii.h"
 #include "balancer.h"
 #include "cgi_response.h"
 #include "errors.h"
@@ -148,24 +149,57 @@ static bool try_again(gw_exchange_t *x)
 
 /* ---- the request head ---- */
 
-/* Is `name` one of `names` (ASCII case-insensitive)? Lengths are compared first, so most fields
- * are told apart without a string comparison. */
-static bool name_in(gw_slice_t name, const gw_slice_t *names, size_t n)
+/* Fields the proxy treats by name. A switch on the length leaves one or two candidates, compared
+ * word by word (most fields stop at the switch: no string comparison at all). */
+typedef enum field_kind {
+    FIELD_OTHER,
+    FIELD_HOP,        /* hop-by-hop (RFC 9110 7.6.1) or framing: never passed on as it is */
+    FIELD_CONNECTION, /* hop-by-hop, and the fields it lists are too */
+    FIELD_UPGRADE,    /* hop-by-hop, but kept in a response that opens a tunnel */
+    FIELD_FORWARDED,  /* Host and X-Forwarded-*: the proxy writes its own */
+    FIELD_REAL_IP,    /* X-Real-IP: written by the proxy when it writes X-Forwarded-* */
+    FIELD_SERVER,     /* a response's Server: ours is sent, as nginx does */
+} field_kind_t;
+
+static field_kind_t field_kind(gw_slice_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (names[i].len == name.len && strncasecmp(names[i].base, name.base, name.len) == 0) return true;
-    return false;
+    switch (n.len) {
+    case 2:
+        return gw_ascii_ieq(n, "te") ? FIELD_HOP : FIELD_OTHER;
+    case 4:
+        return gw_ascii_ieq(n, "host") ? FIELD_FORWARDED : FIELD_OTHER;
+    case 6:
+        return gw_ascii_ieq(n, "server") ? FIELD_SERVER : FIELD_OTHER;
+    case 7:
+        return gw_ascii_ieq(n, "trailer")   ? FIELD_HOP
+               : gw_ascii_ieq(n, "upgrade") ? FIELD_UPGRADE
+                                            : FIELD_OTHER;
+    case 9:
+        return gw_ascii_ieq(n, "x-real-ip") ? FIELD_REAL_IP : FIELD_OTHER;
+    case 10:
+        return gw_ascii_ieq(n, "connection")   ? FIELD_CONNECTION
+               : gw_ascii_ieq(n, "keep-alive") ? FIELD_HOP
+                                               : FIELD_OTHER;
+    case 14:
+        return gw_ascii_ieq(n, "content-length") ? FIELD_HOP : FIELD_OTHER;
+    case 15:
+        return gw_ascii_ieq(n, "x-forwarded-for") ? FIELD_FORWARDED : FIELD_OTHER;
+    case 16:
+        return gw_ascii_ieq(n, "proxy-connection")   ? FIELD_HOP
+               : gw_ascii_ieq(n, "x-forwarded-host") ? FIELD_FORWARDED
+                                                     : FIELD_OTHER;
+    case 17:
+        return gw_ascii_ieq(n, "transfer-encoding")   ? FIELD_HOP
+               : gw_ascii_ieq(n, "x-forwarded-proto") ? FIELD_FORWARDED
+                                                      : FIELD_OTHER;
+    default:
+        return FIELD_OTHER;
+    }
 }
 
-static bool hop_by_hop(gw_slice_t name)
+static bool is_connection(gw_slice_t name)
 {
-    static const gw_slice_t names[] = {GW_SLICE_LIT("connection"),        GW_SLICE_LIT("keep-alive"),
-                                       GW_SLICE_LIT("proxy-connection"),  GW_SLICE_LIT("te"),
-                                       GW_SLICE_LIT("trailer"),           GW_SLICE_LIT("transfer-encoding"),
-                                       GW_SLICE_LIT("upgrade"),           GW_SLICE_LIT("host"),
-                                       GW_SLICE_LIT("content-length"),    GW_SLICE_LIT("x-forwarded-for"),
-                                       GW_SLICE_LIT("x-forwarded-proto"), GW_SLICE_LIT("x-forwarded-host")};
-    return name_in(name, names, sizeof(names) / sizeof(names[0]));
+    return gw_ascii_ieq(name, "connection"); /* the length first: most fields end there */
 }
 
 /* Is `name` one of the comma-separated tokens of `list` (a Connection header value)? */
@@ -181,6 +215,7 @@ static bool token_listed(gw_slice_t list, gw_slice_t name)
     return false;
 }
 
+/* Is `name` in a configured list (ASCII case-insensitive)? Lengths are compared first. */
 static bool in_list(const gw_headers_t *list, gw_slice_t name)
 {
     for (uint32_t i = 0; i < list->count; i++)
@@ -198,16 +233,38 @@ size_t gw_exchange_head_capacity(const gw_req_t *req, size_t extra)
     return n + 2 * req->authority.len;
 }
 
+/* The value of the first Connection field of `hs` (empty when there is none). */
+static gw_slice_t first_connection(const gw_header_t *hs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (is_connection(hs[i].name)) return hs[i].value;
+    return (gw_slice_t){"", 0};
+}
+
+/* Does the proxy leave the client's field out of the backend request? */
+static bool drop_request_header(gw_slice_t name, gw_slice_t listed, const gw_proxy_route_t *pr)
+{
+    switch (field_kind(name)) {
+    case FIELD_OTHER:
+    case FIELD_SERVER:
+        break;
+    case FIELD_REAL_IP:
+        if (pr->x_forwarded) return true;
+        break;
+    default:
+        return true;
+    }
+    return (listed.len && token_listed(listed, name)) || in_list(&pr->remove_request, name) ||
+           in_list(&pr->set_request, name);
+}
+
 char *gw_exchange_put_client_headers(char *p, const gw_req_t *req, const gw_proxy_route_t *pr)
 {
-    static const gw_slice_t real_ip = GW_SLICE_LIT("x-real-ip");
-    const gw_header_t *c = gw_req_header(req, "connection");
-    gw_slice_t listed = c ? c->value : (gw_slice_t){"", 0}; /* fields it names are hop-by-hop too */
+    /* the fields the client's Connection field names are hop-by-hop too */
+    gw_slice_t listed = first_connection(req->headers, req->num_headers);
     for (size_t i = 0; i < req->num_headers; i++) {
         const gw_header_t *h = &req->headers[i];
-        if (hop_by_hop(h->name) || token_listed(listed, h->name) || in_list(&pr->remove_request, h->name) ||
-            in_list(&pr->set_request, h->name) || (pr->x_forwarded && name_in(h->name, &real_ip, 1)))
-            continue;
+        if (drop_request_header(h->name, listed, pr)) continue;
         p = gw_put(p, h->name.base, h->name.len);
         p = gw_put(p, ": ", 2);
         p = gw_put(p, h->value.base, h->value.len);
@@ -225,12 +282,11 @@ char *gw_exchange_put_client_headers(char *p, const gw_req_t *req, const gw_prox
 
 char *gw_exchange_put_forwarded(char *p, const gw_req_t *req)
 {
-    char peer[INET6_ADDRSTRLEN];
     bool relayed = !IN6_IS_ADDR_UNSPECIFIED(&req->client_ip); /* named by a trusted proxy */
-    gw_ip_text(relayed ? &req->client_ip : &req->conn->peer.sin6_addr, peer, sizeof(peer));
-    size_t n = strlen(peer);
-    p = gw_put(GW_PUT_LIT(p, "X-Forwarded-For: "), peer, n);
-    p = gw_put(GW_PUT_LIT(p, "\r\nX-Real-IP: "), peer, n);
+    p = GW_PUT_LIT(p, "X-Forwarded-For: ");
+    const char *peer = p; /* printed in place (the head's capacity has room for the longest) */
+    size_t n = gw_ip_text(relayed ? &req->client_ip : &req->conn->peer.sin6_addr, p, INET6_ADDRSTRLEN);
+    p = gw_put(GW_PUT_LIT(p + n, "\r\nX-Real-IP: "), peer, n);
     p = req->conn->tls ? GW_PUT_LIT(p, "\r\nX-Forwarded-Proto: https\r\n")
                        : GW_PUT_LIT(p, "\r\nX-Forwarded-Proto: http\r\n");
     if (req->authority.len) {
@@ -486,14 +542,33 @@ int gw_exchange_parse_cgi_head(gw_exchange_t *x, gw_h1_response_head_t *h)
 
 /* ---- the response ---- */
 
-/* Hop-by-hop fields, framing, and the backend's Server (ours is sent, as nginx does). */
-static bool drop_response_header(gw_slice_t name)
+/* The value of the last Connection field of `hs` (empty when there is none). */
+static gw_slice_t last_connection(const gw_header_t *hs, size_t n)
 {
-    static const gw_slice_t names[] = {
-        GW_SLICE_LIT("connection"), GW_SLICE_LIT("keep-alive"),     GW_SLICE_LIT("proxy-connection"),
-        GW_SLICE_LIT("te"),         GW_SLICE_LIT("trailer"),        GW_SLICE_LIT("transfer-encoding"),
-        GW_SLICE_LIT("upgrade"),    GW_SLICE_LIT("content-length"), GW_SLICE_LIT("server")};
-    return name_in(name, names, sizeof(names) / sizeof(names[0]));
+    gw_slice_t v = {"", 0};
+    for (size_t i = 0; i < n; i++)
+        if (is_connection(hs[i].name)) v = hs[i].value;
+    return v;
+}
+
+/* Does the backend's field stay out of the response? Hop-by-hop fields (with those its Connection
+ * field lists), framing, and the backend's Server (ours is sent, as nginx does) do. */
+static bool drop_response_header(const gw_exchange_t *x, gw_slice_t name, gw_slice_t listed)
+{
+    switch (field_kind(name)) {
+    case FIELD_UPGRADE:
+        if (!x->tunnel) return true;
+        break; /* a 101's Upgrade goes to the client, although its Connection lists it */
+    case FIELD_HOP:
+    case FIELD_CONNECTION:
+    case FIELD_SERVER:
+        return true;
+    default:
+        if (listed.len && token_listed(listed, name)) return true;
+        break;
+    }
+    const gw_proxy_route_t *pr = &route_of(x)->proxy;
+    return in_list(&pr->remove_response, name) || in_list(&pr->set_response, name);
 }
 
 /* Copies the backend's headers into the arena (the head's bytes in rbuf are reused), names lower-cased. */
@@ -501,22 +576,14 @@ static bool copy_headers(gw_exchange_t *x, const gw_h1_response_head_t *h)
 {
     gw_req_t *req = x->req;
     const gw_proxy_route_t *pr = &route_of(x)->proxy;
-    gw_slice_t conn = {"", 0};
-    for (size_t i = 0; i < h->num_headers; i++)
-        if (gw_slice_ieq(h->headers[i].name, "connection")) conn = h->headers[i].value;
+    gw_slice_t listed = last_connection(h->headers, h->num_headers);
     for (size_t i = 0; i < h->num_headers; i++) {
         gw_slice_t name = h->headers[i].name;
-        bool keep_upgrade = x->tunnel && gw_slice_ieq(name, "upgrade");
-        if ((!keep_upgrade && (drop_response_header(name) || token_listed(conn, name))) ||
-            in_list(&pr->remove_response, name) || in_list(&pr->set_response, name))
-            continue;
+        if (drop_response_header(x, name, listed)) continue;
         gw_slice_t value = h->headers[i].value;
         char *n = gw_arena_alloc(&req->arena, name.len + value.len + 2); /* both NUL-terminated */
         if (!n) return false;
-        for (size_t k = 0; k < name.len; k++) {
-            char c = name.base[k];
-            n[k] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; /* HTTP/2 needs names lower-case */
-        }
+        gw_ascii_lower_copy(n, name.base, name.len); /* HTTP/2 needs names lower-case */
         n[name.len] = '\0';
         char *v = n + name.len + 1;
         memcpy(v, value.base, value.len);

@@ -42,16 +42,28 @@ static void test_addresses(void)
         struct in6_addr ip =
             mapped(octets[i % n], octets[i / n], octets[(i + 3) % n], octets[(i / n + 7) % n]);
         char got[INET6_ADDRSTRLEN], want[INET_ADDRSTRLEN];
-        gw_ip_text(&ip, got, sizeof(got));
+        size_t len = gw_ip_text(&ip, got, sizeof(got));
         inet_ntop(AF_INET, &ip.s6_addr[12], want, sizeof(want));
         CHECK_STR(got, want);
+        CHECK_EQ_INT(len, strlen(want));
+    }
+    for (unsigned v = 0; v < 256; v++) { /* every octet value, first and last */
+        struct in6_addr ip = mapped((uint8_t)v, 7, 77, (uint8_t)(255 - v));
+        char got[INET6_ADDRSTRLEN], want[INET_ADDRSTRLEN];
+        size_t len = gw_ip_text(&ip, got, sizeof(got));
+        inet_ntop(AF_INET, &ip.s6_addr[12], want, sizeof(want));
+        CHECK_STR(got, want);
+        CHECK_EQ_INT(len, strlen(want));
     }
     struct in6_addr ip = mapped(255, 255, 255, 255);
     char small[INET_ADDRSTRLEN];
-    gw_ip_text(&ip, small, sizeof(small)); /* the longest one fits exactly */
+    CHECK_EQ_INT(gw_ip_text(&ip, small, sizeof(small)), 15); /* the longest one fits exactly */
     CHECK_STR(small, "255.255.255.255");
+    char tiny[8];
+    CHECK_EQ_INT(gw_ip_text(&ip, tiny, sizeof(tiny)), 0); /* does not fit: empty */
+    CHECK_STR(tiny, "");
     char v6[INET6_ADDRSTRLEN];
-    gw_ip_text(&in6addr_loopback, v6, sizeof(v6));
+    CHECK_EQ_INT(gw_ip_text(&in6addr_loopback, v6, sizeof(v6)), 3);
     CHECK_STR(v6, "::1");
 }
 
