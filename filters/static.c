@@ -160,12 +160,13 @@ static unsigned sibling_mask(gw_req_t *req, gw_file_entry_t *e, const char *rel)
 
 static bool serve_precompressed(gw_req_t *req, gw_file_entry_t *e, const char *rel)
 {
-    const gw_header_t *ae = gw_req_header(req, "accept-encoding");
     if (!rel || !req->route->enable_compression || !gw_compressible_type((gw_slice_t){e->mime, strlen(e->mime)}))
         return false;
     unsigned mask = sibling_mask(req, e, rel);
-    if (mask) gw_res_vary(req, "Accept-Encoding");
-    gw_encoding_t enc = ae && mask ? gw_accept_encoding_pick(ae->value, mask) : GW_ENC_IDENTITY;
+    if (!mask) return false; /* no sibling: the request's Accept-Encoding does not matter */
+    gw_res_vary(req, "Accept-Encoding");
+    const gw_header_t *ae = gw_req_header(req, "accept-encoding");
+    gw_encoding_t enc = ae ? gw_accept_encoding_pick(ae->value, mask) : GW_ENC_IDENTITY;
     if (!enc) return false;
     char *name = sibling_name(req, rel, enc == GW_ENC_BR ? 0 : 1);
     gw_file_entry_t *s = name ? lookup(req, name, e->mime) : NULL;

@@ -35,6 +35,7 @@
 #include "handler.h"
 #include "http2_names.h"
 #include "log.h"
+#include "put.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -384,17 +385,10 @@ static bool submit_head(h2_stream_t *s)
         status[2] = (char)('0' + st % 10);
         status[3] = '\0';
         if (req->res.content_length >= 0 && st != 204 && st != 304) {
-            char tmp[24];
-            int k = 0;
-            unsigned long long v64 = (unsigned long long)req->res.content_length;
-            do
-                tmp[k++] = (char)('0' + v64 % 10);
-            while ((v64 /= 10) != 0);
             cl = status + 4;
-            int j = 0;
-            while (k) cl[j++] = tmp[--k];
-            cl[j] = '\0';
-            cl_len = (size_t)j;
+            char *end = gw_put_u64(cl, (uint64_t)req->res.content_length);
+            *end = '\0';
+            cl_len = (size_t)(end - cl);
         }
     }
     if (!v || !status) return false;
@@ -589,7 +583,8 @@ static void finish_stream(h2_stream_t *s)
     *s->pprev = s->next;
     hc->num_streams--;
     if (hc->last_found == s) hc->last_found = NULL;
-    if (hc->ng) nghttp2_session_set_stream_user_data(hc->ng, s->id, NULL);
+    /* the stream's user data is not cleared: nghttp2 returns none for a closed stream (we are in its
+     * on_stream_close), and close_conn deletes the session right after */
     gw_arena_t arena = req->arena;
     gw_arena_reset(&arena); /* s is gone from here on */
 }
@@ -701,15 +696,21 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     const gw_limits_t *l = &s->hc->c.worker->cfg->limits;
     if (s->header_bytes > s->hc->hw->max_header_list || s->hdrs.count >= l->max_headers) s->refuse = 431;
     if (s->refuse) return 0;
+    /* nghttp2 reuses its buffers: one copy of the value, with a regular field's name beside it (a
+     * pseudo-header's name is not kept) */
+    bool pseudo = namelen && name[0] == ':';
+    size_t name_room = pseudo ? 0 : namelen + 1;
     gw_arena_t *a = &s->req.arena;
-    char *copy = gw_arena_alloc(a, namelen + valuelen + 2); /* nghttp2 reuses its buffers: one copy of both */
+    char *copy = gw_arena_alloc(a, name_room + valuelen + 1);
     if (!copy) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    memcpy(copy, name, namelen);
-    copy[namelen] = '\0';
-    memcpy(copy + namelen + 1, value, valuelen);
-    copy[namelen + 1 + valuelen] = '\0';
-    gw_slice_t n = {copy, namelen}, v = {copy + namelen + 1, valuelen};
-    if (namelen && name[0] == ':') {
+    if (!pseudo) {
+        memcpy(copy, name, namelen);
+        copy[namelen] = '\0';
+    }
+    memcpy(copy + name_room, value, valuelen);
+    copy[name_room + valuelen] = '\0';
+    gw_slice_t n = {pseudo ? (const char *)name : copy, namelen}, v = {copy + name_room, valuelen};
+    if (pseudo) {
         if (gw_slice_eq(n, ":method")) s->method = v;
         else if (gw_slice_eq(n, ":path")) s->path = v;
         else if (gw_slice_eq(n, ":authority")) s->authority = v;

@@ -15,10 +15,11 @@ typedef struct known_name {
 #define MAX_PER_LENGTH 6
 #define MAX_LENGTH 28
 
-/* Indexed by length, so that a lookup compares with a handful of names at most. */
+/* Indexed by length, so that a lookup compares with a handful of names at most; in each row the
+ * names every static response carries come first. */
 static const known_name_t by_length[MAX_LENGTH][MAX_PER_LENGTH] = {
     [3] = {KNOWN("age")},
-    [4] = {{"date", GW_H2_NAME_DATE}, KNOWN("etag"), KNOWN("link"), KNOWN("vary")},
+    [4] = {KNOWN("etag"), KNOWN("vary"), {"date", GW_H2_NAME_DATE}, KNOWN("link")},
     [5] = {KNOWN("allow")},
     [6] = {KNOWN("server")},
     [7] = {KNOWN("alt-svc"), KNOWN("expires"), {"upgrade", GW_H2_NAME_HOP}},
@@ -26,7 +27,7 @@ static const known_name_t by_length[MAX_LENGTH][MAX_PER_LENGTH] = {
     [10] = {KNOWN("set-cookie"), {"connection", GW_H2_NAME_HOP}, {"keep-alive", GW_H2_NAME_HOP}},
     [11] = {KNOWN("grpc-status"), KNOWN("retry-after")},
     [12] = {KNOWN("content-type"), KNOWN("cache-status"), KNOWN("grpc-message"), KNOWN("x-request-id")},
-    [13] = {KNOWN("accept-ranges"), KNOWN("cache-control"), KNOWN("content-range"), KNOWN("last-modified")},
+    [13] = {KNOWN("last-modified"), KNOWN("accept-ranges"), KNOWN("cache-control"), KNOWN("content-range")},
     [14] = {{"content-length", GW_H2_NAME_LENGTH}},
     [15] = {KNOWN("x-gateway-cache"), KNOWN("x-frame-options"), KNOWN("referrer-policy")},
     [16] = {KNOWN("content-encoding"), KNOWN("content-language"), KNOWN("content-location"),

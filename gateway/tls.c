@@ -41,6 +41,7 @@
 #include "acme_crypto.h"
 #include "acme_store.h"
 #include "metrics.h"
+#include "tls_rbio.h"
 #include "tls_session_cache.h"
 #include "tls_tickets.h"
 #include "worker.h"
@@ -128,12 +129,15 @@ static ssize_t tls_read(gw_conn_t *c, void *buf, size_t len)
     SSL *ssl = c->xprt_ctx;
     size_t got = 0;
     bool in_handshake = SSL_in_init(ssl);
-    ERR_clear_error();
+    /* no ERR_clear_error() here or before SSL_write: BoringSSL clears the queue on entry */
+    gw_tls_rbio_rearm(SSL_get_rbio(ssl));
     while (got < len) {
         size_t want = len - got > INT_MAX ? INT_MAX : len - got;
         int n = SSL_read(ssl, (char *)buf + got, (int)want);
         if (n > 0) {
             got += (size_t)n;
+            /* all the socket had is decrypted and taken: another SSL_read could only fail */
+            if (gw_tls_rbio_drained(SSL_get_rbio(ssl)) && !SSL_has_pending(ssl)) break;
             continue;
         }
         if (got) break; /* a sticky error or EOF shows up on the next call */
@@ -166,7 +170,6 @@ static ssize_t tls_writev(gw_conn_t *c, const struct iovec *iov, int n, bool mor
     }
     if (len == 0) return 0;
     if (len > (1u << 30)) len = 1u << 30;
-    ERR_clear_error();
     int w = SSL_write(ssl, p, (int)len);
     if (w > 0) return w;
     ssize_t r = ssl_failure(ssl, w);
@@ -190,7 +193,8 @@ static void tls_dispose(gw_conn_t *c)
 
 static bool tls_pending(gw_conn_t *c)
 {
-    return c->xprt_ctx && (SSL_pending(c->xprt_ctx) > 0 || SSL_has_pending(c->xprt_ctx));
+    SSL *ssl = c->xprt_ctx;
+    return ssl && (SSL_pending(ssl) > 0 || SSL_has_pending(ssl) || gw_tls_rbio_has_input(SSL_get_rbio(ssl)));
 }
 
 const gw_transport_ops_t gw_tls_transport = {tls_read, tls_writev, NULL, tls_dispose, tls_pending};
@@ -231,7 +235,9 @@ void gw_tls_accept(gw_worker_t *w, gw_tls_t *tls, int fd, const struct sockaddr_
                    const struct sockaddr_in6 *local)
 {
     SSL *ssl = SSL_new(tls->def);
-    if (!ssl || !SSL_set_fd(ssl, fd)) {
+    BIO *rbio = ssl ? gw_tls_rbio_new(fd, &w->io_pool) : NULL;
+    if (rbio) SSL_set0_rbio(ssl, rbio); /* owned by ssl from here on */
+    if (!rbio || !SSL_set_wfd(ssl, fd)) {
         SSL_free(ssl);
         ERR_clear_error();
         close(fd);
