@@ -56,13 +56,39 @@ def child_env():
     return env
 
 
+# Ports come from a range of this test process's own, below the kernel's ephemeral range, and are
+# never handed out twice. A port the kernel picked for bind(0) could be picked again for another
+# xdist process, and the gateway listens with SO_REUSEPORT: two gateways would then share the port
+# and split its connections between them.
+_PORT_SLOT = 2500
+_PORT_FIRST = 12000
+_PORT_SLOTS = 8  # 12000-31999: the ephemeral range starts at 32768
+
+
+def _port_slot():
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # "gwN" under xdist
+    digits = name[2:] if name.startswith("gw") else ""
+    return int(digits) % _PORT_SLOTS if digits.isdigit() else 0
+
+
+_next_port = [0]
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port on 127.0.0.1 that nothing listens on, and that no other test of this run gets."""
+    base = _PORT_FIRST + _port_slot() * _PORT_SLOT
+    for _ in range(_PORT_SLOT):
+        port = base + _next_port[0] % _PORT_SLOT
+        _next_port[0] += 1
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue  # in use (or in TIME_WAIT): the next one
+        finally:
+            s.close()
+    raise RuntimeError("no free port left in this test process's range")
 
 
 def yaml_scalar(v):
