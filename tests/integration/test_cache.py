@@ -125,11 +125,12 @@ def test_explicit_status_404_cached(cached, origin):
 
 
 def test_expired_max_age(cached, origin):
-    origin.route("/e", headers=[("Cache-Control", "max-age=1")])
+    # max-age=3: the second request must come while the entry is fresh, also on a loaded machine
+    origin.route("/e", headers=[("Cache-Control", "max-age=3")])
     gw = cached()
     gw.get("/e")
     assert xc(gw.get("/e")) == "HIT"
-    time.sleep(2.2)
+    time.sleep(4.2)
     r = gw.get("/e")
     assert xc(r) == "MISS"
     assert origin.count("/e") == 2
@@ -408,11 +409,12 @@ def test_no_cache_response_always_revalidated(cached, origin):
 
 def test_revalidation_gets_new_content(cached, origin):
     def fn(m, h, n):
-        return 200, [("ETag", f'"v{n}"'), ("Cache-Control", "max-age=1")], f"version {n}"
+        # max-age=3: the request after the refetch must find it fresh, also on a loaded machine
+        return 200, [("ETag", f'"v{n}"'), ("Cache-Control", "max-age=3")], f"version {n}"
     origin.route("/new", fn=fn)
     gw = cached()
     assert gw.get("/new").body == b"version 1"
-    time.sleep(2.2)
+    time.sleep(4.2)
     assert gw.get("/new").body == b"version 2"
     r = gw.get("/new")
     assert r.body == b"version 2" and xc(r) == "HIT"
