@@ -2,9 +2,10 @@
  * Strict HTTP/1.1 message-head parser, framing rules and chunked decoder (RFC 9110, RFC 9112).
  *
  * The head parsers are stateless: the caller offers the whole buffer again each time bytes arrive.
- * To keep that cheap, an incomplete head is only searched for its terminating empty line and
- * checked against the limits (request/status line, header line count, size); the full validation
- * runs once, when the head is complete. Nothing here allocates or depends on the locale.
+ * To keep that cheap, an incomplete request head is only searched for its terminating empty line
+ * and checked against the limits (request line, header line count, size); the full validation runs
+ * once, when the head is complete. A response head, which arrives with its body, is validated in the
+ * pass that finds its end. Nothing here allocates or depends on the locale.
  */
 #include "http1_parser.h"
 
@@ -73,42 +74,40 @@ static size_t scan_class(const char *buf, size_t pos, size_t end, unsigned cls)
     return pos;
 }
 
-/*
- * scan_class inside a complete head, without the bound check: the head's final LF is in no class,
- * so every scan stops at or before it. Field lines are only parsed once their head is complete.
- */
-static size_t scan_class_in_head(const char *buf, size_t pos, unsigned cls)
-{
-    while (is_class(buf[pos], cls))
-        pos++;
-    return pos;
-}
-
 static unsigned hex_value(char c)
 {
     return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+/* Loads n (<= 8) bytes into a word, the rest zero. */
+static inline uint64_t load_word(const char *p, size_t n)
+{
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    return w;
 }
 
 /*
  * ASCII case-insensitive equality with a literal of lower-case letters, digits and '-' (strcasecmp
  * and friends would consult the locale). Setting bit 0x20 folds A-Z onto a-z; the only other bytes
  * it maps onto such a literal's are CTLs (0x0D onto '-', 0x10-0x19 onto the digits), which the
- * validated names and values of a parsed head never hold. So whole words are compared.
+ * validated names and values of a parsed head never hold. So whole words are compared, the last
+ * one overlapping the one before; inlined, the literal's length and words are constants.
  */
-static bool ascii_ieq(gw_slice_t s, const char *lower_lit)
+static inline bool ascii_ieq(gw_slice_t s, const char *lower_lit)
 {
     const uint64_t fold = 0x2020202020202020u;
-    size_t n = strlen(lower_lit), i = 0;
+    size_t n = strlen(lower_lit);
     if (s.len != n) return false;
-    for (; n - i >= 8; i += 8) {
-        uint64_t a, b;
-        memcpy(&a, s.base + i, 8);
-        memcpy(&b, lower_lit + i, 8);
-        if ((a | fold) != b) return false;
+    if (n < 8) {
+        size_t half = n < 4 ? n : 4; /* two overlapping 4-byte words, or one shorter one */
+        return (load_word(s.base, half) | (fold >> (64 - 8 * half))) == load_word(lower_lit, half) &&
+               (load_word(s.base + n - half, half) | (fold >> (64 - 8 * half))) ==
+                   load_word(lower_lit + n - half, half);
     }
-    for (; i < n; i++)
-        if ((s.base[i] | 0x20) != lower_lit[i]) return false;
-    return true;
+    for (size_t i = 0; n - i > 8; i += 8)
+        if ((load_word(s.base + i, 8) | fold) != load_word(lower_lit + i, 8)) return false;
+    return (load_word(s.base + n - 8, 8) | fold) == load_word(lower_lit + n - 8, 8);
 }
 
 static bool is_token(gw_slice_t s)
@@ -127,24 +126,78 @@ static gw_slice_t trim_ows(gw_slice_t s)
     return s;
 }
 
+/* ---- eight bytes at a time ---------------------------------------------------------------------- */
+
+#define ONES_ 0x0101010101010101u
+#define HIGHS_ 0x8080808080808080u
+
 /*
- * The field-value scan of a complete head, eight bytes at a time while they are plainly valid: a
- * word passes when none of its bytes is below 0x20 or is DEL (the classic "has a byte less than n"
- * and "has a zero byte" tests, exact about whether such a byte exists). A word that does not pass
- * (the line's CR, an HTAB, a bad byte) is finished by the byte loop. Values are most of a
- * browser's head.
+ * Index (0..7) in memory order of the first byte of a loaded word whose bit 7 is set in `flags`
+ * (flags != 0, only bits 7 of bytes set).
+ */
+static inline size_t first_flagged_byte(uint64_t flags)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(flags) / 8;
+#else
+    return (size_t)__builtin_clzll(flags) / 8;
+#endif
+}
+
+/*
+ * Bit 7 set in each byte of `w` that is a letter or '-', the bytes of nearly every field name.
+ * Setting bit 0x20 maps exactly A-Z and a-z (of the bytes below 0x80) into a-z; no sum below
+ * leaves its byte, so every byte's answer is exact, and ~w leaves out the bytes from 0x80 on.
+ */
+static inline uint64_t letters_or_dash(uint64_t w)
+{
+    uint64_t low7 = w & ~HIGHS_, folded = low7 | ONES_ * 0x20;
+    uint64_t letters = (folded + ONES_ * (0x80 - 'a')) & ~(folded + ONES_ * (0x7F - 'z'));
+    uint64_t not_dash = (low7 ^ ONES_ * '-') + ONES_ * 0x7F; /* bit 7 set unless the byte is '-' */
+    return (letters | ~not_dash) & ~w & HIGHS_;
+}
+
+/*
+ * The field-name scan: letters and '-' pass eight at a time; from the first other byte (the ':'
+ * after a short name, a digit, a rarer token byte or a bad one) the byte loop decides.
+ */
+static size_t scan_field_name(const char *buf, size_t pos, size_t end)
+{
+    while (end - pos >= 8) {
+        uint64_t w;
+        memcpy(&w, buf + pos, 8);
+        uint64_t others = ~letters_or_dash(w) & HIGHS_;
+        if (others) {
+            pos += first_flagged_byte(others);
+            break;
+        }
+        pos += 8;
+    }
+    return scan_class(buf, pos, end, C_TCHAR);
+}
+
+/*
+ * The field-value scan, eight bytes at a time while they are plainly valid: a word passes when none
+ * of its bytes is below 0x20 or is DEL (the classic "has a byte less than n" and "has a zero byte"
+ * tests). A byte that stops the value is always flagged; a borrow may flag a valid byte too, but
+ * only one more significant than a stopping byte. So the byte loop can take over at the first
+ * flagged byte (exact on little-endian; never past a stop on big-endian) and decide there: the
+ * line's CR, an HTAB, a bad byte. Values are most of a browser's head.
  */
 static size_t scan_field_value(const char *buf, size_t pos, size_t end)
 {
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
     while (end - pos >= 8) {
         uint64_t w, del;
         memcpy(&w, buf + pos, 8);
-        del = w ^ (ones * 0x7F);
-        if (((w - ones * 0x20) & ~w & highs) | ((del - ones) & ~del & highs)) break;
+        del = w ^ (ONES_ * 0x7F);
+        uint64_t stops = ((w - ONES_ * 0x20) & ~w & HIGHS_) | ((del - ONES_) & ~del & HIGHS_);
+        if (stops) {
+            pos += first_flagged_byte(stops);
+            break;
+        }
         pos += 8;
     }
-    return scan_class_in_head(buf, pos, C_FVAL);
+    return scan_class(buf, pos, end, C_FVAL);
 }
 
 /* ---- start lines -------------------------------------------------------------------------------- */
@@ -162,7 +215,8 @@ static int match_shape(const char *buf, size_t *pos, size_t end, const char *sha
     return 0;
 }
 
-static int expect_crlf(const char *buf, size_t *pos, size_t end)
+/* Inline: every line of every head ends here, and the call cost more than the test. */
+static inline int expect_crlf(const char *buf, size_t *pos, size_t end)
 {
     if (end - *pos >= 2 && buf[*pos] == '\r' && buf[*pos + 1] == '\n') { /* every line ends so */
         *pos += 2;
@@ -228,8 +282,12 @@ static int parse_status_line(const char *buf, size_t *pos, size_t end, gw_h1_res
 {
     size_t p = *pos;
     int rc = parse_version(buf, &p, end, &out->minor_version);
-    if (rc == 0) rc = match_shape(buf, &p, end, " 000");
     if (rc) return rc;
+    if (end - p >= 4 && buf[p] == ' ' && is_class(buf[p + 1], C_DIGIT) && is_class(buf[p + 2], C_DIGIT) &&
+        is_class(buf[p + 3], C_DIGIT))
+        p += 4; /* the whole code is there: spared the shape match */
+    else if ((rc = match_shape(buf, &p, end, " 000")) != 0)
+        return rc;
     out->status = (buf[p - 3] - '0') * 100 + (buf[p - 2] - '0') * 10 + (buf[p - 1] - '0');
     if (out->status < 100) return -400;
     size_t r = p, re = p;
@@ -241,20 +299,24 @@ static int parse_status_line(const char *buf, size_t *pos, size_t end, gw_h1_res
     return 0;
 }
 
-/* ---- header fields (complete heads only) -------------------------------------------------------- */
+/* ---- header fields ------------------------------------------------------------------------------ */
 
 /*
  * field-line = field-name ":" OWS field-value OWS CRLF. A line starting with SP/HTAB (obs-fold),
- * whitespace before ':' and any CTL, DEL or bare CR/LF in the value all end up as -400.
+ * whitespace before ':' and any CTL, DEL or bare CR/LF in the value all end up as -400. NEED_MORE
+ * when buf[..end) stops inside the line: every scan is bounded, so a response head is parsed in
+ * the same pass that finds its end.
  */
 static int parse_field_line(const char *buf, size_t *pos, size_t end, gw_header_t *h)
 {
-    size_t n = scan_class_in_head(buf, *pos, C_TCHAR);
+    size_t n = scan_field_name(buf, *pos, end);
+    if (n == end) return NEED_MORE;
     if (n == *pos || buf[n] != ':') return -400;
-    size_t v = scan_class_in_head(buf, n + 1, C_OWS);
+    size_t v = scan_class(buf, n + 1, end, C_OWS);
     size_t ve = scan_field_value(buf, v, end);
     size_t next = ve;
-    if (expect_crlf(buf, &next, end) != 0) return -400;
+    int rc = expect_crlf(buf, &next, end);
+    if (rc) return rc;
     while (ve > v && is_class(buf[ve - 1], C_OWS))
         ve--;
     h->name = (gw_slice_t){buf + *pos, n - *pos};
@@ -263,18 +325,22 @@ static int parse_field_line(const char *buf, size_t *pos, size_t end, gw_header_
     return 0;
 }
 
-/* Parses field lines up to and including the empty line, which must end exactly at `end`. */
-static int parse_fields(const char *buf, size_t pos, size_t end, gw_header_t *hdrs, size_t max, size_t *count)
+/* Parses field lines from *pos up to and including the empty line, and moves *pos past it;
+ * NEED_MORE when buf[..end) stops before the empty line does. */
+static int parse_fields(const char *buf, size_t *pos, size_t end, gw_header_t *hdrs, size_t max,
+                        size_t *count)
 {
-    size_t n = 0;
-    while (pos < end && buf[pos] != '\r') {
+    size_t n = 0, p = *pos; /* a local: the stores into hdrs could alias *pos */
+    while (p < end && buf[p] != '\r') {
         if (n == max) return -431;
-        int rc = parse_field_line(buf, &pos, end, &hdrs[n]);
+        int rc = parse_field_line(buf, &p, end, &hdrs[n]);
         if (rc) return rc;
         n++;
     }
-    if (expect_crlf(buf, &pos, end) != 0 || pos != end) return -400;
+    int rc = expect_crlf(buf, &p, end);
+    if (rc) return rc;
     *count = n;
+    *pos = p;
     return 0;
 }
 
@@ -360,7 +426,8 @@ static int parse_complete_request(const char *buf, size_t pos, size_t end, gw_h1
 {
     int rc = parse_request_line(buf, &pos, end, out, lim->max_target_bytes);
     if (rc == 0) rc = check_target_form(out->method, out->target);
-    if (rc == 0) rc = parse_fields(buf, pos, end, out->headers, lim->max_headers, &out->num_headers);
+    if (rc == 0) rc = parse_fields(buf, &pos, end, out->headers, lim->max_headers, &out->num_headers);
+    if (rc == 0 && pos != end) rc = -400; /* an empty line before `end`: not this head's end */
     return finish_head(end, rc);
 }
 
@@ -388,17 +455,18 @@ int gw_h1_parse_request(const char *buf, size_t len, gw_h1_request_head_t *out, 
     return incomplete_head(rc, buf, pos, avail, len, lim);
 }
 
+/* Unlike a request's, a response head is parsed in one pass that finds its end: it is read into a
+ * buffer together with its body, so no terminating empty line at the buffer's end tells that the
+ * head is complete, and a search for the end would cost a second pass. */
 int gw_h1_parse_response(const char *buf, size_t len, gw_h1_response_head_t *out, const gw_h1_limits_t *lim)
 {
     size_t avail = len < lim->max_head_bytes ? len : lim->max_head_bytes;
-    size_t pos = 0, end = find_head_end(buf, 0, avail);
-    gw_h1_response_head_t scratch = {0};
-    int rc = parse_status_line(buf, &pos, end ? end : avail, end ? out : &scratch);
-    if (rc < 0) return -502;
-    if (!end) return incomplete_head(rc, buf, pos, avail, len, lim) ? -502 : 0;
-    if (rc == 0) rc = parse_fields(buf, pos, end, out->headers, lim->max_headers, &out->num_headers);
-    rc = finish_head(end, rc);
-    return rc < 0 ? -502 : rc;
+    size_t pos = 0;
+    int rc = parse_status_line(buf, &pos, avail, out);
+    if (rc == 0) rc = parse_fields(buf, &pos, avail, out->headers, lim->max_headers, &out->num_headers);
+    if (rc == NEED_MORE) return len > lim->max_head_bytes ? -502 : 0;
+    if (rc) return -502;
+    return pos > INT_MAX ? -502 : (int)pos;
 }
 
 /* ---- framing ------------------------------------------------------------------------------------ */
@@ -527,11 +595,12 @@ static bool parse_content_length(gw_slice_t v, uint64_t *out)
     uint64_t n = 0;
     if (v.len == 0) return false;
     for (size_t i = 0; i < v.len; i++) {
-        if (!is_class(v.base[i], C_DIGIT)) return false;
-        unsigned d = (unsigned)(v.base[i] - '0');
-        if (n > max / 10 || n * 10 + d > max) return false; /* no overflow: n * 10 + 9 < 2^63 */
-        n = n * 10 + d;
+        /* n <= max / 10 before a step keeps n * 10 + 9 < 2^63; once n passed max it passes max / 10,
+         * so the next step or the final test refuses it */
+        if (!is_class(v.base[i], C_DIGIT) || n > max / 10) return false;
+        n = n * 10 + (unsigned)(v.base[i] - '0');
     }
+    if (n > max) return false;
     *out = n;
     return true;
 }
@@ -571,6 +640,7 @@ static size_t host_len(gw_slice_t s, bool *lower)
     if (s.len && s.base[0] == '[') return ip_literal_len(s);
     size_t i = scan_class(s.base, 0, s.len, C_LOWNAME);
     *lower = i == s.len || (!is_class(s.base[i], C_REGNAME) && s.base[i] != '%');
+    if (*lower) return i; /* no capital or escape follows: the host ends where the scan stopped */
     i = scan_class(s.base, i, s.len, C_REGNAME);
     while (i + 2 < s.len && s.base[i] == '%' && is_class(s.base[i + 1], C_HEX) &&
            is_class(s.base[i + 2], C_HEX))

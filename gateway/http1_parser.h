@@ -51,7 +51,11 @@ typedef struct gw_h1_response_head {
  */
 int gw_h1_parse_request(const char *buf, size_t len, gw_h1_request_head_t *out, const gw_h1_limits_t *lim);
 
-/** Same as gw_h1_parse_request for a status line + headers; errors are -502 (malformed). */
+/**
+ * Same as gw_h1_parse_request for a status line + headers; errors are -502 (malformed, or over a
+ * limit). The head is validated as it arrives, so a malformed one fails before it is complete.
+ * *out is meaningful only when a length is returned.
+ */
 int gw_h1_parse_response(const char *buf, size_t len, gw_h1_response_head_t *out, const gw_h1_limits_t *lim);
 
 /** How the body of a message is delimited (RFC 9112 §6.3). */

@@ -119,6 +119,54 @@ static void test_value_bytes_at_every_offset(void)
     }
 }
 
+static bool is_tchar(int b);
+
+/* What a field line "<name>: v" must parse to, with byte b at position k of a name of letters and
+ * '-': a token byte keeps the name whole, a ':' after the first byte ends it there (the rest
+ * goes into the value), anything else is an error. */
+static void check_name_byte(const char *line, size_t len, size_t k, int b, const gw_header_t *h, int rc)
+{
+    if (is_tchar(b)) {
+        CHECK(rc > 0 && h->name.len == len && memcmp(h->name.base, line, len) == 0);
+        CHECK(gw_slice_eq(h->value, "v"));
+    } else if (b == ':' && k > 0) {
+        CHECK(rc > 0 && h->name.len == k && memcmp(h->name.base, line, k) == 0);
+        CHECK(h->value.base == line + k + 1 && h->value.len == len - k - 1 + 3);
+    } else {
+        CHECK(rc < 0);
+    }
+}
+
+/* Every byte at every position of field names 1..17 bytes long (one word, two, and a byte of a
+ * third), in a request and in a response head. */
+static void test_name_bytes_at_every_offset(void)
+{
+    const char *req_pre = "GET / HTTP/1.1\r\nHost: x\r\n", *res_pre = "HTTP/1.1 200 OK\r\n";
+    char buf[128];
+    for (size_t len = 1; len <= 17; len++) {
+        for (size_t k = 0; k < len; k++) {
+            for (int b = 0; b < 256; b++) {
+                char name[18];
+                for (size_t i = 0; i < len; i++)
+                    name[i] = "Ab-Zz"[i % 5];
+                name[k] = (char)b;
+                for (int res = 0; res < 2; res++) {
+                    const char *pre = res ? res_pre : req_pre;
+                    size_t plen = strlen(pre), n = plen + len + 7;
+                    memcpy(buf, pre, plen);
+                    memcpy(buf + plen, name, len);
+                    memcpy(buf + plen + len, ": v\r\n\r\n", 7);
+                    gw_h1_request_head_t q = {.headers = hdrs};
+                    gw_h1_response_head_t r = {.headers = hdrs};
+                    int rc =
+                        res ? gw_h1_parse_response(buf, n, &r, &lim) : gw_h1_parse_request(buf, n, &q, &lim);
+                    check_name_byte(buf + plen, len, k, b, &hdrs[res ? 0 : 1], rc);
+                }
+            }
+        }
+    }
+}
+
 /* A buffer that ends with an empty line whose head ends earlier: the head's own length comes back. */
 static void test_head_ending_before_the_buffer(void)
 {
@@ -407,6 +455,16 @@ static void test_framing_length(void)
     CHECK_EQ_INT(f.content_length, 0);
     CHECK_EQ_INT(frame("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4611686018427387904\r\n\r\n", &f), 0);
     CHECK(f.content_length == (uint64_t)1 << 62);
+    CHECK_EQ_INT(
+        frame("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 000000000000000000000000007\r\n\r\n", &f), 0);
+    CHECK_EQ_INT(f.content_length, 7);
+    /* past 2^62 by a last digit, by a digit more, and where 64 bits would wrap */
+    CHECK_EQ_INT(frame_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4611686018427387909\r\n\r\n"),
+                 -400);
+    CHECK_EQ_INT(frame_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 46116860184273879040\r\n\r\n"),
+                 -400);
+    CHECK_EQ_INT(frame_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551617\r\n\r\n"),
+                 -400);
 
     CHECK_EQ_INT(frame_status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4611686018427387905\r\n\r\n"),
                  -400);
@@ -576,6 +634,70 @@ static void test_response_parse(void)
     CHECK_EQ_INT(parse_res("HTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n", &r), -502);
     CHECK_EQ_INT(parse_res("ICY 200 OK\r\n", &r), -502);
     CHECK_EQ_INT(parse_res("\r\nHTTP/1.1 200 OK\r\n\r\n", &r), -502);
+}
+
+/* The response's result for every prefix of s: 0 (need more) before the head is complete, then the
+ * head's length whatever follows; a malformed head gives -502 from some prefix on, never a length. */
+static int parse_res_prefixes(const char *s, size_t len, const gw_h1_limits_t *l)
+{
+    int first = 0;
+    for (size_t i = 0; i <= len; i++) {
+        gw_h1_response_head_t r = {.headers = hdrs};
+        int rc = gw_h1_parse_response(s, i, &r, l);
+        if (first == 0)
+            first = rc;
+        else
+            CHECK_EQ_INT(rc, first); /* once decided, every longer prefix agrees */
+    }
+    return first;
+}
+
+/* Heads whose field names are 1..17 bytes and values 0..17 bytes long, cut at every byte and
+ * followed by a body: complete exactly at the end of their empty line, with the fields whole. */
+static void test_response_prefixes(void)
+{
+    char buf[256], name[18], value[18];
+    for (size_t nl = 1; nl <= 17; nl++) {
+        for (size_t vl = 0; vl <= 17; vl++) {
+            memset(name, 'N', nl);
+            name[nl] = '\0';
+            memset(value, 'v', vl);
+            value[vl] = '\0';
+            int head = snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\n%s: %s\r\nB-2: x\r\n\r\n", name, value);
+            memcpy(buf + head, "body\r\n\r\n", 9);
+            CHECK_EQ_INT(parse_res_prefixes(buf, strlen(buf), &lim), head);
+            gw_h1_response_head_t r = {.headers = hdrs};
+            CHECK_EQ_INT(gw_h1_parse_response(buf, strlen(buf), &r, &lim), head);
+            CHECK_EQ_INT(r.num_headers, 2);
+            CHECK(header_is(&r.headers[0], name, value));
+            CHECK(header_is(&r.headers[1], "B-2", "x"));
+        }
+    }
+    static const char *bad[] = {
+        "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n", "HTTP/1.1 200 OK\r\nA: b\nc: d\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nA\r\n\r\n",       "HTTP/1.1 200 OK\r\nA b: c\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n\tA: b\r\n\r\n",  "HTTP/1.1 200 OK\r\n: b\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nA: \x7f\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nA: b\r\n\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_EQ_INT(parse_res_prefixes(bad[i], strlen(bad[i]), &lim), -502);
+}
+
+/* Limits hold for a response head still arriving: too many fields or too many bytes is -502 before
+ * the empty line comes. */
+static void test_response_limits(void)
+{
+    const gw_h1_limits_t small = {.max_head_bytes = 64, .max_headers = 2, .max_target_bytes = 64};
+    gw_h1_response_head_t r = {.headers = hdrs};
+    const char *two = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\n\r\n";
+    CHECK_EQ_INT(gw_h1_parse_response(two, strlen(two), &r, &small), strlen(two));
+    const char *three = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n";
+    CHECK_EQ_INT(gw_h1_parse_response(three, strlen(three), &r, &small), -502);
+    char big[128];
+    int n = snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\nA: %060d", 0);
+    CHECK_EQ_INT(gw_h1_parse_response(big, 64, &r, &small), 0);
+    CHECK_EQ_INT(gw_h1_parse_response(big, (size_t)n, &r, &small), -502);
 }
 
 static void test_response_framing(void)
@@ -816,6 +938,7 @@ int main(void)
     test_simple_get();
     test_trimming();
     test_value_bytes_at_every_offset();
+    test_name_bytes_at_every_offset();
     test_head_ending_before_the_buffer();
     test_framing_names_fold_exactly();
     test_host_lower();
@@ -833,6 +956,8 @@ int main(void)
     test_framing_connection();
     test_framing_expect();
     test_response_parse();
+    test_response_prefixes();
+    test_response_limits();
     test_response_framing();
     test_response_framing_errors();
     test_chunked_basic();
