@@ -383,8 +383,10 @@ gw_process_t *gw_process_start(gw_config_t *cfg, gw_tls_t *tls)
         gw_log_error("error", "cannot open access log %s: %s", cfg->log_file, strerror(-afd));
         goto fail;
     }
+    /* before the listeners: a client that connects once they listen finds the limit raised (a
+     * test read it between the two), and before the workers size their loops */
+    gw_raise_nofile(cfg->limits.max_connections);
     if (!(fds = open_listeners(p, cfg, NULL))) goto fail;
-    gw_raise_nofile(cfg->limits.max_connections); /* before the workers size their loops */
     set_environment(cfg);
     char perr[256];
     if (gw_drop_privileges(global_str(cfg, "user"), global_str(cfg, "group"), perr, sizeof(perr)) != 0) {
