@@ -403,8 +403,13 @@ static ssize_t write_file(h1_req_t *r)
 static int write_some(h1_req_t *r)
 {
     gw_conn_t *c = &r->hc->c;
+    /* The last bytes before a close are held (MSG_MORE) for the close's FIN to carry: one segment
+     * fewer per closed connection, sent and received. h1_finish closes (or shuts down) right after
+     * a final flush without keep-alive, so nothing waits on the hold. */
+    bool fin_follows = r->state == GW_SEND_FINAL && !r->keep_alive;
     while (r->iov_idx < r->niov) {
-        ssize_t w = c->xprt->writev(c, r->iov + r->iov_idx, r->niov - r->iov_idx, r->file_left > 0);
+        bool more = r->file_left > 0 || fin_follows;
+        ssize_t w = c->xprt->writev(c, r->iov + r->iov_idx, r->niov - r->iov_idx, more);
         if (w < 0) return w == -EAGAIN ? 0 : -1;
         advance_iov(r->iov, &r->iov_idx, r->niov, (size_t)w);
     }
@@ -415,7 +420,7 @@ static int write_some(h1_req_t *r)
         r->file_left -= (uint64_t)w;
     }
     while (r->tail_idx < r->ntail) {
-        ssize_t w = c->xprt->writev(c, r->tail + r->tail_idx, r->ntail - r->tail_idx, false);
+        ssize_t w = c->xprt->writev(c, r->tail + r->tail_idx, r->ntail - r->tail_idx, fin_follows);
         if (w < 0) return w == -EAGAIN ? 0 : -1;
         advance_iov(r->tail, &r->tail_idx, r->ntail, (size_t)w);
     }
