@@ -99,6 +99,7 @@ static inline bool ascii_ieq(gw_slice_t s, const char *lower_lit)
     const uint64_t fold = 0x2020202020202020u;
     size_t n = strlen(lower_lit);
     if (s.len != n) return false;
+    if (n == 0) return true; /* no word to load, and a shift by 64 below would be undefined */
     if (n < 8) {
         size_t half = n < 4 ? n : 4; /* two overlapping 4-byte words, or one shorter one */
         return (load_word(s.base, half) | (fold >> (64 - 8 * half))) == load_word(lower_lit, half) &&
