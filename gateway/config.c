@@ -755,6 +755,7 @@ static bool host_ip(loader_t *ld, gw_host_t *h, const gw_node_t *hn)
     const char *s = gw_node_as_string(ipn);
     if (!s) return true;
     h->has_ip = true;
+    ld->cfg->hosts_by_ip = true;
     if (parse_ip(s, &h->ip)) return true;
     add_error(ld, ipn, "ip", "'%s' is not an IP address", s);
     return false;

@@ -206,6 +206,7 @@ typedef struct gw_config {
     const gw_route_t *admin_route; /**< for every request on an adminListen connection (admin.h) */
     gw_host_t *hosts;
     size_t num_hosts;
+    bool hosts_by_ip; /**< some host has `ip`: routing needs each connection's local address */
     struct gw_loaded_module *modules; /**< dlopen'd modules from loadModules */
     size_t num_modules;
     gw_yaml_doc_t doc;         /**< doc.root is the tree after `include` and environment overrides */

@@ -50,3 +50,16 @@ void gw_conn_peer_text(const gw_conn_info_t *info, char *buf, size_t len)
 {
     gw_ip_text(&info->peer.sin6_addr, buf, len);
 }
+
+const struct sockaddr_in6 *gw_conn_local(const gw_conn_info_t *info)
+{
+    if (info->local_pending) {
+        gw_conn_info_t *own = (gw_conn_info_t *)info; /* see request.h */
+        struct sockaddr_in6 a;
+        socklen_t len = sizeof(a);
+        if (getsockname(own->fd, (struct sockaddr *)&a, &len) == 0 && a.sin6_family == AF_INET6)
+            own->local = a; /* else the listener's address stays: the best known */
+        own->local_pending = false;
+    }
+    return &info->local;
+}

@@ -376,7 +376,8 @@ int gw_req_route(gw_req_t *req)
         req->route = req->cfg->admin_route;
         return err;
     }
-    const struct in6_addr *local = &req->conn->local.sin6_addr;
+    /* the local address only matters, and is only looked up, when some host is bound to one */
+    const struct in6_addr *local = req->cfg->hosts_by_ip ? &gw_conn_local(req->conn)->sin6_addr : NULL;
     req->route = gw_config_route(req->cfg, req->authority, local, req->path.base ? req->path : GW_SLICE_LIT("/"));
     if (!err && req->route->allow_double_slashes) {
         /* the route keeps "//": normalise again without collapsing them, and route that path */

@@ -105,11 +105,20 @@ typedef void (*gw_body_cb)(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_st
 /** Facts about the client connection a request arrived on. */
 typedef struct gw_conn_info {
     struct sockaddr_in6 peer;  /**< IPv4 peers are normalised to v4-mapped form */
+    /** Read it through gw_conn_local(): on a wildcard listener it holds the listener's address
+     * (unspecified, with the port) while local_pending, until something asks; the lookup is a
+     * syscall most connections never need. */
     struct sockaddr_in6 local;
+    int fd; /**< the client socket, for that lookup */
+    bool local_pending;
     bool tls;
     bool admin;         /**< accepted on the adminListen listener: only the admin endpoints are answered */
     char peer_text[46]; /**< printable peer address, v4-mapped shown as plain IPv4 */
 } gw_conn_info_t;
+
+/** The connection's local address, looked up (getsockname) the first time it is asked for. The
+ * lookup fills *info in place: the connection owns it, whatever its holders' const says. */
+const struct sockaddr_in6 *gw_conn_local(const gw_conn_info_t *info);
 
 /** Well-known methods, interned once at parse time. */
 typedef enum gw_method {

@@ -201,9 +201,6 @@ static void on_accept(gw_io_t *io, uint32_t events)
         if (l->spec.unix_path[0]) { /* no IP on either side: both are shown as :: */
             memset(&peer, 0, sizeof(peer));
             peer.sin6_family = AF_INET6;
-        } else if (IN6_IS_ADDR_UNSPECIFIED(&local.sin6_addr)) {
-            socklen_t llen = sizeof(local);
-            getsockname(fd, (struct sockaddr *)&local, &llen);
         }
         w->conns++;
         GW_STAT(conns_accepted, 1);

@@ -148,8 +148,8 @@ static bool add_server(gw_req_t *req, gw_cgi_env_t *env)
     bool ok = gw_cgi_env_add(a, env, "SERVER_SOFTWARE", SERVER_SOFTWARE);
     ok = ok && gw_cgi_env_add(a, env, "SERVER_PROTOCOL", req->codec->protocol);
     ok = ok && gw_cgi_env_add(a, env, "SERVER_NAME", dup_slice(req, req->authority));
-    ok = ok && gw_cgi_env_add(a, env, "SERVER_ADDR", addr_text(a, &req->conn->local));
-    ok = ok && gw_cgi_env_add(a, env, "SERVER_PORT", gw_arena_u64(a, ntohs(req->conn->local.sin6_port)));
+    ok = ok && gw_cgi_env_add(a, env, "SERVER_ADDR", addr_text(a, gw_conn_local(req->conn)));
+    ok = ok && gw_cgi_env_add(a, env, "SERVER_PORT", gw_arena_u64(a, ntohs(gw_conn_local(req->conn)->sin6_port)));
     if (req->route->server_admin) ok = ok && gw_cgi_env_add(a, env, "SERVER_ADMIN", req->route->server_admin);
     ok = ok && gw_cgi_env_add(a, env, "REMOTE_ADDR", gw_arena_strndup(a, peer, strlen(peer)));
     ok = ok && gw_cgi_env_add(a, env, "REMOTE_PORT", gw_arena_u64(a, ntohs(req->conn->peer.sin6_port)));

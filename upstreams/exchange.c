@@ -896,7 +896,7 @@ static bool use_proxy_protocol(gw_exchange_t *x)
     if (!memcmp(&req->client_ip, &req->conn->peer.sin6_addr, sizeof(req->client_ip)))
         src.sin6_port = req->conn->peer.sin6_port; /* the port only belongs to the peer itself */
     x->waiter.preamble = buf;
-    x->waiter.preamble_len = gw_pp_write(version, &src, &req->conn->local, buf);
+    x->waiter.preamble_len = gw_pp_write(version, &src, gw_conn_local(req->conn), buf);
     return x->waiter.preamble_len > 0;
 }
 

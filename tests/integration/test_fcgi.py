@@ -15,7 +15,7 @@ PHP = {
     "env.php": "<?php header('Content-Type: application/json'); $keys = ['SCRIPT_FILENAME','SCRIPT_NAME',"
                "'PATH_INFO','QUERY_STRING','REQUEST_URI','REQUEST_METHOD','HTTPS','HTTP_X_TEST','SERVER_PROTOCOL',"
                "'GATEWAY_INTERFACE','REMOTE_ADDR','DOCUMENT_ROOT','CONTENT_LENGTH','CONTENT_TYPE','HTTP_PROXY',"
-               "'HTTP_COOKIE','SERVER_PORT']; $o = []; foreach ($keys as $k) { $o[$k] = $_SERVER[$k] ?? null; }"
+               "'HTTP_COOKIE','SERVER_PORT','SERVER_ADDR']; $o = []; foreach ($keys as $k) { $o[$k] = $_SERVER[$k] ?? null; }"
                " echo json_encode($o);",
     "hi.php": "<?php echo 'hi';",
     "upload.php": "<?php header('Content-Type: application/json'); $f = $_FILES['file'] ?? null;"
@@ -78,6 +78,7 @@ def test_cgi_variables(start_gateway, fpm, site):
     assert v["DOCUMENT_ROOT"] == str(site)
     assert v["CONTENT_LENGTH"] == "0"
     assert v["SERVER_PORT"] == str(gw.port)
+    assert v["SERVER_ADDR"] == "127.0.0.1"  # the connection's own address, not the listener's [::]
 
 
 def test_static_files_still_served_and_index_php(start_gateway, fpm, site):

@@ -1,5 +1,6 @@
 """Virtual hosts and locations: global -> first matching host -> first matching location."""
 import socket
+import subprocess
 
 import pytest
 
@@ -152,7 +153,10 @@ def test_catch_all_host(start_gateway, tmp_path):
     assert who(gw, "wild.test") == "W"  # as in Ferron, "*.wild.test" also matches the apex
 
 
-def test_host_by_local_ip(start_gateway, tmp_path):
+# The address a connection arrived on is looked up only when a host needs it: on [::] (a bare
+# port) and on 0.0.0.0 the listener's own address says nothing.
+@pytest.mark.parametrize("port", [None, '"0.0.0.0:@PORT@"'])
+def test_host_by_local_ip(start_gateway, tmp_path, port):
     g = site(tmp_path / "g", "global")
     i1 = site(tmp_path / "i1", "IP1")
     i2 = site(tmp_path / "i2", "IP2")
@@ -163,7 +167,7 @@ def test_host_by_local_ip(start_gateway, tmp_path):
     ip: 127.0.0.1
     wwwroot: "{i1}"
 """
-    gw = start_gateway(make_config(g, hosts=hosts))
+    gw = start_gateway(make_config(g, hosts=hosts, **({"port": port} if port else {})))
     try:
         socket.create_connection(("127.0.0.2", gw.port), timeout=2).close()
     except OSError:
@@ -172,6 +176,12 @@ def test_host_by_local_ip(start_gateway, tmp_path):
     assert who(gw, "example.com", addr="127.0.0.2") == "IP2"
     assert who(gw, "example.com", addr="127.0.0.1") == "IP1"
     assert who(gw, "other", addr="127.0.0.1") == "global"
+    # HTTP/2 (h2c with prior knowledge): the stream's request routes by the same address
+    for addr, expected in (("127.0.0.2", "IP2"), ("127.0.0.1", "IP1")):
+        out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "--resolve",
+                              f"example.com:{gw.port}:{addr}", f"http://example.com:{gw.port}/who.txt"],
+                             capture_output=True, text=True, timeout=10)
+        assert out.stdout.strip() == expected, out.stderr
 
 
 def test_listen_on_address_string(start_gateway, tmp_path):
