@@ -104,7 +104,7 @@ typedef void (*gw_body_cb)(gw_req_t *req, void *ctx, gw_slice_t data, gw_body_st
 
 /** Facts about the client connection a request arrived on. */
 typedef struct gw_conn_info {
-    struct sockaddr_in6 peer;  /**< IPv4 peers are normalised to v4-mapped form */
+    struct sockaddr_in6 peer; /**< IPv4 peers are normalised to v4-mapped form */
     /** Read it through gw_conn_local(): on a wildcard listener it holds the listener's address
      * (unspecified, with the port) while local_pending, until something asks; the lookup is a
      * syscall most connections never need. */
