@@ -22,6 +22,7 @@
 #include "handler.h"
 #include "http1_parser.h"
 #include "http2.h"
+#include "listeners.h"
 #include "log.h"
 #include "put.h"
 #include "worker.h"
@@ -924,14 +925,6 @@ void gw_h1_accept_admin(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
     h1_start(w, fd, peer, local, &gw_tcp_transport, NULL, true);
 }
 
-/* [::] or 0.0.0.0 (v4-mapped): a listener's address that is not its connections' own */
-static bool is_wildcard(const struct sockaddr_in6 *a)
-{
-    const struct in6_addr *ip = &a->sin6_addr;
-    static const uint8_t v4_any[16] = {[10] = 0xff, [11] = 0xff};
-    return a->sin6_family == AF_INET6 && (IN6_IS_ADDR_UNSPECIFIED(ip) || memcmp(ip, v4_any, 16) == 0);
-}
-
 void gw_h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer, const struct sockaddr_in6 *local,
                  const gw_transport_ops_t *xprt, void *xprt_ctx)
 {
@@ -965,7 +958,7 @@ static void h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
     hc->c.info.local = *local;
     hc->c.info.fd = fd;
     /* a wildcard listener's connection: its own address is looked up if something needs it */
-    hc->c.info.local_pending = is_wildcard(local);
+    hc->c.info.local_pending = local->sin6_family == AF_INET6 && gw_listen_is_wildcard(&local->sin6_addr);
     hc->c.info.tls = xprt != &gw_tcp_transport;
     hc->c.info.admin = admin;
     hc->fresh = true;

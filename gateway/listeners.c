@@ -22,8 +22,7 @@ bool gw_listen_same(const gw_listen_t *a, const gw_listen_t *b)
            memcmp(&a->addr.sin6_addr, &b->addr.sin6_addr, sizeof(a->addr.sin6_addr)) == 0;
 }
 
-/* [::] or 0.0.0.0 (stored v4-mapped): every local address of its family. */
-static bool is_wildcard(const struct in6_addr *a)
+bool gw_listen_is_wildcard(const struct in6_addr *a)
 {
     static const uint8_t v4_any[16] = {[10] = 0xff, [11] = 0xff};
     return IN6_IS_ADDR_UNSPECIFIED(a) || memcmp(a->s6_addr, v4_any, sizeof(v4_any)) == 0;
@@ -33,7 +32,7 @@ bool gw_listen_overlap(const gw_listen_t *a, const gw_listen_t *b)
 {
     if (a->unix_path[0] || b->unix_path[0]) return strcmp(a->unix_path, b->unix_path) == 0;
     if (a->addr.sin6_port != b->addr.sin6_port || !a->addr.sin6_port) return false; /* 0: any free port */
-    return is_wildcard(&a->addr.sin6_addr) || is_wildcard(&b->addr.sin6_addr) ||
+    return gw_listen_is_wildcard(&a->addr.sin6_addr) || gw_listen_is_wildcard(&b->addr.sin6_addr) ||
            memcmp(&a->addr.sin6_addr, &b->addr.sin6_addr, sizeof(a->addr.sin6_addr)) == 0;
 }
 

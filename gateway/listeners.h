@@ -22,6 +22,9 @@ bool gw_listen_same(const gw_listen_t *a, const gw_listen_t *b);
  */
 bool gw_listen_overlap(const gw_listen_t *a, const gw_listen_t *b);
 
+/** [::] or 0.0.0.0 (stored v4-mapped): every local address of its family. */
+bool gw_listen_is_wildcard(const struct in6_addr *a);
+
 /**
  * Opens the `workers` descriptors of listener `l` into fds[0..workers). Returns 0, or -errno with
  * nothing left open. A stale Unix socket file (no one listening) is replaced.
