@@ -11,6 +11,8 @@
 
 #include <limits.h>
 
+#include "ascii.h"
+
 /* Returned by the internal parsers when the buffer ends before the construct does. */
 #define NEED_MORE 1
 
@@ -77,38 +79,6 @@ static size_t scan_class(const char *buf, size_t pos, size_t end, unsigned cls)
 static unsigned hex_value(char c)
 {
     return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
-}
-
-/* Loads n (<= 8) bytes into a word, the rest zero. */
-static inline uint64_t load_word(const char *p, size_t n)
-{
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    return w;
-}
-
-/*
- * ASCII case-insensitive equality with a literal of lower-case letters, digits and '-' (strcasecmp
- * and friends would consult the locale). Setting bit 0x20 folds A-Z onto a-z; the only other bytes
- * it maps onto such a literal's are CTLs (0x0D onto '-', 0x10-0x19 onto the digits), which the
- * validated names and values of a parsed head never hold. So whole words are compared, the last
- * one overlapping the one before; inlined, the literal's length and words are constants.
- */
-static inline bool ascii_ieq(gw_slice_t s, const char *lower_lit)
-{
-    const uint64_t fold = 0x2020202020202020u;
-    size_t n = strlen(lower_lit);
-    if (s.len != n) return false;
-    if (n == 0) return true; /* no word to load, and a shift by 64 below would be undefined */
-    if (n < 8) {
-        size_t half = n < 4 ? n : 4; /* two overlapping 4-byte words, or one shorter one */
-        return (load_word(s.base, half) | (fold >> (64 - 8 * half))) == load_word(lower_lit, half) &&
-               (load_word(s.base + n - half, half) | (fold >> (64 - 8 * half))) ==
-                   load_word(lower_lit + n - half, half);
-    }
-    for (size_t i = 0; n - i > 8; i += 8)
-        if ((load_word(s.base + i, 8) | fold) != load_word(lower_lit + i, 8)) return false;
-    return (load_word(s.base + n - 8, 8) | fold) == load_word(lower_lit + n - 8, 8);
 }
 
 static bool is_token(gw_slice_t s)
@@ -520,7 +490,7 @@ static void note_codings(gw_slice_t value, msg_facts_t *f)
         f->te_last_chunked = false;
         if (!is_token(name))
             f->te_bad = true;
-        else if (!ascii_ieq(name, "chunked"))
+        else if (!gw_ascii_ieq(name, "chunked"))
             f->te_other = true;
         else {
             f->chunked++;
@@ -536,9 +506,9 @@ static void note_connection(gw_slice_t value, msg_facts_t *f)
     gw_slice_t rest = value, el;
     while (list_next(&rest, &el)) {
         f->conn_bad |= !is_token(el);
-        f->conn_close |= ascii_ieq(el, "close");
-        f->conn_keep_alive |= ascii_ieq(el, "keep-alive");
-        f->conn_upgrade |= ascii_ieq(el, "upgrade");
+        f->conn_close |= gw_ascii_ieq(el, "close");
+        f->conn_keep_alive |= gw_ascii_ieq(el, "keep-alive");
+        f->conn_upgrade |= gw_ascii_ieq(el, "upgrade");
     }
 }
 
@@ -550,7 +520,7 @@ static void note_expect(gw_slice_t value, msg_facts_t *f)
     f->expect_seen = true;
     while (list_next(&rest, &el)) {
         any = true;
-        f->expect_bad |= !ascii_ieq(el, "100-continue");
+        f->expect_bad |= !gw_ascii_ieq(el, "100-continue");
     }
     f->expect_bad |= !any;
 }
@@ -560,22 +530,22 @@ static void note_field(const gw_header_t *h, msg_facts_t *f)
 {
     switch (h->name.len) {
     case sizeof("content-length") - 1:
-        if (ascii_ieq(h->name, "content-length") && f->cl_count++ == 0) f->content_length = h->value;
+        if (gw_ascii_ieq(h->name, "content-length") && f->cl_count++ == 0) f->content_length = h->value;
         break;
     case sizeof("transfer-encoding") - 1:
-        if (ascii_ieq(h->name, "transfer-encoding")) note_codings(h->value, f);
+        if (gw_ascii_ieq(h->name, "transfer-encoding")) note_codings(h->value, f);
         break;
     case sizeof("host") - 1:
-        if (ascii_ieq(h->name, "host") && f->host_count++ == 0) f->host = h->value;
+        if (gw_ascii_ieq(h->name, "host") && f->host_count++ == 0) f->host = h->value;
         break;
     case sizeof("connection") - 1:
-        if (ascii_ieq(h->name, "connection")) note_connection(h->value, f);
+        if (gw_ascii_ieq(h->name, "connection")) note_connection(h->value, f);
         break;
     case sizeof("expect") - 1:
-        if (ascii_ieq(h->name, "expect")) note_expect(h->value, f);
+        if (gw_ascii_ieq(h->name, "expect")) note_expect(h->value, f);
         break;
     case sizeof("upgrade") - 1:
-        if (ascii_ieq(h->name, "upgrade")) f->upgrade_field |= h->value.len > 0;
+        if (gw_ascii_ieq(h->name, "upgrade")) f->upgrade_field |= h->value.len > 0;
         break;
     default:
         break;
