@@ -5,7 +5,10 @@
  *
  * Syscall discipline: a read that fills less than the buffer is taken as "drained" (no read
  * that ends in EAGAIN); EPOLLOUT is armed only after a write returned EAGAIN; an idle connection
- * holds no buffer.
+ * holds no buffer. A plain-TCP connection joins the epoll set only when it must be waited on (a
+ * partial request, keep-alive, a blocked write, a body to read, or an exchange still running after
+ * WATCH_DELAY_MS, when a client that goes away must be noticed): a request answered at once and
+ * closed costs no epoll_ctl.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -29,6 +32,7 @@
 
 #define H1_MAX_IOV 24
 #define LINGER_MS 2000
+#define WATCH_DELAY_MS 20 /* how long a running exchange goes without noticing its client leave */
 
 enum h1_state { H1_IDLE, H1_HEAD, H1_ACTIVE, H1_LINGER };
 enum flush_result { FLUSH_WAIT, FLUSH_DONE, FLUSH_GONE };
@@ -43,6 +47,7 @@ typedef struct h1_conn {
     bool in_process; /* h1_process is on the stack: it picks up pipelined requests */
     bool closed;
     bool fresh; /* nothing parsed yet: the bytes may be an HTTP/2 preface (h2c, or ALPN h2) */
+    bool watch_pending; /* the timer is the WATCH_DELAY_MS one: add the fd to epoll when it fires */
 } h1_conn_t;
 
 /* Per-request codec state, in the request arena. */
@@ -79,6 +84,49 @@ static enum flush_result h1_flush(h1_req_t *r);
 static const gw_limits_t *limits(const h1_conn_t *hc)
 {
     return &hc->c.worker->cfg->limits;
+}
+
+/* ---- the connection's timer and its epoll registration ---- */
+
+/* A pending "watch later" ends when the timer is wanted for something else: the fd joins epoll now. */
+static void settle_watch(h1_conn_t *hc)
+{
+    if (!hc->watch_pending) return;
+    hc->watch_pending = false;
+    gw_io_arm(&hc->c.io);
+}
+
+static void set_timer(h1_conn_t *hc, uint64_t ms)
+{
+    settle_watch(hc);
+    gw_timer_set(hc->c.worker->loop, &hc->c.timer, ms);
+}
+
+static void cancel_timer(h1_conn_t *hc)
+{
+    settle_watch(hc);
+    gw_timer_cancel(&hc->c.timer);
+}
+
+/* The connection waits for its client (more bytes, or room to write): it must be in epoll. */
+static void wait_client(h1_conn_t *hc)
+{
+    settle_watch(hc);
+    gw_io_arm(&hc->c.io);
+}
+
+/* A request starts: its timer runs for `rt` ms (0: none). A connection outside epoll joins it only
+ * if the exchange is still running after WATCH_DELAY_MS, so that a client leaving is noticed. */
+static void start_request_timer(h1_conn_t *hc, uint32_t rt)
+{
+    if (!hc->c.io.registered && (rt == 0 || rt > WATCH_DELAY_MS)) {
+        set_timer(hc, WATCH_DELAY_MS);
+        hc->watch_pending = true;
+    } else if (rt) {
+        set_timer(hc, rt);
+    } else {
+        cancel_timer(hc);
+    }
 }
 
 /* ---- buffers ---- */
@@ -141,7 +189,7 @@ static void decide_framing(h1_req_t *r)
         r->body_done = false;
         /* a tunnel lasts as long as bytes move either way: its producer times its idleness (the
          * exchange); this connection's timer only watches a client that stops reading */
-        gw_timer_cancel(&r->hc->c.timer);
+        cancel_timer(r->hc);
         return;
     }
     bool no_body = s < 200 || s == 204 || s == 304;
@@ -366,9 +414,9 @@ static void arm_write(h1_req_t *r, bool on)
     uint32_t ev = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
     gw_io_modify(&hc->c.io, ev);
     if (on)
-        gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->send_timeout_ms);
+        set_timer(hc, limits(hc)->send_timeout_ms);
     else if (r->tunnel)
-        gw_timer_cancel(&hc->c.timer);
+        cancel_timer(hc);
 }
 
 static void advance_iov(struct iovec *iov, int *idx, int n, size_t w)
@@ -437,7 +485,7 @@ static enum flush_result h1_flush(h1_req_t *r)
          * gw_send): the request must outlive this call, so the close happens from the loop, and
          * the producer learns it through its stop() */
         r->broken = true;
-        gw_timer_set(r->hc->c.worker->loop, &r->hc->c.timer, 0);
+        set_timer(r->hc, 0);
         return FLUSH_WAIT;
     }
     if (rc < 0 || r->state == GW_SEND_ERROR) {
@@ -668,11 +716,7 @@ static void start_request(h1_conn_t *hc, const gw_h1_request_head_t *head, int h
         req->expect_continue = fr.expect_continue;
         lower_authority(r, fr.host, fr.host_lower);
     }
-    uint32_t rt = limits(hc)->request_timeout_ms;
-    if (rt)
-        gw_timer_set(hc->c.worker->loop, &hc->c.timer, rt);
-    else
-        gw_timer_cancel(&hc->c.timer);
+    start_request_timer(hc, limits(hc)->request_timeout_ms);
     if (err) {
         r->keep_alive = false;
         req->route = &hc->c.worker->cfg->global_route;
@@ -687,7 +731,8 @@ static void enter_idle(h1_conn_t *hc)
     hc->state = H1_IDLE;
     if (!hc->rlen) release_rbuf(hc);
     gw_worker_set_idle(hc->c.worker, &hc->c, true);
-    gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->keepalive_timeout_ms);
+    wait_client(hc);
+    set_timer(hc, limits(hc)->keepalive_timeout_ms);
 }
 
 static void enter_linger(h1_conn_t *hc)
@@ -695,7 +740,8 @@ static void enter_linger(h1_conn_t *hc)
     hc->state = H1_LINGER;
     release_rbuf(hc); /* a closing connection holds no buffer; what arrives is read and dropped */
     shutdown(hc->c.io.fd, SHUT_WR);
-    gw_timer_set(hc->c.worker->loop, &hc->c.timer, LINGER_MS);
+    wait_client(hc);
+    set_timer(hc, LINGER_MS);
 }
 
 /* The response was written: log, dispose, and go on with keep-alive, pipelining or close. */
@@ -727,7 +773,7 @@ static void h1_finish(h1_req_t *r)
         return;
     }
     hc->state = H1_HEAD; /* a pipelined request is already buffered */
-    gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->header_timeout_ms);
+    set_timer(hc, limits(hc)->header_timeout_ms);
     if (!hc->in_process) h1_process(hc);
 }
 
@@ -737,7 +783,10 @@ static bool try_parse(h1_conn_t *hc)
     gw_h1_limits_t pl = {l->max_head_bytes, l->max_headers, l->max_target_bytes};
     gw_h1_request_head_t head = {.headers = hc->c.worker->hdr_scratch};
     int n = gw_h1_parse_request(hc->rbuf, hc->rlen, &head, &pl);
-    if (n == 0 && hc->rlen < hc->cap) return false;
+    if (n == 0 && hc->rlen < hc->cap) {
+        wait_client(hc); /* the rest of the head */
+        return false;
+    }
     if (n <= 0) {
         reject(hc, n == 0 ? 431 : -n);
         return true;
@@ -807,11 +856,15 @@ static void on_readable(h1_conn_t *hc)
     }
     if (n < 0) {
         if (!hc->rlen) release_rbuf(hc);
+        wait_client(hc);
         return;
     }
     if (hc->fresh) {
         int h2 = gw_h2_detect(&hc->c, hc->rbuf, hc->rlen);
-        if (h2 < 0) return; /* a partial preface: wait for the rest */
+        if (h2 < 0) { /* a partial preface: wait for the rest */
+            wait_client(hc);
+            return;
+        }
         if (h2 > 0) {
             handoff_to_h2(hc);
             return;
@@ -821,7 +874,7 @@ static void on_readable(h1_conn_t *hc)
     if (hc->state == H1_IDLE) {
         gw_worker_set_idle(hc->c.worker, &hc->c, false);
         hc->state = H1_HEAD;
-        gw_timer_set(hc->c.worker->loop, &hc->c.timer, limits(hc)->header_timeout_ms);
+        set_timer(hc, limits(hc)->header_timeout_ms);
     }
     h1_process(hc);
 }
@@ -844,6 +897,15 @@ static void on_io(gw_io_t *io, uint32_t events)
 static void on_timeout(gw_timer_t *t)
 {
     h1_conn_t *hc = gw_container_of(t, h1_conn_t, c.timer);
+    if (hc->watch_pending) { /* the exchange outlasted WATCH_DELAY_MS: watch the client from now */
+        hc->watch_pending = false;
+        uint32_t rt = limits(hc)->request_timeout_ms;
+        if (gw_io_arm(&hc->c.io) != 0)
+            h1_close(hc);
+        else if (rt)
+            gw_timer_set(hc->c.worker->loop, &hc->c.timer, rt - WATCH_DELAY_MS);
+        return;
+    }
     if (hc->state == H1_ACTIVE && ((h1_req_t *)hc->req)->broken) {
         h1_close(hc);
         return;
@@ -899,7 +961,7 @@ void gw_conn_drain(gw_conn_t *c)
      * close, if it comes within gracefulIdleTimeout; the keep-alive timer closes the connection */
     uint32_t ms = limits(hc)->graceful_idle_ms;
     if (ms)
-        gw_timer_set(hc->c.worker->loop, &hc->c.timer, ms);
+        set_timer(hc, ms);
     else
         h1_close(hc);
 }
@@ -963,7 +1025,10 @@ static void h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
     hc->c.info.admin = admin;
     hc->fresh = true;
     gw_timer_init(&hc->c.timer, on_timeout);
-    if (gw_io_start(w->loop, &hc->c.io, fd, EPOLLIN | EPOLLRDHUP, on_io) != 0) {
+    /* plain TCP joins epoll when it must wait (wait_client); TLS handshakes wait at once */
+    int rc = xprt == &gw_tcp_transport ? gw_io_start_lazy(w->loop, &hc->c.io, fd, EPOLLIN | EPOLLRDHUP, on_io)
+                                       : gw_io_start(w->loop, &hc->c.io, fd, EPOLLIN | EPOLLRDHUP, on_io);
+    if (rc != 0) {
         gw_chunk_put(&w->conn_pool, hc);
         refuse_start(w, fd, xprt, xprt_ctx);
         return;
@@ -971,7 +1036,7 @@ static void h1_start(gw_worker_t *w, int fd, const struct sockaddr_in6 *peer,
     hc->state = H1_HEAD;
     hc->c.abort = h1_abort;
     gw_worker_track(w, &hc->c);
-    gw_timer_set(w->loop, &hc->c.timer, limits(hc)->header_timeout_ms);
+    set_timer(hc, limits(hc)->header_timeout_ms);
     on_readable(hc); /* TCP_DEFER_ACCEPT: the request is usually here already */
 }
 

@@ -123,22 +123,45 @@ static uint64_t io_key(const gw_io_t *io)
     return ((uint64_t)io->gen << 32) | (uint32_t)io->fd;
 }
 
-int gw_io_start(gw_loop_t *loop, gw_io_t *io, int fd, uint32_t events, gw_io_cb cb)
+int gw_io_start_lazy(gw_loop_t *loop, gw_io_t *io, int fd, uint32_t events, gw_io_cb cb)
 {
     if (fd < 0 || (unsigned)fd >= loop->max_fds) return -EMFILE;
     io->fd = fd;
     io->gen = ++loop->next_gen;
     io->events = events;
+    io->registered = false;
     io->cb = cb;
     io->loop = loop;
-    struct epoll_event ev = {.events = events, .data.u64 = io_key(io)};
-    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) return -errno;
     loop->ios[fd] = io;
+    return 0;
+}
+
+int gw_io_start(gw_loop_t *loop, gw_io_t *io, int fd, uint32_t events, gw_io_cb cb)
+{
+    int rc = gw_io_start_lazy(loop, io, fd, events, cb);
+    if (rc == 0) rc = gw_io_arm(io);
+    if (rc != 0 && io->loop) {
+        loop->ios[fd] = NULL;
+        io->loop = NULL;
+    }
+    return rc;
+}
+
+int gw_io_arm(gw_io_t *io)
+{
+    if (io->registered) return 0;
+    struct epoll_event ev = {.events = io->events, .data.u64 = io_key(io)};
+    if (epoll_ctl(io->loop->epfd, EPOLL_CTL_ADD, io->fd, &ev) != 0) return -errno;
+    io->registered = true;
     return 0;
 }
 
 int gw_io_modify(gw_io_t *io, uint32_t events)
 {
+    if (!io->registered) {
+        io->events = events;
+        return gw_io_arm(io);
+    }
     if (io->events == events) return 0;
     struct epoll_event ev = {.events = events, .data.u64 = io_key(io)};
     if (epoll_ctl(io->loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) != 0) return -errno;
@@ -150,7 +173,8 @@ void gw_io_stop(gw_io_t *io)
 {
     gw_loop_t *loop = io->loop;
     if (!loop || io->fd < 0) return;
-    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    if (io->registered) epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    io->registered = false;
     if (loop->ios[io->fd] == io) loop->ios[io->fd] = NULL;
     io->loop = NULL;
 }
@@ -355,7 +379,8 @@ static void iterate(gw_loop_t *loop, int timeout)
     struct epoll_event events[MAX_EVENTS];
     int n = epoll_wait(loop->epfd, events, MAX_EVENTS, timeout);
     update_clock(loop);
-    for (int i = 0; i < n; i++) dispatch(loop, &events[i]);
+    for (int i = 0; i < n; i++)
+        dispatch(loop, &events[i]);
     run_timers(loop);
     if (loop->idle_hook) loop->idle_hook(loop, loop->idle_arg);
 }
@@ -363,7 +388,8 @@ static void iterate(gw_loop_t *loop, int timeout)
 void gw_loop_run(gw_loop_t *loop)
 {
     loop->stopping = false;
-    while (!loop->stopping) iterate(loop, poll_timeout(loop));
+    while (!loop->stopping)
+        iterate(loop, poll_timeout(loop));
 }
 
 void gw_loop_run_once(gw_loop_t *loop, int max_wait_ms)

@@ -21,6 +21,7 @@ struct gw_io {
     int fd;
     uint32_t gen;    /**< generation at registration: stale events for a reused fd are dropped */
     uint32_t events; /**< currently armed epoll events */
+    bool registered; /**< in the epoll set (gw_io_start_lazy leaves it out until needed) */
     gw_io_cb cb;
     gw_loop_t *loop;
 };
@@ -70,7 +71,18 @@ int64_t gw_loop_wall(const gw_loop_t *loop);
  */
 int gw_io_start(gw_loop_t *loop, gw_io_t *io, int fd, uint32_t events, gw_io_cb cb);
 
-/** Changes the armed events; does nothing (no syscall) when they are unchanged. */
+/**
+ * Like gw_io_start, but the fd joins the epoll set only when it must be waited on (gw_io_arm, or
+ * gw_io_modify): a connection served by the reads and writes that follow its accept (a request
+ * answered at once, then closed) never costs an epoll_ctl, nor the epoll removal at close.
+ * Returns 0 or -EMFILE (fd beyond the loop's table).
+ */
+int gw_io_start_lazy(gw_loop_t *loop, gw_io_t *io, int fd, uint32_t events, gw_io_cb cb);
+
+/** Adds a lazily started fd to the epoll set with its events; no syscall once it is in. */
+int gw_io_arm(gw_io_t *io);
+
+/** Changes the armed events (adding a lazy fd to the set); no syscall when nothing changes. */
 int gw_io_modify(gw_io_t *io, uint32_t events);
 
 /** Stops watching (before the fd is closed); pending events for it in this batch are dropped. */

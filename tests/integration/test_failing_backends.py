@@ -209,3 +209,49 @@ def _fpm_processes(master):
             except (OSError, ValueError, IndexError):
                 pass
     return pids
+
+
+def holding_backend(scripted):
+    """A backend that takes the request and never answers; it records what its recv() saw (b""
+    when the gateway closed the connection) and how long it waited."""
+    seen, got_request = [], threading.Event()
+
+    def hold(c):
+        got_request.set()
+        t = time.monotonic()
+        seen.append((c.recv(1), time.monotonic() - t))
+
+    return scripted(hold), seen, got_request
+
+
+@pytest.mark.parametrize("linger", [0, 0.3], ids=["at-once", "after-300ms"])
+def test_client_leaving_a_running_exchange_closes_the_backend_connection(start_gateway, scripted, linger):
+    """A plain-TCP client joins epoll only when an exchange outlasts a short delay: a client that
+    leaves before the answer is still noticed then, and the backend connection is closed at once
+    rather than when the backend answers (or its read timeout runs out)."""
+    b, seen, got_request = holding_backend(scripted)
+    gw = start_gateway(proxy(b.url, read_timeout=30000))
+    c = gw.connect()
+    c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert got_request.wait(5)
+    time.sleep(linger)
+    c.close()
+    deadline = time.monotonic() + 5
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert seen and seen[0][0] == b"", seen
+    assert seen[0][1] < linger + 2, "the client's leaving was noticed late"
+    assert gw.alive()
+
+
+def test_request_timeout_still_ends_a_hung_exchange(start_gateway, scripted):
+    """The global `timeout` (the whole request) runs from the request's start even though the
+    connection's timer first serves the short watch delay: a hung backend gets a 408 on time."""
+    b, _, _ = holding_backend(scripted)
+    gw = start_gateway(proxy(b.url, read_timeout=30000) + "  timeout: 800\n")
+    t0 = time.monotonic()
+    with gw.connect() as c:
+        c.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        status = c.read_head()[1]
+    took = time.monotonic() - t0
+    assert status == 408 and 0.7 < took < 3, (status, took)

@@ -1,4 +1,5 @@
 /* The event loop contract: timers (order, lazy re-arm, cancel), fd generations, messages. */
+#include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/epoll.h>
@@ -23,7 +24,8 @@ static void on_timer(gw_timer_t *t)
 static void run_for(gw_loop_t *loop, int ms)
 {
     uint64_t end = gw_loop_now(loop) + (uint64_t)ms;
-    while (gw_loop_now(loop) < end) gw_loop_run_once(loop, 5);
+    while (gw_loop_now(loop) < end)
+        gw_loop_run_once(loop, 5);
 }
 
 static void test_timer_order_and_cancel(gw_loop_t *loop)
@@ -150,6 +152,41 @@ static void test_io_generation(gw_loop_t *loop)
     close(p[1]);
 }
 
+/* A lazily started fd is out of the epoll set (no callback, no syscall) until armed or modified. */
+static void test_io_lazy(gw_loop_t *loop)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    gw_io_t io;
+    io_calls = 0;
+    CHECK_EQ_INT(gw_io_start_lazy(loop, &io, p[0], EPOLLIN, on_io), 0);
+    CHECK(!io.registered);
+    CHECK(write(p[1], "x", 1) == 1);
+    gw_loop_run_once(loop, 20);
+    CHECK_EQ_INT(io_calls, 0); /* readable, but nobody asked to wait for it */
+    CHECK_EQ_INT(gw_io_arm(&io), 0);
+    CHECK(io.registered);
+    CHECK_EQ_INT(gw_io_arm(&io), 0); /* already in: no second EPOLL_CTL_ADD (it would fail) */
+    gw_loop_run_once(loop, 50);
+    CHECK_EQ_INT(io_calls, 1);
+    gw_io_stop(&io);
+    /* gw_io_modify adds a lazy fd with the new events */
+    CHECK_EQ_INT(gw_io_start_lazy(loop, &io, p[0], EPOLLIN, on_io), 0);
+    CHECK(write(p[1], "y", 1) == 1);
+    CHECK_EQ_INT(gw_io_modify(&io, EPOLLIN), 0);
+    CHECK(io.registered);
+    gw_loop_run_once(loop, 50);
+    CHECK_EQ_INT(io_calls, 2);
+    gw_io_stop(&io);
+    /* stopping a lazy fd that never joined: nothing to remove, and it is forgotten */
+    CHECK_EQ_INT(gw_io_start_lazy(loop, &io, p[0], EPOLLIN, on_io), 0);
+    gw_io_stop(&io);
+    CHECK(io.loop == NULL);
+    CHECK_EQ_INT(gw_io_start_lazy(loop, &io, -1, EPOLLIN, on_io), -EMFILE);
+    close(p[0]);
+    close(p[1]);
+}
+
 static int msgs_seen;
 
 static void on_msg(gw_loop_t *loop, gw_msg_t *m)
@@ -175,7 +212,8 @@ static void test_messages(gw_loop_t *loop)
     msgs_seen = 0;
     pthread_create(&th, NULL, poster, loop);
     pthread_join(th, NULL);
-    for (int i = 0; i < 20 && msgs_seen < 100; i++) gw_loop_run_once(loop, 20);
+    for (int i = 0; i < 20 && msgs_seen < 100; i++)
+        gw_loop_run_once(loop, 20);
     CHECK_EQ_INT(msgs_seen, 100);
 }
 
@@ -188,6 +226,7 @@ int main(void)
     test_long_timer_survives_revolution(loop);
     test_callbacks_cancel_and_rearm(loop);
     test_io_generation(loop);
+    test_io_lazy(loop);
     test_messages(loop);
     gw_loop_free(loop);
     return check_report("loop");
